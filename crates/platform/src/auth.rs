@@ -1,0 +1,406 @@
+//! Users, passwords, sessions, roles and CSRF.
+//!
+//! Passwords are argon2id hashes. A session cookie carries a random token; the database keeps only its SHA-256,
+//! so a stolen database cannot be replayed as sessions. Each session has its own CSRF token that every unsafe
+//! request on a page route must return (form field `csrf`, header `x-csrf-token`, or query `csrf`).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rand::Rng;
+use argon2::Argon2;
+use axum::extract::{FromRef, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::Serialize;
+
+use crate::store::Store;
+use crate::{Platform, now_ms, read, sha256_hex, write, write_tx};
+
+pub const SESSION_COOKIE: &str = "tw_session";
+const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Operator, Role::Viewer];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = AuthError;
+    fn from_str(text: &str) -> Result<Self, AuthError> {
+        match text {
+            "viewer" => Ok(Role::Viewer),
+            "operator" => Ok(Role::Operator),
+            "admin" => Ok(Role::Admin),
+            _ => Err(AuthError::Invalid("role must be admin, operator or viewer")),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A login name: 1–64 letters, digits, `.`, `_` or `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(text: &str) -> Result<Self, AuthError> {
+        let text = text.trim();
+        let valid = !text.is_empty()
+            && text.len() <= 64
+            && text.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if valid { Ok(Username(text.to_owned())) } else { Err(AuthError::Invalid("username: 1–64 letters, digits, . _ -")) }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password: at least 10 characters. Never `Debug`-printed.
+pub struct NewPassword(String);
+
+impl NewPassword {
+    pub fn parse(text: &str) -> Result<Self, AuthError> {
+        if text.chars().count() >= 10 { Ok(NewPassword(text.to_owned())) } else { Err(AuthError::Invalid("password: at least 10 characters")) }
+    }
+    /// A random password for the first admin; shown once.
+    pub fn generate() -> Self {
+        NewPassword(crate::random_token(20))
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error("login required")]
+    LoginRequired,
+    #[error("not allowed for your role")]
+    Forbidden,
+    #[error("missing or wrong CSRF token")]
+    Csrf,
+    #[error("too many attempts; wait a minute")]
+    RateLimited,
+    #[error("that username is taken")]
+    UsernameTaken,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            AuthError::Invalid(_) => StatusCode::BAD_REQUEST,
+            AuthError::LoginRequired => StatusCode::UNAUTHORIZED,
+            AuthError::Forbidden | AuthError::Csrf => StatusCode::FORBIDDEN,
+            AuthError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::UsernameTaken => StatusCode::CONFLICT,
+            AuthError::Database(error) => {
+                tracing::error!(%error, "auth storage failed");
+                return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({"error": "internal error"})))
+                    .into_response();
+            }
+        };
+        (status, axum::Json(serde_json::json!({"error": self.to_string()}))).into_response()
+    }
+}
+
+pub async fn hash_password(password: &NewPassword) -> String {
+    let password = password.0.clone();
+    tokio::task::spawn_blocking(move || {
+        let salt_bytes: [u8; 16] = rand::rng().random();
+        let salt = SaltString::encode_b64(&salt_bytes).expect("16-byte salt");
+        Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2id hashing").to_string()
+    })
+    .await
+    .expect("hashing task")
+}
+
+async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    })
+    .await
+    .unwrap_or(false)
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub role: String,
+    pub active: bool,
+    pub created_ms: i64,
+}
+
+/// The signed-in user of a request.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub csrf: String,
+}
+
+impl CurrentUser {
+    pub fn require(&self, role: Role) -> Result<(), AuthError> {
+        if self.role >= role { Ok(()) } else { Err(AuthError::Forbidden) }
+    }
+}
+
+pub struct Users<'a>(pub &'a Store);
+
+impl Users<'_> {
+    pub async fn create(&self, username: &Username, password: &NewPassword, role: Role) -> Result<i64, AuthError> {
+        let hash = hash_password(password).await;
+        let inserted: Result<Option<(i64,)>, sqlx::Error> = write!(self.0, db => sqlx::query_as(
+            "INSERT INTO users (username, password_hash, role, active, created_ms) VALUES ($1, $2, $3, TRUE, $4)
+             ON CONFLICT (username) DO NOTHING RETURNING id",
+        )
+        .bind(username.as_str())
+        .bind(&hash)
+        .bind(role.as_str())
+        .bind(now_ms())
+        .fetch_optional(db)
+        .await);
+        inserted?.map(|(id,)| id).ok_or(AuthError::UsernameTaken)
+    }
+
+    pub async fn list(&self) -> Result<Vec<UserRow>, AuthError> {
+        Ok(read!(self.0, db => sqlx::query_as("SELECT id, username, role, active, created_ms FROM users ORDER BY username")
+            .fetch_all(db)
+            .await)?)
+    }
+
+    pub async fn count_admins(&self) -> Result<i64, AuthError> {
+        let (count,): (i64,) = read!(self.0, db => sqlx::query_as("SELECT COUNT(*) FROM users WHERE role = 'admin' AND active")
+            .fetch_one(db)
+            .await)?;
+        Ok(count)
+    }
+
+    /// Changes role, activity and optionally the password; ends the user's sessions when access shrinks.
+    pub async fn update(&self, id: i64, role: Role, active: bool, password: Option<&NewPassword>) -> Result<bool, AuthError> {
+        let hash = match password {
+            Some(password) => Some(hash_password(password).await),
+            None => None,
+        };
+        let changed: Result<bool, AuthError> = write_tx!(self.0, tx => {
+            let updated = sqlx::query(
+                "UPDATE users SET role = $2, active = $3, password_hash = COALESCE($4, password_hash) WHERE id = $1",
+            )
+            .bind(id)
+            .bind(role.as_str())
+            .bind(active)
+            .bind(hash.as_deref())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut **tx).await?;
+            Ok(updated == 1)
+        });
+        changed
+    }
+
+    /// Checks credentials; returns the user id when they are right and the user is active.
+    pub async fn verify(&self, username: &str, password: &str) -> Result<Option<i64>, AuthError> {
+        let found: Option<(i64, String, bool)> = read!(self.0, db => sqlx::query_as(
+            "SELECT id, password_hash, active FROM users WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(db)
+        .await)?;
+        // Verify against a fixed hash when the user is unknown so timing does not reveal which usernames exist.
+        let (id, hash, active) = found.unwrap_or((0, DUMMY_HASH.to_owned(), false));
+        let matches = verify_password(password.to_owned(), hash).await;
+        Ok((matches && active && id != 0).then_some(id))
+    }
+}
+
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0b8XvJSR9k3V2QYnJb0bwq4Bxe6QJZrxXH3ZQx3QJ0Y";
+
+pub struct Sessions<'a>(pub &'a Store);
+
+impl Sessions<'_> {
+    /// Starts a session and returns the cookie token (kept only as a hash on our side).
+    pub async fn start(&self, user_id: i64) -> Result<String, AuthError> {
+        let token = crate::random_token(32);
+        let now = now_ms();
+        write!(self.0, db => sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_ms, expires_ms) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(sha256_hex(&token))
+        .bind(user_id)
+        .bind(crate::random_token(24))
+        .bind(now)
+        .bind(now + SESSION_TTL_MS)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(token)
+    }
+
+    pub async fn find(&self, token: &str) -> Result<Option<CurrentUser>, AuthError> {
+        let row: Option<(i64, String, String, String)> = read!(self.0, db => sqlx::query_as(
+            "SELECT u.id, u.username, u.role, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.expires_ms > $2 AND u.active",
+        )
+        .bind(sha256_hex(token))
+        .bind(now_ms())
+        .fetch_optional(db)
+        .await)?;
+        Ok(row.and_then(|(id, username, role, csrf)| Some(CurrentUser { id, username, role: role.parse().ok()?, csrf })))
+    }
+
+    pub async fn end(&self, token: &str) -> Result<(), AuthError> {
+        write!(self.0, db => sqlx::query("DELETE FROM sessions WHERE token_hash = $1 OR expires_ms < $2")
+            .bind(sha256_hex(token))
+            .bind(now_ms())
+            .execute(db)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}
+
+/// Throttles login attempts per client address.
+#[derive(Clone)]
+pub struct LoginLimiter(Arc<DefaultKeyedRateLimiter<IpAddr>>);
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        // A burst of 10, then one attempt every 6 seconds.
+        let quota = Quota::per_minute(NonZeroU32::new(10).expect("non-zero")).allow_burst(NonZeroU32::new(10).expect("non-zero"));
+        LoginLimiter(Arc::new(RateLimiter::keyed(quota)))
+    }
+}
+
+impl LoginLimiter {
+    pub fn check(&self, address: IpAddr) -> Result<(), AuthError> {
+        self.0.check_key(&address).map_err(|_| AuthError::RateLimited)
+    }
+}
+
+pub fn cookie_value<'a>(parts: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    parts
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(key, value)| (key == name).then_some(value))
+}
+
+/// What a page does for a visitor who is not signed in: go to the login form and come back.
+pub struct LoginRedirect(String);
+
+impl IntoResponse for LoginRedirect {
+    fn into_response(self) -> Response {
+        let query = serde_urlencoded::to_string([("next", &self.0)]).unwrap_or_default();
+        Redirect::to(&format!("/users/login/?{query}")).into_response()
+    }
+}
+
+impl<S> FromRequestParts<S> for CurrentUser
+where
+    Platform: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(user) = parts.extensions.get::<CurrentUser>() {
+            return Ok(user.clone());
+        }
+        let platform = Platform::from_ref(state);
+        let found = match cookie_value(&parts.headers, SESSION_COOKIE) {
+            Some(token) => Sessions(&platform.store).find(token).await.map_err(IntoResponse::into_response)?,
+            None => None,
+        };
+        match found {
+            Some(user) => {
+                parts.extensions.insert(user.clone());
+                Ok(user)
+            }
+            None if parts.uri.path().starts_with("/api/") => Err(AuthError::LoginRequired.into_response()),
+            None => Err(LoginRedirect(parts.uri.path().to_owned()).into_response()),
+        }
+    }
+}
+
+/// Middleware for page routes: every unsafe request from a signed-in browser must carry the session's CSRF token.
+/// Requests without a session pass through here and are refused by the handler's `CurrentUser`.
+pub async fn require_csrf(State(platform): State<Platform>, request: Request, next: Next) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(request).await;
+    }
+    let Some(token) = cookie_value(request.headers(), SESSION_COOKIE).map(str::to_owned) else {
+        return next.run(request).await;
+    };
+    let user = match Sessions(&platform.store).find(&token).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return next.run(request).await,
+        Err(error) => return error.into_response(),
+    };
+    let (parts, body) = request.into_parts();
+    let from_header = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let from_query = parts.uri.query().and_then(|q| form_field(q.as_bytes(), "csrf"));
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let (presented, body) = match (from_header.or(from_query), is_form) {
+        (Some(found), _) => (Some(found), body),
+        (None, true) => {
+            let Ok(bytes) = axum::body::to_bytes(body, 4 * 1024 * 1024).await else {
+                return (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response();
+            };
+            (form_field(&bytes, "csrf"), axum::body::Body::from(bytes))
+        }
+        (None, false) => (None, body),
+    };
+    let valid = presented.is_some_and(|p| subtle::ConstantTimeEq::ct_eq(p.as_bytes(), user.csrf.as_bytes()).into());
+    if !valid {
+        return AuthError::Csrf.into_response();
+    }
+    let mut request = Request::from_parts(parts, body);
+    request.extensions_mut().insert(user);
+    next.run(request).await
+}
+
+fn form_field(encoded: &[u8], name: &str) -> Option<String> {
+    serde_urlencoded_pairs(encoded).into_iter().find_map(|(k, v)| (k == name).then_some(v))
+}
+
+fn serde_urlencoded_pairs(encoded: &[u8]) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(encoded).unwrap_or_default()
+}

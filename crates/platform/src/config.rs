@@ -1,0 +1,237 @@
+//! Settings. Precedence, lowest first: built-in defaults, `tillwire.toml`, a `.env` file, the process environment,
+//! command-line flags. ELQ's variable names (`API_KEY`, `CALC_PRINT_TICKETS`, `PRINT_PAPER_W`, `PRINT_PAPER_H`)
+//! are read as they are so an ELQ `.env` keeps working; everything of tillwire's own is `TILLWIRE_*`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Toml { path: PathBuf, message: String },
+    #[error("setting {name}: {message}")]
+    Invalid { name: &'static str, message: String },
+}
+
+/// A value that must never be printed: its `Debug` shows only that it is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The settings ELQ read from its `.env`.
+#[derive(Debug, Clone)]
+pub struct LegacySettings {
+    /// ELQ's single device key; it belongs to the default unit. Unset means only keys made in tillwire work.
+    pub api_key: Option<Secret>,
+    pub calc_print_tickets: i64,
+    pub print_paper_w: u32,
+    pub print_paper_h: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct KitchenSettings {
+    /// Hour (local) at which the business day, and so the queue numbering, rolls over.
+    pub day_rollover_hour: u32,
+    /// When on, an order becomes Ready once every station has marked its part ready.
+    pub station_readiness: bool,
+    /// Ready orders leave the customer board this many minutes after they became ready (0 = never).
+    pub board_ready_hide_minutes: u32,
+    /// `tillwire maintenance` purges finished orders older than this many days.
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    /// `None` uses the machine's local zone.
+    pub timezone: Option<Tz>,
+    /// Adds `Secure` to cookies; turn on behind HTTPS.
+    pub secure_cookies: bool,
+    pub legacy: LegacySettings,
+    pub kitchen: KitchenSettings,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    timezone: Option<String>,
+    secure_cookies: Option<bool>,
+    #[serde(default)]
+    kitchen: FileKitchen,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileKitchen {
+    day_rollover_hour: Option<u32>,
+    station_readiness: Option<bool>,
+    board_ready_hide_minutes: Option<u32>,
+    retention_days: Option<u32>,
+}
+
+/// What the command line may override; each is also settable by its `TILLWIRE_*` variable through clap.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Loads `.env` into the environment (without replacing real variables) so clap's `env` sees it too.
+    pub fn load_dotenv() {
+        let _ = dotenvy::dotenv();
+    }
+
+    pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
+        let file = match &overrides.config_file {
+            Some(path) => read_file(path)?,
+            None if Path::new("tillwire.toml").exists() => read_file(Path::new("tillwire.toml"))?,
+            None => FileSettings::default(),
+        };
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+
+        let data_dir = overrides
+            .data_dir
+            .clone()
+            .or_else(|| env("TILLWIRE_DATA_DIR").map(PathBuf::from))
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let listen_text = overrides
+            .listen
+            .clone()
+            .or_else(|| env("TILLWIRE_LISTEN"))
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8000".to_owned());
+        let listen = listen_text.parse().map_err(|_| ConfigError::Invalid {
+            name: "TILLWIRE_LISTEN",
+            message: format!("{listen_text:?} is not an address such as 127.0.0.1:8000"),
+        })?;
+        let database_url = overrides
+            .database_url
+            .clone()
+            .or_else(|| env("TILLWIRE_DATABASE_URL"))
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("tillwire.sqlite3").display()));
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            return Err(ConfigError::Invalid {
+                name: "TILLWIRE_DATABASE_URL",
+                message: "expected sqlite://PATH or postgres://…".into(),
+            });
+        }
+        let timezone = match env("TILLWIRE_TIMEZONE").or(file.timezone) {
+            None => None,
+            Some(name) => Some(name.parse::<Tz>().map_err(|_| ConfigError::Invalid {
+                name: "TILLWIRE_TIMEZONE",
+                message: format!("{name:?} is not an IANA zone such as Europe/Moscow"),
+            })?),
+        };
+        let secure_cookies = parse_env("TILLWIRE_SECURE_COOKIES")?.or(file.secure_cookies).unwrap_or(false);
+
+        let legacy = LegacySettings {
+            api_key: env("API_KEY").map(Secret::new),
+            // ELQ treats a missing or unreadable value as 0 (one copy); so do we.
+            calc_print_tickets: env("CALC_PRINT_TICKETS").and_then(|v| v.trim().parse().ok()).unwrap_or(0),
+            print_paper_w: paper_mm("PRINT_PAPER_W", 57)?,
+            print_paper_h: paper_mm("PRINT_PAPER_H", 120)?,
+        };
+        let kitchen = KitchenSettings {
+            day_rollover_hour: parse_env("TILLWIRE_DAY_ROLLOVER_HOUR")?
+                .or(file.kitchen.day_rollover_hour)
+                .unwrap_or(4),
+            station_readiness: parse_env("TILLWIRE_STATION_READINESS")?
+                .or(file.kitchen.station_readiness)
+                .unwrap_or(true),
+            board_ready_hide_minutes: parse_env("TILLWIRE_BOARD_READY_HIDE_MINUTES")?
+                .or(file.kitchen.board_ready_hide_minutes)
+                .unwrap_or(10),
+            retention_days: parse_env("TILLWIRE_RETENTION_DAYS")?.or(file.kitchen.retention_days).unwrap_or(30),
+        };
+        if kitchen.day_rollover_hour > 23 {
+            return Err(ConfigError::Invalid { name: "TILLWIRE_DAY_ROLLOVER_HOUR", message: "must be 0–23".into() });
+        }
+        Ok(Settings { listen, database_url, data_dir, timezone, secure_cookies, legacy, kitchen })
+    }
+
+    /// The business day an instant belongs to: the local date after subtracting the rollover hour.
+    pub fn business_day(&self, at: DateTime<Utc>) -> NaiveDate {
+        let shifted = at - TimeDelta::hours(i64::from(self.kitchen.day_rollover_hour));
+        match self.timezone {
+            Some(zone) => shifted.with_timezone(&zone).date_naive(),
+            None => shifted.with_timezone(&chrono::Local).date_naive(),
+        }
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        self.business_day(Utc::now())
+    }
+
+    /// A settings value for tests and tools: defaults plus the given database URL.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        Settings {
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            database_url: database_url.into(),
+            data_dir: PathBuf::from("data"),
+            timezone: None,
+            secure_cookies: false,
+            legacy: LegacySettings { api_key: None, calc_print_tickets: 0, print_paper_w: 57, print_paper_h: 120 },
+            kitchen: KitchenSettings {
+                day_rollover_hour: 4,
+                station_readiness: true,
+                board_ready_hide_minutes: 10,
+                retention_days: 30,
+            },
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Toml { path: path.into(), message: e.message().to_owned() })
+}
+
+fn parse_env<T: std::str::FromStr>(name: &'static str) -> Result<Option<T>, ConfigError> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError::Invalid { name, message: format!("cannot parse {value:?}") }),
+        _ => Ok(None),
+    }
+}
+
+fn paper_mm(name: &'static str, default: u32) -> Result<u32, ConfigError> {
+    let value = parse_env::<u32>(name)?.unwrap_or(default);
+    if !(30..=1000).contains(&value) {
+        return Err(ConfigError::Invalid { name, message: format!("{value} mm is outside 30–1000") });
+    }
+    Ok(value)
+}

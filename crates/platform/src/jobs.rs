@@ -1,0 +1,331 @@
+//! The durable job queue: every side effect that must happen after a commit (a ticket, a message, an ERP line)
+//! is a row in `jobs`, written in the same transaction as the change that caused it.
+//!
+//! Contract: per-key FIFO (a job waits while an older job with the same key is pending or running), attempts
+//! with exponential backoff and jitter, a `dead` state after `max_attempts`, manual retry, and a lease so that
+//! a job held by a crashed process runs again. Delivery is therefore at-least-once; handlers are idempotent.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use serde::Serialize;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::store::Store;
+use crate::{now_ms, read, write, write_tx};
+
+/// How long a claimed job is ours before another worker may take it over.
+const LEASE_MS: i64 = 60_000;
+const CLAIM_BATCH: i64 = 64;
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Pending,
+    Running,
+    Done,
+    Dead,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+}
+
+/// A job to enqueue. `key` orders jobs: those sharing a key run one at a time, oldest first.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub queue: &'static str,
+    pub key: String,
+    pub payload: serde_json::Value,
+    pub max_attempts: i64,
+}
+
+/// A claimed job as a handler sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Job {
+    pub id: i64,
+    pub queue: String,
+    pub job_key: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+}
+
+/// A job row for the jobs page.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: i64,
+    pub queue: String,
+    pub job_key: String,
+    pub state: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_at_ms: i64,
+    pub last_error: Option<String>,
+    pub created_ms: i64,
+}
+
+/// Why a handler gave up on this attempt.
+#[derive(Debug)]
+pub enum JobFailure {
+    /// Try again later (printer offline, network down).
+    Retry(String),
+    /// Retrying cannot help (bad payload): go straight to `dead`.
+    Fatal(String),
+}
+
+pub type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobFailure>> + Send>>;
+
+pub trait JobHandler: Send + Sync + 'static {
+    fn run(&self, job: Job) -> JobFuture;
+}
+
+impl<F, Fut> JobHandler for F
+where
+    F: Fn(Job) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), JobFailure>> + Send + 'static,
+{
+    fn run(&self, job: Job) -> JobFuture {
+        Box::pin(self(job))
+    }
+}
+
+/// Enqueueing inside an open transaction, on either backend.
+pub trait EnqueueJob {
+    fn enqueue_job(&mut self, job: &NewJob) -> impl Future<Output = Result<i64, sqlx::Error>> + Send;
+}
+
+macro_rules! impl_enqueue {
+    ($conn:ty) => {
+        impl EnqueueJob for $conn {
+            async fn enqueue_job(&mut self, job: &NewJob) -> Result<i64, sqlx::Error> {
+                let now = now_ms();
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO jobs (queue, job_key, payload, state, attempts, max_attempts, run_at_ms, created_ms, updated_ms)
+                     VALUES ($1, $2, $3, 'pending', 0, $4, $5, $5, $5) RETURNING id",
+                )
+                .bind(job.queue)
+                .bind(&job.key)
+                .bind(job.payload.to_string())
+                .bind(job.max_attempts)
+                .bind(now)
+                .fetch_one(&mut *self)
+                .await?;
+                Ok(id)
+            }
+        }
+    };
+}
+impl_enqueue!(sqlx::SqliteConnection);
+impl_enqueue!(sqlx::PgConnection);
+
+const CLAIM_CANDIDATES: &str = "SELECT j.id FROM jobs j
+    WHERE j.run_at_ms <= $1
+      AND (j.state = 'pending' OR (j.state = 'running' AND j.locked_until_ms < $1))
+      AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.job_key = j.job_key AND e.id < j.id
+                      AND e.state IN ('pending', 'running'))
+    ORDER BY j.id LIMIT $2";
+
+/// The queue: enqueue from anywhere, run registered handlers in the background.
+#[derive(Clone)]
+pub struct JobQueue {
+    store: Store,
+    wake: Arc<Notify>,
+}
+
+impl JobQueue {
+    pub fn new(store: Store) -> Self {
+        JobQueue { store, wake: Arc::new(Notify::new()) }
+    }
+
+    /// Tells the runner new work is waiting (call after committing a transaction that enqueued jobs).
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    pub async fn enqueue(&self, job: &NewJob) -> Result<i64, sqlx::Error> {
+        let id: Result<i64, sqlx::Error> = write_tx!(&self.store, tx => (**tx).enqueue_job(job).await);
+        self.notify();
+        id
+    }
+
+    /// Claims ready jobs, oldest first, respecting per-key order.
+    pub async fn claim(&self, limit: i64) -> Result<Vec<Job>, sqlx::Error> {
+        let now = now_ms();
+        let returning = "RETURNING id, queue, job_key, payload, attempts, max_attempts";
+        match &self.store {
+            Store::Sqlite { writer, .. } => {
+                let sql = format!(
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until_ms = $1 + {LEASE_MS},
+                     updated_ms = $1 WHERE id IN ({CLAIM_CANDIDATES}) {returning}"
+                );
+                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).bind(limit).fetch_all(writer).await
+            }
+            Store::Postgres(pool) => {
+                let sql = format!(
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until_ms = $1 + {LEASE_MS},
+                     updated_ms = $1 WHERE id IN ({CLAIM_CANDIDATES} FOR UPDATE OF j SKIP LOCKED) {returning}"
+                );
+                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).bind(limit).fetch_all(pool).await
+            }
+        }
+    }
+
+    pub async fn complete(&self, id: i64) -> Result<(), sqlx::Error> {
+        write!(&self.store, db => sqlx::query("UPDATE jobs SET state = 'done', last_error = NULL, updated_ms = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now_ms())
+            .execute(db)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: back to `pending` after a backoff, or `dead` when attempts are spent.
+    pub async fn fail(&self, job: &Job, failure: &JobFailure) -> Result<JobState, sqlx::Error> {
+        let (message, fatal) = match failure {
+            JobFailure::Retry(message) => (message.as_str(), false),
+            JobFailure::Fatal(message) => (message.as_str(), true),
+        };
+        let state = if fatal || job.attempts >= job.max_attempts { JobState::Dead } else { JobState::Pending };
+        let now = now_ms();
+        let run_at = now + backoff(job.attempts).as_millis() as i64;
+        write!(&self.store, db => sqlx::query(
+            "UPDATE jobs SET state = $2, last_error = $3, run_at_ms = $4, updated_ms = $5 WHERE id = $1",
+        )
+        .bind(job.id)
+        .bind(state.as_str())
+        .bind(message)
+        .bind(run_at)
+        .bind(now)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(state)
+    }
+
+    /// Puts a dead job back in line with a fresh set of attempts.
+    pub async fn retry(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        let result = write!(&self.store, db => sqlx::query(
+            "UPDATE jobs SET state = 'pending', attempts = 0, run_at_ms = $2, updated_ms = $2 WHERE id = $1 AND state = 'dead'",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
+        self.notify();
+        Ok(result == 1)
+    }
+
+    /// The most recent jobs, optionally only those in one state.
+    pub async fn list(&self, state: Option<&str>, limit: i64) -> Result<Vec<JobRow>, sqlx::Error> {
+        read!(&self.store, db => sqlx::query_as(
+            "SELECT id, queue, job_key, state, attempts, max_attempts, run_at_ms, last_error, created_ms FROM jobs
+             WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2",
+        )
+        .bind(state)
+        .bind(limit)
+        .fetch_all(db)
+        .await)
+    }
+
+    /// Counts per state, for `/metrics` and the jobs page.
+    pub async fn counts(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        read!(&self.store, db => sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")
+            .fetch_all(db)
+            .await)
+    }
+
+    /// Deletes finished jobs older than `before_ms`.
+    pub async fn purge_done(&self, before_ms: i64) -> Result<u64, sqlx::Error> {
+        write!(&self.store, db => sqlx::query("DELETE FROM jobs WHERE state = 'done' AND updated_ms < $1")
+            .bind(before_ms)
+            .execute(db)
+            .await
+            .map(|r| r.rows_affected()))
+    }
+
+    /// Runs jobs with the given handlers until `shutdown` resolves; in-flight jobs finish first.
+    pub async fn run(
+        self,
+        handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
+        concurrency: usize,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let permits = Arc::new(Semaphore::new(concurrency));
+        tokio::pin!(shutdown);
+        loop {
+            let free = permits.available_permits() as i64;
+            let claimed = if free == 0 { Ok(Vec::new()) } else { self.claim(free.min(CLAIM_BATCH)).await };
+            let jobs = claimed.unwrap_or_else(|error| {
+                tracing::warn!(%error, "could not claim jobs");
+                Vec::new()
+            });
+            let idle = jobs.is_empty();
+            for job in jobs {
+                let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+                let queue = self.clone();
+                let handler = handlers.get(job.queue.as_str()).cloned();
+                tokio::spawn(async move {
+                    let outcome = match handler {
+                        Some(handler) => handler.run(job.clone()).await,
+                        None => Err(JobFailure::Fatal(format!("no handler for queue {}", job.queue))),
+                    };
+                    queue.settle(&job, outcome).await;
+                    drop(permit);
+                });
+            }
+            if idle {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                }
+            }
+        }
+        // Wait for running handlers so their outcome is recorded before the process exits.
+        let _ = permits.acquire_many(concurrency as u32).await;
+    }
+
+    async fn settle(&self, job: &Job, outcome: Result<(), JobFailure>) {
+        let recorded = match &outcome {
+            Ok(()) => {
+                metrics::counter!("tillwire_jobs_total", "queue" => job.queue.clone(), "outcome" => "done").increment(1);
+                self.complete(job.id).await.map(|_| ())
+            }
+            Err(failure) => {
+                let state = self.fail(job, failure).await;
+                if let Ok(state) = &state {
+                    tracing::warn!(job = job.id, queue = %job.queue, attempt = job.attempts, state = state.as_str(), ?failure, "job failed");
+                    metrics::counter!("tillwire_jobs_total", "queue" => job.queue.clone(), "outcome" => state.as_str()).increment(1);
+                }
+                state.map(|_| ())
+            }
+        };
+        if let Err(error) = recorded {
+            // The lease expires and the job runs again: at-least-once.
+            tracing::error!(%error, job = job.id, "could not record a job's outcome");
+        }
+    }
+}
+
+/// 2^attempt seconds, capped at ten minutes, with up to 25 % jitter so a recovering printer is not stampeded.
+pub fn backoff(attempt: i64) -> Duration {
+    let base = 2u64.saturating_pow(attempt.clamp(0, 20) as u32).min(600);
+    let jitter = rand::rng().random_range(0..=base * 250);
+    Duration::from_millis(base * 1000 + jitter)
+}

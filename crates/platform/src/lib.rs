@@ -1,0 +1,65 @@
+//! tillwire's platform: what every area (kitchen, printing, intake, directory, …) builds on.
+
+pub mod auth;
+pub mod config;
+pub mod events;
+pub mod jobs;
+pub mod store;
+pub mod telemetry;
+pub mod web;
+
+use std::sync::Arc;
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+pub use auth::{CurrentUser, Role};
+pub use config::Settings;
+pub use events::{Event, EventBus};
+pub use jobs::JobQueue;
+pub use store::{Backend, Migration, Store};
+
+/// The schema the platform owns (jobs, users, sessions).
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    area: "platform",
+    version: 1,
+    sqlite: include_str!("../migrations/sqlite/0001_platform.sql"),
+    postgres: include_str!("../migrations/postgres/0001_platform.sql"),
+}];
+
+/// Shared services handed to every area. Cheap to clone.
+#[derive(Clone)]
+pub struct Platform {
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    pub events: EventBus,
+    pub jobs: JobQueue,
+    pub login_limiter: auth::LoginLimiter,
+}
+
+impl Platform {
+    pub fn new(store: Store, settings: Settings) -> Self {
+        Platform {
+            events: EventBus::new(store.clone()),
+            jobs: JobQueue::new(store.clone()),
+            store,
+            settings: Arc::new(settings),
+            login_limiter: auth::LoginLimiter::default(),
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A random URL-safe token of `len` characters from a CSPRNG.
+pub fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}

@@ -1,0 +1,308 @@
+//! The web shell: languages, the page layout, embedded assets, login/logout, health and metrics.
+
+use std::net::{IpAddr, SocketAddr};
+
+use askama::Template;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use crate::auth::{self, CurrentUser, SESSION_COOKIE, Sessions, Users};
+use crate::Platform;
+
+/// The interface language: Russian by default, English on request (cookie `lang`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Ru,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Ru => "ru",
+            Lang::En => "en",
+        }
+    }
+    pub fn pick<T>(self, ru: T, en: T) -> T {
+        match self {
+            Lang::Ru => ru,
+            Lang::En => en,
+        }
+    }
+    pub fn from_headers(headers: &HeaderMap) -> Lang {
+        match auth::cookie_value(headers, "lang") {
+            Some("en") => Lang::En,
+            _ => Lang::Ru,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Lang {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Lang::from_headers(&parts.headers))
+    }
+}
+
+/// The client's address (from the TCP connection; loopback when served without one, as in unit tests).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+        Ok(ClientAddr(address))
+    }
+}
+
+/// Words of the layout and the login page.
+pub struct ShellTexts {
+    pub home: &'static str,
+    pub board: &'static str,
+    pub orders: &'static str,
+    pub kitchen: &'static str,
+    pub admin: &'static str,
+    pub login: &'static str,
+    pub logout: &'static str,
+    pub login_title: &'static str,
+    pub username: &'static str,
+    pub password: &'static str,
+    pub bad_login: &'static str,
+    pub too_many: &'static str,
+    pub other_lang: &'static str,
+}
+
+const SHELL_RU: ShellTexts = ShellTexts {
+    home: "Главная",
+    board: "Очередь",
+    orders: "Заказы",
+    kitchen: "Кухня",
+    admin: "Администрирование",
+    login: "Войти",
+    logout: "Выйти",
+    login_title: "Авторизация",
+    username: "Имя пользователя",
+    password: "Пароль",
+    bad_login: "Некорректное имя пользователя или пароль!",
+    too_many: "Слишком много попыток. Подождите минуту.",
+    other_lang: "English",
+};
+
+const SHELL_EN: ShellTexts = ShellTexts {
+    home: "Home",
+    board: "Board",
+    orders: "Orders",
+    kitchen: "Kitchen",
+    admin: "Administration",
+    login: "Sign in",
+    logout: "Sign out",
+    login_title: "Sign in",
+    username: "Username",
+    password: "Password",
+    bad_login: "Wrong username or password!",
+    too_many: "Too many attempts. Wait a minute.",
+    other_lang: "Русский",
+};
+
+/// What the layout (`base.html`) needs on every page.
+pub struct PageContext {
+    pub title: String,
+    pub lang: Lang,
+    pub user: Option<CurrentUser>,
+    pub t: &'static ShellTexts,
+}
+
+impl PageContext {
+    pub fn new(title: impl Into<String>, lang: Lang, user: Option<CurrentUser>) -> Self {
+        PageContext { title: title.into(), lang, user, t: lang.pick(&SHELL_RU, &SHELL_EN) }
+    }
+    pub fn csrf(&self) -> &str {
+        self.user.as_ref().map_or("", |u| u.csrf.as_str())
+    }
+    pub fn is_admin(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role == crate::Role::Admin)
+    }
+    pub fn other_lang_code(&self) -> &'static str {
+        self.lang.pick("en", "ru")
+    }
+}
+
+/// Renders a template into a response; a template error is a bug, logged and answered with 500.
+pub fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "template failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// A file compiled into the binary.
+pub struct Asset {
+    pub name: &'static str,
+    pub content_type: &'static str,
+    pub bytes: &'static [u8],
+}
+
+pub const SHELL_ASSETS: &[Asset] = &[
+    Asset { name: "app.css", content_type: "text/css; charset=utf-8", bytes: include_bytes!("../assets/app.css") },
+    Asset { name: "app.js", content_type: "text/javascript; charset=utf-8", bytes: include_bytes!("../assets/app.js") },
+    Asset { name: "favicon.svg", content_type: "image/svg+xml", bytes: include_bytes!("../assets/favicon.svg") },
+];
+
+/// Serves the given embedded assets under `/static/`.
+pub fn assets_router(assets: &'static [&'static [Asset]]) -> Router {
+    Router::new().route(
+        "/static/{name}",
+        get(move |axum::extract::Path(name): axum::extract::Path<String>| async move {
+            match assets.iter().flat_map(|group| group.iter()).find(|asset| asset.name == name) {
+                Some(asset) => (
+                    [
+                        (header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type)),
+                        (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+                    ],
+                    asset.bytes,
+                )
+                    .into_response(),
+                None => StatusCode::NOT_FOUND.into_response(),
+            }
+        }),
+    )
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    page: PageContext,
+    next: String,
+    error: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+/// Only same-site paths are followed after login, so the form cannot be used as an open redirect.
+fn safe_next(next: Option<String>) -> String {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or_else(|| "/".to_owned())
+}
+
+async fn login_form(lang: Lang, Query(query): Query<NextQuery>) -> Response {
+    let t = lang.pick(&SHELL_RU, &SHELL_EN);
+    render(&LoginPage { page: PageContext::new(t.login_title, lang, None), next: safe_next(query.next), error: None })
+}
+
+async fn login_submit(
+    State(platform): State<Platform>,
+    lang: Lang,
+    ClientAddr(address): ClientAddr,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let t = lang.pick(&SHELL_RU, &SHELL_EN);
+    let next = safe_next(form.next);
+    let failed = |error, status| {
+        let page = LoginPage { page: PageContext::new(t.login_title, lang, None), next: next.clone(), error: Some(error) };
+        (status, render(&page)).into_response()
+    };
+    if platform.login_limiter.check(address).is_err() {
+        tracing::warn!(%address, "login attempts throttled");
+        return failed(t.too_many, StatusCode::TOO_MANY_REQUESTS);
+    }
+    let user_id = match Users(&platform.store).verify(&form.username, &form.password).await {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            tracing::info!(%address, "failed login");
+            return failed(t.bad_login, StatusCode::UNAUTHORIZED);
+        }
+        Err(error) => return error.into_response(),
+    };
+    match Sessions(&platform.store).start(user_id).await {
+        Ok(token) => {
+            let secure = if platform.settings.secure_cookies { "; Secure" } else { "" };
+            let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=43200{secure}");
+            ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn logout(State(platform): State<Platform>, headers: HeaderMap) -> Response {
+    if let Some(token) = auth::cookie_value(&headers, SESSION_COOKIE) {
+        let _ = Sessions(&platform.store).end(token).await;
+    }
+    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    ([(header::SET_COOKIE, expired)], Redirect::to("/")).into_response()
+}
+
+async fn switch_language(axum::extract::Path(code): axum::extract::Path<String>, headers: HeaderMap) -> Response {
+    let code = if code == "en" { "en" } else { "ru" };
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.find("://").and_then(|i| r[i + 3..].find('/').map(|j| r[i + 3 + j..].to_owned())))
+        .unwrap_or_else(|| "/".to_owned());
+    ([(header::SET_COOKIE, format!("lang={code}; Path=/; SameSite=Lax; Max-Age=31536000"))], Redirect::to(&back))
+        .into_response()
+}
+
+async fn healthz(State(platform): State<Platform>) -> Response {
+    let probe = crate::read!(&platform.store, db => sqlx::query("SELECT 1").execute(db).await.map(|_| ()));
+    match probe {
+        Ok(_) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "database unavailable"})))
+            .into_response(),
+    }
+}
+
+async fn metrics_page(State(platform): State<Platform>) -> Response {
+    if let Ok(counts) = platform.jobs.counts().await {
+        for (state, count) in counts {
+            metrics::gauge!("tillwire_jobs", "state" => state).set(count as f64);
+        }
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::telemetry::metrics_handle().render(),
+    )
+        .into_response()
+}
+
+/// Login, logout, language switch, `/healthz` and `/metrics`.
+pub fn shell_router(platform: Platform) -> Router {
+    Router::new()
+        .route("/users/", get(|| async { Redirect::permanent("/users/login/") }))
+        .route("/users/login", get(|| async { Redirect::permanent("/users/login/") }))
+        .route("/users/login/", get(login_form).post(login_submit))
+        .route("/users/logout/", get(logout).post(logout))
+        .route("/lang/{code}", get(switch_language))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_page))
+        .route("/favicon.ico", get(|| async { Redirect::permanent("/static/favicon.svg") }))
+        .with_state(platform)
+}
+
+/// Security headers for every response.
+pub async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    response
+}
