@@ -10,15 +10,15 @@ use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use rand::Rng;
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use rand::Rng;
 use serde::Serialize;
 
 use crate::store::Store;
@@ -73,8 +73,14 @@ impl Username {
         let text = text.trim();
         let valid = !text.is_empty()
             && text.len() <= 64
-            && text.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'));
-        if valid { Ok(Username(text.to_owned())) } else { Err(AuthError::Invalid("username: 1–64 letters, digits, . _ -")) }
+            && text
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if valid {
+            Ok(Username(text.to_owned()))
+        } else {
+            Err(AuthError::Invalid("username: 1–64 letters, digits, . _ -"))
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -86,7 +92,11 @@ pub struct NewPassword(String);
 
 impl NewPassword {
     pub fn parse(text: &str) -> Result<Self, AuthError> {
-        if text.chars().count() >= 10 { Ok(NewPassword(text.to_owned())) } else { Err(AuthError::Invalid("password: at least 10 characters")) }
+        if text.chars().count() >= 10 {
+            Ok(NewPassword(text.to_owned()))
+        } else {
+            Err(AuthError::Invalid("password: at least 10 characters"))
+        }
     }
     /// A random password for the first admin; shown once.
     pub fn generate() -> Self {
@@ -125,11 +135,18 @@ impl IntoResponse for AuthError {
             AuthError::UsernameTaken => StatusCode::CONFLICT,
             AuthError::Database(error) => {
                 tracing::error!(%error, "auth storage failed");
-                return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({"error": "internal error"})))
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(serde_json::json!({"error": "internal error"})),
+                )
                     .into_response();
             }
         };
-        (status, axum::Json(serde_json::json!({"error": self.to_string()}))).into_response()
+        (
+            status,
+            axum::Json(serde_json::json!({"error": self.to_string()})),
+        )
+            .into_response()
     }
 }
 
@@ -138,7 +155,10 @@ pub async fn hash_password(password: &NewPassword) -> String {
     tokio::task::spawn_blocking(move || {
         let salt_bytes: [u8; 16] = rand::rng().random();
         let salt = SaltString::encode_b64(&salt_bytes).expect("16-byte salt");
-        Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2id hashing").to_string()
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .expect("argon2id hashing")
+            .to_string()
     })
     .await
     .expect("hashing task")
@@ -146,7 +166,11 @@ pub async fn hash_password(password: &NewPassword) -> String {
 
 async fn verify_password(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        PasswordHash::new(&hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
     })
     .await
     .unwrap_or(false)
@@ -172,14 +196,23 @@ pub struct CurrentUser {
 
 impl CurrentUser {
     pub fn require(&self, role: Role) -> Result<(), AuthError> {
-        if self.role >= role { Ok(()) } else { Err(AuthError::Forbidden) }
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden)
+        }
     }
 }
 
 pub struct Users<'a>(pub &'a Store);
 
 impl Users<'_> {
-    pub async fn create(&self, username: &Username, password: &NewPassword, role: Role) -> Result<i64, AuthError> {
+    pub async fn create(
+        &self,
+        username: &Username,
+        password: &NewPassword,
+        role: Role,
+    ) -> Result<i64, AuthError> {
         let hash = hash_password(password).await;
         let inserted: Result<Option<(i64,)>, sqlx::Error> = write!(self.0, db => sqlx::query_as(
             "INSERT INTO users (username, password_hash, role, active, created_ms) VALUES ($1, $2, $3, TRUE, $4)
@@ -195,9 +228,11 @@ impl Users<'_> {
     }
 
     pub async fn list(&self) -> Result<Vec<UserRow>, AuthError> {
-        Ok(read!(self.0, db => sqlx::query_as("SELECT id, username, role, active, created_ms FROM users ORDER BY username")
+        Ok(
+            read!(self.0, db => sqlx::query_as("SELECT id, username, role, active, created_ms FROM users ORDER BY username")
             .fetch_all(db)
-            .await)?)
+            .await)?,
+        )
     }
 
     pub async fn count_admins(&self) -> Result<i64, AuthError> {
@@ -208,7 +243,13 @@ impl Users<'_> {
     }
 
     /// Changes role, activity and optionally the password; ends the user's sessions when access shrinks.
-    pub async fn update(&self, id: i64, role: Role, active: bool, password: Option<&NewPassword>) -> Result<bool, AuthError> {
+    pub async fn update(
+        &self,
+        id: i64,
+        role: Role,
+        active: bool,
+        password: Option<&NewPassword>,
+    ) -> Result<bool, AuthError> {
         let hash = match password {
             Some(password) => Some(hash_password(password).await),
             None => None,
@@ -277,7 +318,14 @@ impl Sessions<'_> {
         .bind(now_ms())
         .fetch_optional(db)
         .await)?;
-        Ok(row.and_then(|(id, username, role, csrf)| Some(CurrentUser { id, username, role: role.parse().ok()?, csrf })))
+        Ok(row.and_then(|(id, username, role, csrf)| {
+            Some(CurrentUser {
+                id,
+                username,
+                role: role.parse().ok()?,
+                csrf,
+            })
+        }))
     }
 
     pub async fn end(&self, token: &str) -> Result<(), AuthError> {
@@ -298,14 +346,17 @@ pub struct LoginLimiter(Arc<DefaultKeyedRateLimiter<IpAddr>>);
 impl Default for LoginLimiter {
     fn default() -> Self {
         // A burst of 10, then one attempt every 6 seconds.
-        let quota = Quota::per_minute(NonZeroU32::new(10).expect("non-zero")).allow_burst(NonZeroU32::new(10).expect("non-zero"));
+        let quota = Quota::per_minute(NonZeroU32::new(10).expect("non-zero"))
+            .allow_burst(NonZeroU32::new(10).expect("non-zero"));
         LoginLimiter(Arc::new(RateLimiter::keyed(quota)))
     }
 }
 
 impl LoginLimiter {
     pub fn check(&self, address: IpAddr) -> Result<(), AuthError> {
-        self.0.check_key(&address).map_err(|_| AuthError::RateLimited)
+        self.0
+            .check_key(&address)
+            .map_err(|_| AuthError::RateLimited)
     }
 }
 
@@ -342,7 +393,10 @@ where
         }
         let platform = Platform::from_ref(state);
         let found = match cookie_value(&parts.headers, SESSION_COOKIE) {
-            Some(token) => Sessions(&platform.store).find(token).await.map_err(IntoResponse::into_response)?,
+            Some(token) => Sessions(&platform.store)
+                .find(token)
+                .await
+                .map_err(IntoResponse::into_response)?,
             None => None,
         };
         match found {
@@ -350,7 +404,9 @@ where
                 parts.extensions.insert(user.clone());
                 Ok(user)
             }
-            None if parts.uri.path().starts_with("/api/") => Err(AuthError::LoginRequired.into_response()),
+            None if parts.uri.path().starts_with("/api/") => {
+                Err(AuthError::LoginRequired.into_response())
+            }
             None => Err(LoginRedirect(parts.uri.path().to_owned()).into_response()),
         }
     }
@@ -358,8 +414,15 @@ where
 
 /// Middleware for page routes: every unsafe request from a signed-in browser must carry the session's CSRF token.
 /// Requests without a session pass through here and are refused by the handler's `CurrentUser`.
-pub async fn require_csrf(State(platform): State<Platform>, request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+pub async fn require_csrf(
+    State(platform): State<Platform>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.run(request).await;
     }
     let Some(token) = cookie_value(request.headers(), SESSION_COOKIE).map(str::to_owned) else {
@@ -371,8 +434,15 @@ pub async fn require_csrf(State(platform): State<Platform>, request: Request, ne
         Err(error) => return error.into_response(),
     };
     let (parts, body) = request.into_parts();
-    let from_header = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let from_query = parts.uri.query().and_then(|q| form_field(q.as_bytes(), "csrf"));
+    let from_header = parts
+        .headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let from_query = parts
+        .uri
+        .query()
+        .and_then(|q| form_field(q.as_bytes(), "csrf"));
     let is_form = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -388,7 +458,8 @@ pub async fn require_csrf(State(platform): State<Platform>, request: Request, ne
         }
         (None, false) => (None, body),
     };
-    let valid = presented.is_some_and(|p| subtle::ConstantTimeEq::ct_eq(p.as_bytes(), user.csrf.as_bytes()).into());
+    let valid = presented
+        .is_some_and(|p| subtle::ConstantTimeEq::ct_eq(p.as_bytes(), user.csrf.as_bytes()).into());
     if !valid {
         return AuthError::Csrf.into_response();
     }
@@ -398,7 +469,9 @@ pub async fn require_csrf(State(platform): State<Platform>, request: Request, ne
 }
 
 fn form_field(encoded: &[u8], name: &str) -> Option<String> {
-    serde_urlencoded_pairs(encoded).into_iter().find_map(|(k, v)| (k == name).then_some(v))
+    serde_urlencoded_pairs(encoded)
+        .into_iter()
+        .find_map(|(k, v)| (k == name).then_some(v))
 }
 
 fn serde_urlencoded_pairs(encoded: &[u8]) -> Vec<(String, String)> {

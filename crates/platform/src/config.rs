@@ -13,7 +13,10 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Toml { path: PathBuf, message: String },
     #[error("setting {name}: {message}")]
@@ -153,12 +156,16 @@ impl Settings {
                 message: format!("{name:?} is not an IANA zone such as Europe/Moscow"),
             })?),
         };
-        let secure_cookies = parse_env("TILLWIRE_SECURE_COOKIES")?.or(file.secure_cookies).unwrap_or(false);
+        let secure_cookies = parse_env("TILLWIRE_SECURE_COOKIES")?
+            .or(file.secure_cookies)
+            .unwrap_or(false);
 
         let legacy = LegacySettings {
             api_key: env("API_KEY").map(Secret::new),
             // ELQ treats a missing or unreadable value as 0 (one copy); so do we.
-            calc_print_tickets: env("CALC_PRINT_TICKETS").and_then(|v| v.trim().parse().ok()).unwrap_or(0),
+            calc_print_tickets: env("CALC_PRINT_TICKETS")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0),
             print_paper_w: paper_mm("PRINT_PAPER_W", 57)?,
             print_paper_h: paper_mm("PRINT_PAPER_H", 120)?,
         };
@@ -172,12 +179,25 @@ impl Settings {
             board_ready_hide_minutes: parse_env("TILLWIRE_BOARD_READY_HIDE_MINUTES")?
                 .or(file.kitchen.board_ready_hide_minutes)
                 .unwrap_or(10),
-            retention_days: parse_env("TILLWIRE_RETENTION_DAYS")?.or(file.kitchen.retention_days).unwrap_or(30),
+            retention_days: parse_env("TILLWIRE_RETENTION_DAYS")?
+                .or(file.kitchen.retention_days)
+                .unwrap_or(30),
         };
         if kitchen.day_rollover_hour > 23 {
-            return Err(ConfigError::Invalid { name: "TILLWIRE_DAY_ROLLOVER_HOUR", message: "must be 0–23".into() });
+            return Err(ConfigError::Invalid {
+                name: "TILLWIRE_DAY_ROLLOVER_HOUR",
+                message: "must be 0–23".into(),
+            });
         }
-        Ok(Settings { listen, database_url, data_dir, timezone, secure_cookies, legacy, kitchen })
+        Ok(Settings {
+            listen,
+            database_url,
+            data_dir,
+            timezone,
+            secure_cookies,
+            legacy,
+            kitchen,
+        })
     }
 
     /// The business day an instant belongs to: the local date after subtracting the rollover hour.
@@ -201,7 +221,12 @@ impl Settings {
             data_dir: PathBuf::from("data"),
             timezone: None,
             secure_cookies: false,
-            legacy: LegacySettings { api_key: None, calc_print_tickets: 0, print_paper_w: 57, print_paper_h: 120 },
+            legacy: LegacySettings {
+                api_key: None,
+                calc_print_tickets: 0,
+                print_paper_w: 57,
+                print_paper_h: 120,
+            },
             kitchen: KitchenSettings {
                 day_rollover_hour: 4,
                 station_readiness: true,
@@ -213,17 +238,28 @@ impl Settings {
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Toml { path: path.into(), message: e.message().to_owned() })
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Toml {
+        path: path.into(),
+        message: e.message().to_owned(),
+    })
 }
 
 fn parse_env<T: std::str::FromStr>(name: &'static str) -> Result<Option<T>, ConfigError> {
     match std::env::var(name) {
-        Ok(value) if !value.trim().is_empty() => value
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| ConfigError::Invalid { name, message: format!("cannot parse {value:?}") }),
+        Ok(value) if !value.trim().is_empty() => {
+            value
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| ConfigError::Invalid {
+                    name,
+                    message: format!("cannot parse {value:?}"),
+                })
+        }
         _ => Ok(None),
     }
 }
@@ -231,7 +267,10 @@ fn parse_env<T: std::str::FromStr>(name: &'static str) -> Result<Option<T>, Conf
 fn paper_mm(name: &'static str, default: u32) -> Result<u32, ConfigError> {
     let value = parse_env::<u32>(name)?.unwrap_or(default);
     if !(30..=1000).contains(&value) {
-        return Err(ConfigError::Invalid { name, message: format!("{value} mm is outside 30–1000") });
+        return Err(ConfigError::Invalid {
+            name,
+            message: format!("{value} mm is outside 30–1000"),
+        });
     }
     Ok(value)
 }

@@ -8,6 +8,11 @@ use tokio::sync::broadcast;
 use crate::store::Store;
 
 const CHANNEL: &str = "tillwire_events";
+/// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
+const MAX_NOTIFY_BYTES: usize = 7900;
+
+/// Sent instead of an event too large to cross instances: "reload your snapshot of this unit".
+pub const RESYNC: &str = "resync";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Event {
@@ -34,7 +39,11 @@ pub struct EventBus {
 impl EventBus {
     pub fn new(store: Store) -> Self {
         let (sender, _) = broadcast::channel(4096);
-        EventBus { sender, store, origin: crate::random_token(12) }
+        EventBus {
+            sender,
+            store,
+            origin: crate::random_token(12),
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -44,9 +53,29 @@ impl EventBus {
     /// Delivers locally at once and, on PostgreSQL, to the other instances.
     pub async fn publish(&self, event: Event) {
         if let Store::Postgres(pool) = &self.store {
-            let envelope = Envelope { origin: self.origin.clone(), event: event.clone() };
-            let text = serde_json::to_string(&envelope).unwrap_or_default();
-            if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(text).execute(pool).await {
+            let envelope = Envelope {
+                origin: self.origin.clone(),
+                event: event.clone(),
+            };
+            let mut text = serde_json::to_string(&envelope).unwrap_or_default();
+            if text.len() > MAX_NOTIFY_BYTES {
+                let resync = Event {
+                    topic: RESYNC.into(),
+                    unit_id: event.unit_id,
+                    payload: serde_json::Value::Null,
+                };
+                text = serde_json::to_string(&Envelope {
+                    origin: self.origin.clone(),
+                    event: resync,
+                })
+                .unwrap_or_default();
+            }
+            if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(text)
+                .execute(pool)
+                .await
+            {
                 tracing::warn!(%error, "could not notify other instances");
             }
         }
@@ -55,7 +84,9 @@ impl EventBus {
 
     /// On PostgreSQL, relays other instances' events into this process until the process ends.
     pub fn spawn_relay(&self) {
-        let Store::Postgres(pool) = &self.store else { return };
+        let Store::Postgres(pool) = &self.store else {
+            return;
+        };
         let pool = pool.clone();
         let sender = self.sender.clone();
         let origin = self.origin.clone();
@@ -73,7 +104,11 @@ impl EventBus {
     }
 }
 
-async fn relay(pool: &sqlx::PgPool, sender: &broadcast::Sender<Event>, origin: &str) -> Result<(), sqlx::Error> {
+async fn relay(
+    pool: &sqlx::PgPool,
+    sender: &broadcast::Sender<Event>,
+    origin: &str,
+) -> Result<(), sqlx::Error> {
     let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
     loop {

@@ -104,7 +104,10 @@ where
 
 /// Enqueueing inside an open transaction, on either backend.
 pub trait EnqueueJob {
-    fn enqueue_job(&mut self, job: &NewJob) -> impl Future<Output = Result<i64, sqlx::Error>> + Send;
+    fn enqueue_job(
+        &mut self,
+        job: &NewJob,
+    ) -> impl Future<Output = Result<i64, sqlx::Error>> + Send;
 }
 
 macro_rules! impl_enqueue {
@@ -147,7 +150,10 @@ pub struct JobQueue {
 
 impl JobQueue {
     pub fn new(store: Store) -> Self {
-        JobQueue { store, wake: Arc::new(Notify::new()) }
+        JobQueue {
+            store,
+            wake: Arc::new(Notify::new()),
+        }
     }
 
     /// Tells the runner new work is waiting (call after committing a transaction that enqueued jobs).
@@ -156,7 +162,8 @@ impl JobQueue {
     }
 
     pub async fn enqueue(&self, job: &NewJob) -> Result<i64, sqlx::Error> {
-        let id: Result<i64, sqlx::Error> = write_tx!(&self.store, tx => (**tx).enqueue_job(job).await);
+        let id: Result<i64, sqlx::Error> =
+            write_tx!(&self.store, tx => (**tx).enqueue_job(job).await);
         self.notify();
         id
     }
@@ -171,14 +178,22 @@ impl JobQueue {
                     "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until_ms = $1 + {LEASE_MS},
                      updated_ms = $1 WHERE id IN ({CLAIM_CANDIDATES}) {returning}"
                 );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).bind(limit).fetch_all(writer).await
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(writer)
+                    .await
             }
             Store::Postgres(pool) => {
                 let sql = format!(
                     "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until_ms = $1 + {LEASE_MS},
                      updated_ms = $1 WHERE id IN ({CLAIM_CANDIDATES} FOR UPDATE OF j SKIP LOCKED) {returning}"
                 );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).bind(limit).fetch_all(pool).await
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await
             }
         }
     }
@@ -199,7 +214,11 @@ impl JobQueue {
             JobFailure::Retry(message) => (message.as_str(), false),
             JobFailure::Fatal(message) => (message.as_str(), true),
         };
-        let state = if fatal || job.attempts >= job.max_attempts { JobState::Dead } else { JobState::Pending };
+        let state = if fatal || job.attempts >= job.max_attempts {
+            JobState::Dead
+        } else {
+            JobState::Pending
+        };
         let now = now_ms();
         let run_at = now + backoff(job.attempts).as_millis() as i64;
         write!(&self.store, db => sqlx::query(
@@ -270,20 +289,31 @@ impl JobQueue {
         tokio::pin!(shutdown);
         loop {
             let free = permits.available_permits() as i64;
-            let claimed = if free == 0 { Ok(Vec::new()) } else { self.claim(free.min(CLAIM_BATCH)).await };
+            let claimed = if free == 0 {
+                Ok(Vec::new())
+            } else {
+                self.claim(free.min(CLAIM_BATCH)).await
+            };
             let jobs = claimed.unwrap_or_else(|error| {
                 tracing::warn!(%error, "could not claim jobs");
                 Vec::new()
             });
             let idle = jobs.is_empty();
             for job in jobs {
-                let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+                let permit = permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore open");
                 let queue = self.clone();
                 let handler = handlers.get(job.queue.as_str()).cloned();
                 tokio::spawn(async move {
                     let outcome = match handler {
                         Some(handler) => handler.run(job.clone()).await,
-                        None => Err(JobFailure::Fatal(format!("no handler for queue {}", job.queue))),
+                        None => Err(JobFailure::Fatal(format!(
+                            "no handler for queue {}",
+                            job.queue
+                        ))),
                     };
                     queue.settle(&job, outcome).await;
                     drop(permit);

@@ -9,7 +9,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 /// Which engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +25,10 @@ pub enum Backend {
 pub enum Store {
     /// SQLite allows one writer at a time, so writes go through a single connection (no busy-retry storms)
     /// while reads use a pool of their own.
-    Sqlite { writer: SqlitePool, reader: SqlitePool },
+    Sqlite {
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -34,7 +39,11 @@ pub enum StoreError {
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
     #[error("migration {area}/{version} failed: {source}")]
-    Migration { area: &'static str, version: i64, source: sqlx::Error },
+    Migration {
+        area: &'static str,
+        version: i64,
+        source: sqlx::Error,
+    },
 }
 
 impl Store {

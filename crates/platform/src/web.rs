@@ -11,8 +11,8 @@ use axum::routing::get;
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use crate::auth::{self, CurrentUser, SESSION_COOKIE, Sessions, Users};
 use crate::Platform;
+use crate::auth::{self, CurrentUser, SESSION_COOKIE, Sessions, Users};
 
 /// The interface language: Russian by default, English on request (cookie `lang`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,7 +57,10 @@ pub struct ClientAddr(pub IpAddr);
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
         Ok(ClientAddr(address))
     }
 }
@@ -121,16 +124,97 @@ pub struct PageContext {
 
 impl PageContext {
     pub fn new(title: impl Into<String>, lang: Lang, user: Option<CurrentUser>) -> Self {
-        PageContext { title: title.into(), lang, user, t: lang.pick(&SHELL_RU, &SHELL_EN) }
+        PageContext {
+            title: title.into(),
+            lang,
+            user,
+            t: lang.pick(&SHELL_RU, &SHELL_EN),
+        }
     }
     pub fn csrf(&self) -> &str {
         self.user.as_ref().map_or("", |u| u.csrf.as_str())
     }
     pub fn is_admin(&self) -> bool {
-        self.user.as_ref().is_some_and(|u| u.role == crate::Role::Admin)
+        self.user
+            .as_ref()
+            .is_some_and(|u| u.role == crate::Role::Admin)
+    }
+    pub fn admin_links(&self) -> &'static [AdminLink] {
+        ADMIN_LINKS
     }
     pub fn other_lang_code(&self) -> &'static str {
         self.lang.pick("en", "ru")
+    }
+}
+
+/// A section of the admin area, listed in its navigation.
+pub struct AdminLink {
+    pub href: &'static str,
+    pub ru: &'static str,
+    pub en: &'static str,
+}
+
+pub const ADMIN_LINKS: &[AdminLink] = &[
+    AdminLink {
+        href: "/admin/units/",
+        ru: "Подразделения",
+        en: "Units",
+    },
+    AdminLink {
+        href: "/admin/stations/",
+        ru: "Станции",
+        en: "Stations",
+    },
+    AdminLink {
+        href: "/admin/wares/",
+        ru: "Товары",
+        en: "Wares",
+    },
+    AdminLink {
+        href: "/admin/statuses/",
+        ru: "Статусы",
+        en: "Statuses",
+    },
+    AdminLink {
+        href: "/admin/flows/",
+        ru: "Смены статусов",
+        en: "Flows",
+    },
+    AdminLink {
+        href: "/admin/registers/",
+        ru: "Кассы",
+        en: "Cash registers",
+    },
+    AdminLink {
+        href: "/admin/printers/",
+        ru: "Принтеры",
+        en: "Printers",
+    },
+    AdminLink {
+        href: "/admin/orders/",
+        ru: "Заказы",
+        en: "Orders",
+    },
+    AdminLink {
+        href: "/admin/users/",
+        ru: "Пользователи",
+        en: "Users",
+    },
+    AdminLink {
+        href: "/admin/api-keys/",
+        ru: "API-ключи",
+        en: "API keys",
+    },
+    AdminLink {
+        href: "/admin/jobs/",
+        ru: "Задания",
+        en: "Jobs",
+    },
+];
+
+impl AdminLink {
+    pub fn label(&self, lang: &Lang) -> &'static str {
+        lang.pick(self.ru, self.en)
     }
 }
 
@@ -153,28 +237,87 @@ pub struct Asset {
 }
 
 pub const SHELL_ASSETS: &[Asset] = &[
-    Asset { name: "app.css", content_type: "text/css; charset=utf-8", bytes: include_bytes!("../assets/app.css") },
-    Asset { name: "app.js", content_type: "text/javascript; charset=utf-8", bytes: include_bytes!("../assets/app.js") },
-    Asset { name: "favicon.svg", content_type: "image/svg+xml", bytes: include_bytes!("../assets/favicon.svg") },
+    Asset {
+        name: "app.css",
+        content_type: "text/css; charset=utf-8",
+        bytes: include_bytes!("../assets/app.css"),
+    },
+    Asset {
+        name: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../assets/app.js"),
+    },
+    Asset {
+        name: "favicon.svg",
+        content_type: "image/svg+xml",
+        bytes: include_bytes!("../assets/favicon.svg"),
+    },
 ];
+
+pub const DOCS_ASSETS: &[Asset] = &[
+    Asset {
+        name: "swagger-ui-bundle.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../assets/swagger/swagger-ui-bundle.js"),
+    },
+    Asset {
+        name: "swagger-ui.css",
+        content_type: "text/css; charset=utf-8",
+        bytes: include_bytes!("../assets/swagger/swagger-ui.css"),
+    },
+    Asset {
+        name: "swagger-init.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../assets/swagger-init.js"),
+    },
+];
+
+/// `/api/openapi.json` and the vendored Swagger UI at `/api/docs` (no CDN: shops are often offline).
+pub fn docs_router(openapi_json: String) -> Router {
+    let page = Html(include_str!("../templates/api_docs.html"));
+    Router::new()
+        .route(
+            "/api/openapi.json",
+            get(
+                move || async move { ([(header::CONTENT_TYPE, "application/json")], openapi_json) },
+            ),
+        )
+        .route("/api/docs", get(move || async move { page }))
+        .route(
+            "/api/docs/",
+            get(|| async { Redirect::permanent("/api/docs") }),
+        )
+}
 
 /// Serves the given embedded assets under `/static/`.
 pub fn assets_router(assets: &'static [&'static [Asset]]) -> Router {
     Router::new().route(
         "/static/{name}",
-        get(move |axum::extract::Path(name): axum::extract::Path<String>| async move {
-            match assets.iter().flat_map(|group| group.iter()).find(|asset| asset.name == name) {
-                Some(asset) => (
-                    [
-                        (header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type)),
-                        (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
-                    ],
-                    asset.bytes,
-                )
-                    .into_response(),
-                None => StatusCode::NOT_FOUND.into_response(),
-            }
-        }),
+        get(
+            move |axum::extract::Path(name): axum::extract::Path<String>| async move {
+                match assets
+                    .iter()
+                    .flat_map(|group| group.iter())
+                    .find(|asset| asset.name == name)
+                {
+                    Some(asset) => (
+                        [
+                            (
+                                header::CONTENT_TYPE,
+                                HeaderValue::from_static(asset.content_type),
+                            ),
+                            (
+                                header::CACHE_CONTROL,
+                                HeaderValue::from_static("public, max-age=3600"),
+                            ),
+                        ],
+                        asset.bytes,
+                    )
+                        .into_response(),
+                    None => StatusCode::NOT_FOUND.into_response(),
+                }
+            },
+        ),
     )
 }
 
@@ -200,12 +343,17 @@ struct LoginForm {
 
 /// Only same-site paths are followed after login, so the form cannot be used as an open redirect.
 fn safe_next(next: Option<String>) -> String {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or_else(|| "/".to_owned())
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//"))
+        .unwrap_or_else(|| "/".to_owned())
 }
 
 async fn login_form(lang: Lang, Query(query): Query<NextQuery>) -> Response {
     let t = lang.pick(&SHELL_RU, &SHELL_EN);
-    render(&LoginPage { page: PageContext::new(t.login_title, lang, None), next: safe_next(query.next), error: None })
+    render(&LoginPage {
+        page: PageContext::new(t.login_title, lang, None),
+        next: safe_next(query.next),
+        error: None,
+    })
 }
 
 async fn login_submit(
@@ -217,14 +365,21 @@ async fn login_submit(
     let t = lang.pick(&SHELL_RU, &SHELL_EN);
     let next = safe_next(form.next);
     let failed = |error, status| {
-        let page = LoginPage { page: PageContext::new(t.login_title, lang, None), next: next.clone(), error: Some(error) };
+        let page = LoginPage {
+            page: PageContext::new(t.login_title, lang, None),
+            next: next.clone(),
+            error: Some(error),
+        };
         (status, render(&page)).into_response()
     };
     if platform.login_limiter.check(address).is_err() {
         tracing::warn!(%address, "login attempts throttled");
         return failed(t.too_many, StatusCode::TOO_MANY_REQUESTS);
     }
-    let user_id = match Users(&platform.store).verify(&form.username, &form.password).await {
+    let user_id = match Users(&platform.store)
+        .verify(&form.username, &form.password)
+        .await
+    {
         Ok(Some(id)) => id,
         Ok(None) => {
             tracing::info!(%address, "failed login");
@@ -234,8 +389,14 @@ async fn login_submit(
     };
     match Sessions(&platform.store).start(user_id).await {
         Ok(token) => {
-            let secure = if platform.settings.secure_cookies { "; Secure" } else { "" };
-            let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=43200{secure}");
+            let secure = if platform.settings.secure_cookies {
+                "; Secure"
+            } else {
+                ""
+            };
+            let cookie = format!(
+                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=43200{secure}"
+            );
             ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response()
         }
         Err(error) => error.into_response(),
@@ -250,22 +411,42 @@ async fn logout(State(platform): State<Platform>, headers: HeaderMap) -> Respons
     ([(header::SET_COOKIE, expired)], Redirect::to("/")).into_response()
 }
 
-async fn switch_language(axum::extract::Path(code): axum::extract::Path<String>, headers: HeaderMap) -> Response {
+async fn switch_language(
+    axum::extract::Path(code): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let code = if code == "en" { "en" } else { "ru" };
     let back = headers
         .get(header::REFERER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|r| r.find("://").and_then(|i| r[i + 3..].find('/').map(|j| r[i + 3 + j..].to_owned())))
+        .and_then(|r| {
+            r.find("://")
+                .and_then(|i| r[i + 3..].find('/').map(|j| r[i + 3 + j..].to_owned()))
+        })
         .unwrap_or_else(|| "/".to_owned());
-    ([(header::SET_COOKIE, format!("lang={code}; Path=/; SameSite=Lax; Max-Age=31536000"))], Redirect::to(&back))
+    (
+        [(
+            header::SET_COOKIE,
+            format!("lang={code}; Path=/; SameSite=Lax; Max-Age=31536000"),
+        )],
+        Redirect::to(&back),
+    )
         .into_response()
 }
 
 async fn healthz(State(platform): State<Platform>) -> Response {
-    let probe = crate::read!(&platform.store, db => sqlx::query("SELECT 1").execute(db).await.map(|_| ()));
+    let probe =
+        crate::read!(&platform.store, db => sqlx::query("SELECT 1").execute(db).await.map(|_| ()));
     match probe {
-        Ok(_) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "database unavailable"})))
+        Ok(_) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok"})),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "database unavailable"})),
+        )
             .into_response(),
     }
 }
@@ -286,22 +467,37 @@ async fn metrics_page(State(platform): State<Platform>) -> Response {
 /// Login, logout, language switch, `/healthz` and `/metrics`.
 pub fn shell_router(platform: Platform) -> Router {
     Router::new()
-        .route("/users/", get(|| async { Redirect::permanent("/users/login/") }))
-        .route("/users/login", get(|| async { Redirect::permanent("/users/login/") }))
+        .route(
+            "/users/",
+            get(|| async { Redirect::permanent("/users/login/") }),
+        )
+        .route(
+            "/users/login",
+            get(|| async { Redirect::permanent("/users/login/") }),
+        )
         .route("/users/login/", get(login_form).post(login_submit))
         .route("/users/logout/", get(logout).post(logout))
         .route("/lang/{code}", get(switch_language))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_page))
-        .route("/favicon.ico", get(|| async { Redirect::permanent("/static/favicon.svg") }))
+        .route(
+            "/favicon.ico",
+            get(|| async { Redirect::permanent("/static/favicon.svg") }),
+        )
         .with_state(platform)
 }
 
 /// Security headers for every response.
-pub async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+pub async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     response

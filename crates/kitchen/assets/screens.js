@@ -1,0 +1,214 @@
+// Live screens: the operator list, a kitchen station, and the customer board.
+// Each draws itself from a snapshot and then applies order events from a Server-Sent Events stream.
+// EventSource reconnects by itself, and the server opens every connection with a fresh snapshot.
+(() => {
+  const root = document.getElementById("screen");
+  if (!root) return;
+  const mode = root.dataset.mode;
+  const unit = root.dataset.unit;
+  const station = Number(root.dataset.station || 0);
+  const canChange = root.dataset.canChange === "true";
+  const en = root.dataset.lang === "en";
+  const params = new URLSearchParams(location.search);
+  const chimeOn = params.has("chime");
+  const FRESH_MS = 15000;
+
+  let state = null;
+  let clockOffset = 0;
+  const orders = new Map();
+  const freshUntil = new Map();
+
+  const text = (ru, english) => (en ? english : ru);
+  const now = () => Date.now() + clockOffset;
+  const statusOf = (id) => state.statuses.find((s) => s.id === id);
+  const isActive = (order) => {
+    const status = statusOf(order.status_id);
+    return status && status.shown && !status.finished && order.business_day === state.day;
+  };
+  const quantity = (value) => String(Math.round(value * 1000) / 1000);
+  const clock = (ms) => {
+    const d = new Date(ms);
+    return `${d.getHours()}:${String(d.getMinutes()).padStart(2, "0")}`;
+  };
+  // Dark status colours get light text, light ones dark text.
+  const probe = document.createElement("span");
+  const textColorFor = (color) => {
+    probe.style.color = color;
+    document.body.appendChild(probe);
+    const rgb = getComputedStyle(probe).color.match(/\d+/g) || [128, 128, 128];
+    probe.remove();
+    const [r, g, b] = rgb.map(Number);
+    return 0.299 * r + 0.587 * g + 0.114 * b < 140 ? "#fff" : "#111";
+  };
+  const el = (tag, attrs = {}, ...children) => {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (key === "style") Object.assign(node.style, value);
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value);
+    }
+    for (const child of children) node.append(child);
+    return node;
+  };
+
+  function setLink(ok) {
+    const node = document.getElementById("link-state");
+    if (node) node.textContent = ok ? "" : text("Нет связи с сервером, переподключение…", "Connection lost, reconnecting…");
+    root.classList.toggle("offline", !ok);
+  }
+
+  function applySnapshot(snapshot) {
+    state = snapshot;
+    clockOffset = snapshot.now_ms - Date.now();
+    orders.clear();
+    for (const order of snapshot.orders) orders.set(order.id, order);
+    render();
+  }
+
+  function applyOrder(order) {
+    if (!state) return;
+    if (order.business_day > state.day) {
+      // A new business day began: start over from the server's view of it.
+      reconnect();
+      return;
+    }
+    const previous = orders.get(order.id);
+    const becameReady = order.status_id === state.ready_status_id && (!previous || previous.status_id !== order.status_id);
+    if (becameReady) {
+      freshUntil.set(order.id, now() + FRESH_MS);
+      if (mode === "board" && chimeOn) chime();
+      setTimeout(render, FRESH_MS + 50);
+    }
+    orders.set(order.id, order);
+    render();
+  }
+
+  function chime() {
+    try {
+      const audio = new (window.AudioContext || window.webkitAudioContext)();
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      tone.frequency.value = 880;
+      gain.gain.setValueAtTime(0.2, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.6);
+      tone.connect(gain).connect(audio.destination);
+      tone.start();
+      tone.stop(audio.currentTime + 0.6);
+    } catch (_) { /* audio blocked until the first touch; the highlight still shows */ }
+  }
+
+  async function post(url, data) {
+    try {
+      applyOrder(await window.tillwire.post(url, data));
+    } catch (error) {
+      alert(error.message);
+    }
+  }
+
+  function sorted() {
+    return [...orders.values()].filter(isActive).sort((a, b) => a.created_ms - b.created_ms || a.id - b.id);
+  }
+
+  function renderOperator() {
+    const list = document.getElementById("orders");
+    const rows = sorted().map((order) => {
+      const status = statusOf(order.status_id);
+      const buttons = el("span", { class: "actions" });
+      if (canChange) {
+        const next = state.flows.filter((f) => f.current_status_id === order.status_id).map((f) => statusOf(f.next_status_id)).filter(Boolean);
+        for (const target of next.sort((a, b) => a.id - b.id)) {
+          buttons.append(el("button", {
+            class: "status-button", type: "button", "data-status": target.id, title: target.name,
+            onclick: () => post(`/orders/${order.id}/status`, { next_status: target.id }),
+          }, el("i", { class: target.icon, style: { color: target.color } }), el("span", {}, target.name)));
+        }
+      }
+      const chips = el("span", { class: "chips" });
+      for (const part of order.stations) {
+        const name = (state.stations.find((s) => s.id === part.station_id) || {}).name || "?";
+        chips.append(el("span", { class: part.ready_ms ? "chip ready" : "chip" }, part.ready_ms ? `✓ ${name}` : name));
+      }
+      return el("div", {
+        class: "order-row", id: `order-${order.id}`, "data-number": order.number,
+        style: { background: status.color, color: textColorFor(status.color) },
+      }, el("span", { class: "number" }, String(order.number)), buttons,
+        el("span", { class: "status-name" }, status.name, chips), el("span", { class: "created" }, clock(order.created_ms)));
+    });
+    list.replaceChildren(...rows);
+    document.getElementById("empty").hidden = rows.length > 0;
+  }
+
+  function renderKitchen() {
+    const list = document.getElementById("orders");
+    const cards = sorted()
+      .filter((order) => order.stations.some((s) => s.station_id === station && !s.ready_ms))
+      .map((order) => {
+        const lines = order.lines.filter((line) => line.station_id === station)
+          .map((line) => el("li", {}, el("span", {}, line.short_name), el("b", {}, quantity(line.quantity))));
+        const done = canChange
+          ? el("button", { class: "ready-button", type: "button", onclick: () => post(`/orders/${order.id}/stations/${station}/ready`, {}) },
+            text("Готово", "Ready"))
+          : "";
+        return el("article", { class: "ticket", id: `order-${order.id}` },
+          el("header", {}, el("b", { class: "number" }, `№ ${order.number}`), el("span", {}, clock(order.created_ms))),
+          el("ul", {}, ...lines), done);
+      });
+    list.replaceChildren(...cards);
+    document.getElementById("empty").hidden = cards.length > 0;
+  }
+
+  function renderBoard() {
+    const columns = document.getElementById("columns");
+    const active = state.statuses.filter((s) => s.shown && !s.finished).sort((a, b) => a.id - b.id);
+    const hideAfter = state.hide_ready_after_ms;
+    const visible = sorted().filter((order) =>
+      !(hideAfter > 0 && order.status_id === state.ready_status_id && now() - order.status_changed_ms > hideAfter));
+    const rendered = active.map((status) => {
+      const tiles = visible.filter((order) => order.status_id === status.id).map((order) => el("div", {
+        class: (freshUntil.get(order.id) || 0) > now() ? "tile fresh" : "tile",
+        "data-number": order.number, style: { background: status.color, color: textColorFor(status.color) },
+      }, String(order.number)));
+      return el("section", { class: "board-column", "data-status": status.id },
+        el("h2", { style: { background: status.color, color: textColorFor(status.color) } }, status.name),
+        el("div", { class: "tiles" }, ...tiles));
+    });
+    columns.replaceChildren(...rendered);
+    fitTiles();
+  }
+
+  // Shrinks the numbers until every column shows all of its tiles: nothing is ever cut off.
+  function fitTiles() {
+    for (const tiles of document.querySelectorAll(".tiles")) {
+      let low = 12;
+      let high = Math.max(24, Math.floor(tiles.clientHeight / 3));
+      while (high - low > 1) {
+        const size = Math.floor((low + high) / 2);
+        tiles.style.setProperty("--tile", `${size}px`);
+        if (tiles.scrollHeight <= tiles.clientHeight + 1 && tiles.scrollWidth <= tiles.clientWidth + 1) low = size;
+        else high = size;
+      }
+      tiles.style.setProperty("--tile", `${low}px`);
+    }
+  }
+
+  function render() {
+    if (!state) return;
+    if (mode === "operator") renderOperator();
+    else if (mode === "kitchen") renderKitchen();
+    else renderBoard();
+  }
+
+  let source = null;
+  function reconnect() {
+    if (source) source.close();
+    source = new EventSource(mode === "board" ? `/dashboard/events?unit=${unit}` : `/screens/events?unit=${unit}`);
+    source.addEventListener("snapshot", (event) => { setLink(true); applySnapshot(JSON.parse(event.data)); });
+    source.addEventListener("order", (event) => applyOrder(JSON.parse(event.data)));
+    source.addEventListener("error", () => setLink(false));
+  }
+
+  reconnect();
+  window.addEventListener("resize", () => mode === "board" && render());
+  // Ready orders age off the board on the client's own clock; this redraws, it does not poll the server.
+  setInterval(() => mode === "board" && render(), 10000);
+})();

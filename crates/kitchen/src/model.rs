@@ -1,0 +1,262 @@
+//! The kitchen's vocabulary, as types that can only hold valid values.
+
+use serde::{Deserialize, Serialize};
+
+use crate::KitchenError;
+
+fn bounded_text(text: &str, max: usize, what: &str) -> Result<String, KitchenError> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > max || text.chars().any(char::is_control) {
+        return Err(KitchenError::Invalid(format!(
+            "{what}: 1–{max} printable characters"
+        )));
+    }
+    Ok(text.to_owned())
+}
+
+/// A ware's local code, as the till sends it (Set Retail `ch_position.item`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WareCode(String);
+
+impl WareCode {
+    pub fn parse(text: &str) -> Result<Self, KitchenError> {
+        bounded_text(text, 64, "ware code").map(WareCode)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A name shown on screens and tickets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name(String);
+
+impl Name {
+    pub fn parse(text: &str, max: usize, what: &str) -> Result<Self, KitchenError> {
+        bounded_text(text, max, what).map(Name)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A positive, finite amount of a ware (pieces or kilograms). Fractions are kept, never truncated.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
+pub struct Quantity(f64);
+
+/// The largest amount a single receipt line may carry; anything larger is a malformed receipt.
+const MAX_QUANTITY: f64 = 1_000_000.0;
+
+impl Quantity {
+    pub fn parse(value: f64) -> Option<Self> {
+        (value.is_finite() && value > 0.0 && value <= MAX_QUANTITY).then_some(Quantity(value))
+    }
+    pub fn value(self) -> f64 {
+        self.0
+    }
+}
+
+/// Formats an amount without a spurious `.0`: 1.0 → "1", 0.5 → "0.5", 0.333 → "0.333".
+pub fn format_quantity(value: f64) -> String {
+    let rounded = (value * 1000.0).round() / 1000.0;
+    if rounded.fract() == 0.0 {
+        format!("{}", rounded as i64)
+    } else {
+        format!("{rounded}")
+    }
+}
+
+/// A CSS colour for a status: a name or a `#hex` value, nothing that could break out of a style attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CssColor(String);
+
+impl CssColor {
+    pub fn parse(text: &str) -> Result<Self, KitchenError> {
+        let text = text.trim();
+        let valid = !text.is_empty()
+            && text.len() <= 32
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '#');
+        if valid {
+            Ok(CssColor(text.to_owned()))
+        } else {
+            Err(KitchenError::Invalid(
+                "color: a CSS colour name or #hex".into(),
+            ))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An order's status as the screens need it.
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Status {
+    pub id: i64,
+    pub name: String,
+    pub finished: bool,
+    pub shown: bool,
+    pub color: String,
+    pub icon: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Flow {
+    pub current_status_id: i64,
+    pub next_status_id: i64,
+}
+
+/// The statuses and allowed transitions, with the two roles the code needs derived from the data:
+/// the initial status (ELQ's rule: the lowest id that is shown and not finished) and the ready status
+/// (the first shown, unfinished status the initial one may move to).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Workflow {
+    pub statuses: Vec<Status>,
+    pub flows: Vec<Flow>,
+}
+
+impl Workflow {
+    pub fn initial(&self) -> Option<&Status> {
+        self.statuses
+            .iter()
+            .filter(|s| s.shown && !s.finished)
+            .min_by_key(|s| s.id)
+    }
+    pub fn ready(&self) -> Option<&Status> {
+        let initial = self.initial()?.id;
+        self.flows
+            .iter()
+            .filter(|f| f.current_status_id == initial)
+            .filter_map(|f| self.status(f.next_status_id))
+            .filter(|s| s.shown && !s.finished)
+            .min_by_key(|s| s.id)
+    }
+    pub fn status(&self, id: i64) -> Option<&Status> {
+        self.statuses.iter().find(|s| s.id == id)
+    }
+    pub fn allows(&self, from: i64, to: i64) -> bool {
+        self.flows
+            .iter()
+            .any(|f| f.current_status_id == from && f.next_status_id == to)
+    }
+    pub fn next_of(&self, from: i64) -> Vec<&Status> {
+        let mut next: Vec<&Status> = self
+            .flows
+            .iter()
+            .filter(|f| f.current_status_id == from)
+            .filter_map(|f| self.status(f.next_status_id))
+            .collect();
+        next.sort_by_key(|s| s.id);
+        next
+    }
+    /// Statuses with a column on the board and a row on the operator screen.
+    pub fn active(&self) -> Vec<&Status> {
+        self.statuses
+            .iter()
+            .filter(|s| s.shown && !s.finished)
+            .collect()
+    }
+}
+
+/// One line of an order as screens show it.
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct OrderLine {
+    pub order_id: i64,
+    pub code: String,
+    pub short_name: String,
+    pub station_id: i64,
+    pub quantity: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct OrderStation {
+    pub order_id: i64,
+    pub station_id: i64,
+    pub ready_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: i64,
+    pub unit_id: i64,
+    pub business_day: String,
+    pub number: i64,
+    pub status_id: i64,
+    pub created_ms: i64,
+    pub status_changed_ms: i64,
+}
+
+/// An order with everything a screen shows about it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrderView {
+    pub id: i64,
+    pub unit_id: i64,
+    pub business_day: String,
+    pub number: i64,
+    pub status_id: i64,
+    pub created_ms: i64,
+    pub status_changed_ms: i64,
+    pub lines: Vec<OrderLine>,
+    pub stations: Vec<OrderStation>,
+}
+
+impl OrderView {
+    pub fn assemble(
+        rows: Vec<OrderRow>,
+        lines: Vec<OrderLine>,
+        stations: Vec<OrderStation>,
+    ) -> Vec<OrderView> {
+        rows.into_iter()
+            .map(|row| OrderView {
+                lines: lines
+                    .iter()
+                    .filter(|l| l.order_id == row.id)
+                    .cloned()
+                    .collect(),
+                stations: stations
+                    .iter()
+                    .filter(|s| s.order_id == row.id)
+                    .cloned()
+                    .collect(),
+                id: row.id,
+                unit_id: row.unit_id,
+                business_day: row.business_day,
+                number: row.number,
+                status_id: row.status_id,
+                created_ms: row.created_ms,
+                status_changed_ms: row.status_changed_ms,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_print_without_spurious_fraction() {
+        assert_eq!(format_quantity(1.0), "1");
+        assert_eq!(format_quantity(4.0), "4");
+        assert_eq!(format_quantity(0.5), "0.5");
+        assert_eq!(format_quantity(1.25), "1.25");
+        assert_eq!(format_quantity(0.3334), "0.333");
+    }
+
+    #[test]
+    fn quantity_rejects_nonsense() {
+        assert!(Quantity::parse(f64::NAN).is_none());
+        assert!(Quantity::parse(f64::INFINITY).is_none());
+        assert!(Quantity::parse(0.0).is_none());
+        assert!(Quantity::parse(-1.0).is_none());
+        assert!(Quantity::parse(1e300).is_none());
+        assert_eq!(Quantity::parse(0.5).map(Quantity::value), Some(0.5));
+    }
+
+    #[test]
+    fn colors_cannot_inject_css() {
+        assert!(CssColor::parse("#d9b9b6").is_ok());
+        assert!(CssColor::parse("maroon").is_ok());
+        assert!(CssColor::parse("red;background:url(x)").is_err());
+    }
+}

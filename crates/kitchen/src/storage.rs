@@ -1,0 +1,495 @@
+//! The kitchen's queries. Each is written once in SQL both engines accept and expanded per backend by the
+//! platform's `read!`/`write_tx!` macros.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use tillwire_platform::{Store, now_ms, read, write, write_tx};
+use tillwire_units::UnitId;
+
+use crate::model::{Flow, OrderLine, OrderRow, OrderStation, OrderView, Status, Workflow};
+use crate::{Kitchen, KitchenError};
+
+/// The identity of an imported receipt: exact de-duplication happens on this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptKey {
+    pub unit: UnitId,
+    pub cash_number: i64,
+    pub shift_id: i64,
+    pub check_date: NaiveDate,
+    pub check_id: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RegisterRef {
+    pub id: i64,
+    pub printer_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WareMatch {
+    pub id: i64,
+    pub code: String,
+    pub short_name: String,
+    pub station_id: i64,
+    pub catch_quantity: f64,
+}
+
+/// A merged order line ready to store.
+#[derive(Debug, Clone)]
+pub struct NewLine {
+    pub ware_id: i64,
+    pub code: String,
+    pub short_name: String,
+    pub station_id: i64,
+    pub quantity: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub receipt: ReceiptKey,
+    pub business_day: NaiveDate,
+    pub register_id: i64,
+    pub initial_status_id: i64,
+    pub lines: Vec<NewLine>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Registered {
+    pub order_id: i64,
+    pub number: i64,
+    pub stations: usize,
+}
+
+/// Who changed an order, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: Option<i64>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StatusChange {
+    pub order_id: i64,
+    pub from_status_id: Option<i64>,
+    pub to_status_id: i64,
+    pub user_id: Option<i64>,
+    pub actor: String,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub orders: u64,
+    pub receipts: u64,
+}
+
+const ORDER_COLUMNS: &str =
+    "o.id, o.unit_id, o.business_day, o.number, o.status_id, o.created_ms, o.status_changed_ms";
+
+impl Kitchen {
+    pub fn store(&self) -> &Store {
+        &self.platform.store
+    }
+
+    pub async fn workflow(&self) -> Result<Workflow, KitchenError> {
+        let statuses: Vec<Status> = read!(self.store(), db => sqlx::query_as(
+            "SELECT id, name, finished, shown, color, icon FROM statuses ORDER BY id",
+        )
+        .fetch_all(db)
+        .await)?;
+        let flows: Vec<Flow> = read!(self.store(), db => sqlx::query_as(
+            "SELECT current_status_id, next_status_id FROM status_flows ORDER BY current_status_id, next_status_id",
+        )
+        .fetch_all(db)
+        .await)?;
+        Ok(Workflow { statuses, flows })
+    }
+
+    pub async fn find_register(
+        &self,
+        unit: UnitId,
+        number: i64,
+    ) -> Result<Option<RegisterRef>, KitchenError> {
+        Ok(read!(self.store(), db => sqlx::query_as(
+            "SELECT id, printer_id FROM cash_registers WHERE unit_id = $1 AND number = $2",
+        )
+        .bind(unit.0)
+        .bind(number)
+        .fetch_optional(db)
+        .await)?)
+    }
+
+    pub async fn register_numbers(&self, unit: UnitId) -> Result<Vec<i64>, KitchenError> {
+        let rows: Vec<(i64,)> = read!(self.store(), db => sqlx::query_as(
+            "SELECT number FROM cash_registers WHERE unit_id = $1 ORDER BY number",
+        )
+        .bind(unit.0)
+        .fetch_all(db)
+        .await)?;
+        Ok(rows.into_iter().map(|(n,)| n).collect())
+    }
+
+    pub async fn receipt_seen(&self, key: &ReceiptKey) -> Result<bool, KitchenError> {
+        let found: Option<(i64,)> = read!(self.store(), db => sqlx::query_as(
+            "SELECT check_id FROM imported_receipts
+             WHERE unit_id = $1 AND cash_number = $2 AND shift_id = $3 AND check_date = $4 AND check_id = $5",
+        )
+        .bind(key.unit.0)
+        .bind(key.cash_number)
+        .bind(key.shift_id)
+        .bind(key.check_date.to_string())
+        .bind(key.check_id)
+        .fetch_optional(db)
+        .await)?;
+        Ok(found.is_some())
+    }
+
+    /// The catalogue entries among `codes` (a receipt has a handful of lines, so one `IN` list is fine).
+    pub async fn wares_by_codes(
+        &self,
+        unit: UnitId,
+        codes: &[&str],
+    ) -> Result<Vec<WareMatch>, KitchenError> {
+        if codes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..codes.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT id, code, short_name, station_id, catch_quantity FROM wares WHERE unit_id = $1 AND code IN ({})",
+            placeholders.join(", ")
+        );
+        read!(self.store(), db => {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(unit.0);
+            for code in codes {
+                query = query.bind(*code);
+            }
+            query.fetch_all(db).await.map_err(KitchenError::from)
+        })
+    }
+
+    /// Stores an order for a receipt in one transaction: the receipt claim, the number, the order, its lines,
+    /// its stations and the first audit entry. `None` means another request registered this receipt first.
+    pub async fn register_order(
+        &self,
+        order: &NewOrder,
+    ) -> Result<Option<Registered>, KitchenError> {
+        let now = now_ms();
+        let key = &order.receipt;
+        let day = order.business_day.to_string();
+        let mut stations: Vec<i64> = order.lines.iter().map(|l| l.station_id).collect();
+        stations.sort_unstable();
+        stations.dedup();
+        let counters = self.counters.clone();
+        let registered: Result<Option<Registered>, KitchenError> = write_tx!(self.store(), tx => {
+            let claimed: Option<(i64,)> = sqlx::query_as(
+                "INSERT INTO imported_receipts (unit_id, cash_number, shift_id, check_date, check_id, imported_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING check_id",
+            )
+            .bind(key.unit.0)
+            .bind(key.cash_number)
+            .bind(key.shift_id)
+            .bind(key.check_date.to_string())
+            .bind(key.check_id)
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if claimed.is_none() {
+                return Ok(None);
+            }
+            let number = match &counters {
+                Some(counters) => counters.next(key.unit, &day).await?,
+                None => {
+                    let (number,): (i64,) = sqlx::query_as(NEXT_NUMBER).bind(key.unit.0).bind(&day).fetch_one(&mut **tx).await?;
+                    number
+                }
+            };
+            let (order_id,): (i64,) = sqlx::query_as(
+                "INSERT INTO orders (unit_id, business_day, number, status_id, cash_register_id, created_ms, status_changed_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+            )
+            .bind(key.unit.0)
+            .bind(&day)
+            .bind(number)
+            .bind(order.initial_status_id)
+            .bind(order.register_id)
+            .bind(now)
+            .fetch_one(&mut **tx)
+            .await?;
+            for line in &order.lines {
+                sqlx::query(
+                    "INSERT INTO order_lines (order_id, ware_id, code, short_name, station_id, quantity) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(order_id)
+                .bind(line.ware_id)
+                .bind(&line.code)
+                .bind(&line.short_name)
+                .bind(line.station_id)
+                .bind(line.quantity)
+                .execute(&mut **tx)
+                .await?;
+            }
+            for station in &stations {
+                sqlx::query("INSERT INTO order_stations (order_id, station_id) VALUES ($1, $2)")
+                    .bind(order_id)
+                    .bind(station)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            sqlx::query(
+                "INSERT INTO order_status_log (order_id, from_status_id, to_status_id, actor, at_ms) VALUES ($1, NULL, $2, 'import', $3)",
+            )
+            .bind(order_id)
+            .bind(order.initial_status_id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query(
+                "UPDATE imported_receipts SET order_id = $6
+                 WHERE unit_id = $1 AND cash_number = $2 AND shift_id = $3 AND check_date = $4 AND check_id = $5",
+            )
+            .bind(key.unit.0)
+            .bind(key.cash_number)
+            .bind(key.shift_id)
+            .bind(key.check_date.to_string())
+            .bind(key.check_id)
+            .bind(order_id)
+            .execute(&mut **tx)
+            .await?;
+            Ok(Some(Registered { order_id, number, stations: stations.len() }))
+        });
+        registered
+    }
+
+    /// Orders of one unit and business day; `active_only` keeps those in shown, unfinished statuses.
+    pub async fn order_views(
+        &self,
+        unit: UnitId,
+        day: NaiveDate,
+        active_only: bool,
+    ) -> Result<Vec<OrderView>, KitchenError> {
+        let filter = if active_only {
+            "AND o.status_id IN (SELECT id FROM statuses WHERE shown AND NOT finished)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders o WHERE o.unit_id = $1 AND o.business_day = $2 {filter} ORDER BY o.created_ms, o.id"
+        );
+        let rows: Vec<OrderRow> = read!(self.store(), db => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(unit.0)
+            .bind(day.to_string())
+            .fetch_all(db)
+            .await)?;
+        self.with_details(rows).await
+    }
+
+    pub async fn order_view(&self, id: i64) -> Result<OrderView, KitchenError> {
+        let sql = format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE o.id = $1");
+        let rows: Vec<OrderRow> = read!(self.store(), db => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(id)
+            .fetch_all(db)
+            .await)?;
+        self.with_details(rows)
+            .await?
+            .pop()
+            .ok_or(KitchenError::NotFound("order"))
+    }
+
+    async fn with_details(&self, rows: Vec<OrderRow>) -> Result<Vec<OrderView>, KitchenError> {
+        let (Some(first), Some(last)) = (
+            rows.iter().map(|r| r.id).min(),
+            rows.iter().map(|r| r.id).max(),
+        ) else {
+            return Ok(Vec::new());
+        };
+        // One range query per table instead of one per order; rows outside the set are dropped in `assemble`.
+        let lines: Vec<OrderLine> = read!(self.store(), db => sqlx::query_as(
+            "SELECT order_id, code, short_name, station_id, quantity FROM order_lines WHERE order_id BETWEEN $1 AND $2 ORDER BY id",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(db)
+        .await)?;
+        let stations: Vec<OrderStation> = read!(self.store(), db => sqlx::query_as(
+            "SELECT order_id, station_id, ready_ms FROM order_stations WHERE order_id BETWEEN $1 AND $2 ORDER BY station_id",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(db)
+        .await)?;
+        Ok(OrderView::assemble(rows, lines, stations))
+    }
+
+    /// Moves an order to `to` if the flow table allows it from its current status; audited.
+    pub async fn change_status(
+        &self,
+        order_id: i64,
+        to: i64,
+        actor: &Actor,
+    ) -> Result<OrderView, KitchenError> {
+        let workflow = self.workflow().await?;
+        let current = self.order_view(order_id).await?;
+        if !workflow.allows(current.status_id, to) {
+            return Err(KitchenError::TransitionNotAllowed {
+                from: current.status_id,
+                to,
+            });
+        }
+        let now = now_ms();
+        let changed: Result<bool, KitchenError> = write_tx!(self.store(), tx => {
+            // Compare-and-set on the status read above, so two operators cannot both move the same order.
+            let updated = sqlx::query("UPDATE orders SET status_id = $2, status_changed_ms = $4 WHERE id = $1 AND status_id = $3")
+                .bind(order_id)
+                .bind(to)
+                .bind(current.status_id)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            if updated == 1 {
+                sqlx::query(
+                    "INSERT INTO order_status_log (order_id, from_status_id, to_status_id, user_id, actor, at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(order_id)
+                .bind(current.status_id)
+                .bind(to)
+                .bind(actor.user_id)
+                .bind(&actor.name)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Ok(updated == 1)
+        });
+        if !changed? {
+            return Err(KitchenError::Conflict(
+                "the order changed meanwhile; reload".into(),
+            ));
+        }
+        let view = self.order_view(order_id).await?;
+        self.announce(&view).await;
+        Ok(view)
+    }
+
+    /// Marks one station's part of an order ready. When every station is ready and station readiness is on,
+    /// the order moves from the initial status to the ready status.
+    pub async fn mark_station_ready(
+        &self,
+        order_id: i64,
+        station_id: i64,
+        actor: &Actor,
+    ) -> Result<OrderView, KitchenError> {
+        let now = now_ms();
+        let updated = write!(self.store(), db => sqlx::query(
+            "UPDATE order_stations SET ready_ms = COALESCE(ready_ms, $3) WHERE order_id = $1 AND station_id = $2",
+        )
+        .bind(order_id)
+        .bind(station_id)
+        .bind(now)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if updated == 0 {
+            return Err(KitchenError::NotFound("station of this order"));
+        }
+        let view = self.order_view(order_id).await?;
+        let all_ready = view.stations.iter().all(|s| s.ready_ms.is_some());
+        if all_ready && self.platform.settings.kitchen.station_readiness {
+            let workflow = self.workflow().await?;
+            if let (Some(initial), Some(ready)) = (workflow.initial(), workflow.ready())
+                && view.status_id == initial.id
+            {
+                return match self.change_status(order_id, ready.id, actor).await {
+                    // Someone moved it meanwhile: their change stands.
+                    Err(KitchenError::Conflict(_)) => self.order_view(order_id).await,
+                    other => other,
+                };
+            }
+        }
+        self.announce(&view).await;
+        Ok(view)
+    }
+
+    pub async fn status_log(&self, order_id: i64) -> Result<Vec<StatusChange>, KitchenError> {
+        Ok(read!(self.store(), db => sqlx::query_as(
+            "SELECT order_id, from_status_id, to_status_id, user_id, actor, at_ms FROM order_status_log WHERE order_id = $1 ORDER BY id",
+        )
+        .bind(order_id)
+        .fetch_all(db)
+        .await)?)
+    }
+
+    /// Deletes finished orders of business days before `before` and receipts imported before then.
+    /// Day counters stay, so numbers never repeat within a day.
+    pub async fn purge_finished(&self, before: NaiveDate) -> Result<PurgeReport, KitchenError> {
+        let before_text = before.to_string();
+        let before_ms = before
+            .and_hms_opt(0, 0, 0)
+            .map_or(0, |t| t.and_utc().timestamp_millis());
+        let report: Result<PurgeReport, KitchenError> = write_tx!(self.store(), tx => {
+            let orders = sqlx::query(
+                "DELETE FROM orders WHERE business_day < $1 AND status_id IN (SELECT id FROM statuses WHERE finished)",
+            )
+            .bind(&before_text)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            let receipts = sqlx::query("DELETE FROM imported_receipts WHERE imported_ms < $1 AND order_id IS NULL")
+                .bind(before_ms)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            Ok(PurgeReport { orders, receipts })
+        });
+        report
+    }
+
+    /// Tells live screens about an order's new state.
+    pub async fn announce(&self, view: &OrderView) {
+        let payload = serde_json::to_value(view).unwrap_or_default();
+        self.platform
+            .events
+            .publish(tillwire_platform::Event {
+                topic: crate::ORDER_CHANGED.into(),
+                unit_id: view.unit_id,
+                payload,
+            })
+            .await;
+    }
+}
+
+const NEXT_NUMBER: &str = "INSERT INTO day_counters (unit_id, business_day, last_number) VALUES ($1, $2, 1)
+     ON CONFLICT (unit_id, business_day) DO UPDATE SET last_number = day_counters.last_number + 1 RETURNING last_number";
+
+/// PostgreSQL numbering outside the order's transaction.
+///
+/// The counter row is a hot spot: inside the order transaction its lock would be held through the commit's WAL
+/// flush, serialising every import of a unit behind one fsync each. Here the increment commits on its own with
+/// `synchronous_commit = off`, which is still crash-safe for numbering: WAL is flushed in order, so when the
+/// order's (synchronous) commit is durable, the increment before it is too; if both are lost, no client saw the
+/// number. The price is a gap in the sequence when an order transaction fails after taking its number.
+#[derive(Clone, Debug)]
+pub struct PgCounters {
+    pool: sqlx::PgPool,
+}
+
+impl PgCounters {
+    pub fn new(main: &sqlx::PgPool) -> Self {
+        let options = (*main.connect_options())
+            .clone()
+            .options([("synchronous_commit", "off")]);
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect_lazy_with(options);
+        PgCounters { pool }
+    }
+
+    async fn next(&self, unit: UnitId, day: &str) -> Result<i64, sqlx::Error> {
+        let (number,): (i64,) = sqlx::query_as(NEXT_NUMBER)
+            .bind(unit.0)
+            .bind(day)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(number)
+    }
+}
