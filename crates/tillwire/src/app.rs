@@ -28,7 +28,7 @@ const ASSETS: &[&[web::Asset]] = &[
 ];
 
 /// Connects (creating the SQLite file and its directory when needed) and brings the schema up to date.
-async fn open(settings: Settings) -> anyhow::Result<Platform> {
+pub async fn open(settings: Settings) -> anyhow::Result<Platform> {
     if let Some(path) = settings.database_url.strip_prefix("sqlite://") {
         let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -50,7 +50,7 @@ async fn open(settings: Settings) -> anyhow::Result<Platform> {
 }
 
 /// Seeds what is missing and makes sure someone can sign in.
-async fn seed(platform: &Platform) -> anyhow::Result<()> {
+pub async fn seed(platform: &Platform) -> anyhow::Result<()> {
     if let Some(unit) = tillwire_kitchen::seed::init(platform).await? {
         tracing::info!(
             unit = unit.0,

@@ -1,6 +1,6 @@
 //! `tillwire`: the command line. Everything else lives in the area crates; this wires them together.
 
-mod app;
+use tillwire::app;
 
 use std::path::PathBuf;
 
