@@ -210,6 +210,9 @@ async fn post_receipt(
             .ok_or_else(|| KitchenError::Invalid("shift_opened_on: expected YYYY-MM-DD".into()))?,
         None => business_day,
     };
+    if input.lines.len() > crate::import::MAX_LINES {
+        return Err(KitchenError::Invalid(format!("lines: at most {}", crate::import::MAX_LINES)));
+    }
     let mut lines = Vec::with_capacity(input.lines.len());
     for (index, line) in input.lines.iter().enumerate() {
         let quantity = Quantity::parse(line.quantity).ok_or_else(|| {
@@ -221,12 +224,6 @@ async fn post_receipt(
             .map_err(|e| KitchenError::Invalid(format!("lines[{index}].{e}")))?;
         lines.push((code.as_str().to_owned(), quantity));
     }
-    let register = kitchen
-        .find_register(unit, input.cash_register)
-        .await?
-        .ok_or_else(|| {
-            KitchenError::Invalid(format!("unknown cash register {}", input.cash_register))
-        })?;
     let key = ReceiptKey {
         unit,
         cash_number: input.cash_register,
@@ -234,12 +231,15 @@ async fn post_receipt(
         check_date,
         check_id: input.receipt,
     };
-    let receipt = Receipt {
-        key,
-        business_day,
-        lines,
-    };
-    let outcome = kitchen.import_receipt(&receipt, &register).await?;
+    let context = kitchen
+        .receipt_context(unit, input.cash_register, Some(&key))
+        .await?
+        .ok_or_else(|| KitchenError::Invalid(format!("unknown cash register {}", input.cash_register)))?;
+    if context.seen {
+        return Err(KitchenError::Conflict("receipt already imported".into()));
+    }
+    let receipt = Receipt { key, business_day, lines };
+    let outcome = kitchen.import_receipt(&receipt, &context).await?;
     metrics::histogram!("tillwire_import_seconds", "api" => "v1")
         .record(started.elapsed().as_secs_f64());
     Ok(match outcome {

@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq;
 use tillwire_units::{ApiKeys, UnitId, Units};
 
 use crate::model::Quantity;
-use crate::storage::{NewLine, NewOrder, ReceiptKey, RegisterRef, Registered, WareMatch};
+use crate::storage::{NewLine, NewOrder, ReceiptContext, ReceiptKey, Registered, WareMatch};
 use crate::{Kitchen, KitchenError};
 
 pub const INVALID_KEY: &str = "Invalid api key.";
@@ -30,6 +30,8 @@ pub const INVALID_STRUCTURE: &str = "Invalid json structure";
 pub const INVALID_DATE: &str = "Invalid check_date, expected YYYY-MM-DD";
 pub const NOTHING_TO_REGISTER: &str = "Nothing to register";
 pub const INTERNAL: &str = "Internal error, try again";
+/// More lines than any till prints on one receipt: a malformed request.
+pub const MAX_LINES: usize = 1_000;
 
 /// A receipt, parsed. Its lines are still raw: matching them against the catalogue decides what counts.
 #[derive(Debug, Clone)]
@@ -47,40 +49,33 @@ pub enum ImportOutcome {
 }
 
 impl Kitchen {
-    /// Registers a receipt from a known register. The caller has found the register; everything else happens
-    /// here, with the order, its lines and the receipt's claim committed together.
-    pub async fn import_receipt(
-        &self,
-        receipt: &Receipt,
-        register: &RegisterRef,
-    ) -> Result<ImportOutcome, KitchenError> {
-        let codes: Vec<&str> = receipt
-            .lines
-            .iter()
-            .map(|(code, _)| code.as_str())
-            .collect();
+    /// Registers a receipt from a known register (its `context`); the order, its lines and the receipt's
+    /// claim are committed together, through the group-commit writer.
+    pub async fn import_receipt(&self, receipt: &Receipt, context: &ReceiptContext) -> Result<ImportOutcome, KitchenError> {
+        let codes: Vec<&str> = receipt.lines.iter().map(|(code, _)| code.as_str()).collect();
         let catalogue = self.wares_by_codes(receipt.key.unit, &codes).await?;
         let lines = merge_lines(&catalogue, &receipt.lines);
         if lines.is_empty() {
             return Ok(ImportOutcome::NothingToRegister);
         }
-        let workflow = self.workflow().await?;
-        let initial = workflow
-            .initial()
+        let initial = context
+            .initial_status_id
             .ok_or_else(|| KitchenError::Conflict("no initial status is configured".into()))?;
         let order = NewOrder {
             receipt: receipt.key.clone(),
             business_day: receipt.business_day,
-            register_id: register.id,
-            initial_status_id: initial.id,
+            register_id: context.register_id,
+            initial_status_id: initial,
             lines,
         };
-        match self.register_order(&order).await? {
+        let registered = match &self.writer {
+            Some(writer) => writer.register(order.clone()).await?,
+            None => self.register_orders(std::slice::from_ref(&order)).await?.pop().flatten(),
+        };
+        match registered {
             None => Ok(ImportOutcome::AlreadyImported),
             Some(registered) => {
-                if let Ok(view) = self.order_view(registered.order_id).await {
-                    self.announce(&view).await;
-                }
+                self.announce(&order.view(&registered)).await;
                 Ok(ImportOutcome::Registered(registered))
             }
         }
@@ -210,35 +205,29 @@ async fn legacy_import(
     let Some(cash_number) = integer_field(fields.get("cash_id"), 0) else {
         return Ok(LegacyReply::error(INVALID_STRUCTURE));
     };
-    let Some(register) = kitchen.find_register(unit, cash_number).await? else {
+    // Everything is parsed up front so one query can answer "which register, seen before, initial status";
+    // the replies still follow ELQ's order: unknown register first, then field errors, then repeats.
+    let shift_id = integer_field(fields.get("shift_id"), 1);
+    let check_id = integer_field(fields.get("check_id"), 0);
+    let check_date = fields.get("check_date").and_then(Value::as_str).and_then(parse_day);
+    let key = match (shift_id, check_id, check_date) {
+        (Some(shift_id), Some(check_id), Some(check_date)) => {
+            Some(ReceiptKey { unit, cash_number, shift_id, check_date, check_id })
+        }
+        _ => None,
+    };
+    let Some(context) = kitchen.receipt_context(unit, cash_number, key.as_ref()).await? else {
         let numbers = kitchen.register_numbers(unit).await?;
         let listed: Vec<String> = numbers.iter().map(i64::to_string).collect();
-        return Ok(LegacyReply::error(format!(
-            "Invalid cash number, registered numbers are: [{}]",
-            listed.join(", ")
-        )));
+        return Ok(LegacyReply::error(format!("Invalid cash number, registered numbers are: [{}]", listed.join(", "))));
     };
-    let (Some(shift_id), Some(check_id)) = (
-        integer_field(fields.get("shift_id"), 1),
-        integer_field(fields.get("check_id"), 0),
-    ) else {
+    if shift_id.is_none() || check_id.is_none() {
         return Ok(LegacyReply::error(INVALID_STRUCTURE));
-    };
-    let Some(check_date) = fields
-        .get("check_date")
-        .and_then(Value::as_str)
-        .and_then(parse_day)
-    else {
+    }
+    let (Some(key), Some(check_date)) = (key, check_date) else {
         return Ok(LegacyReply::error(INVALID_DATE));
     };
-    let key = ReceiptKey {
-        unit,
-        cash_number,
-        shift_id,
-        check_date,
-        check_id,
-    };
-    if kitchen.receipt_seen(&key).await? {
+    if context.seen {
         return Ok(already(&key));
     }
     let Some(lines) = fields.get("wares").and_then(parse_legacy_wares) else {
@@ -250,7 +239,7 @@ async fn legacy_import(
         business_day: check_date,
         lines,
     };
-    Ok(match kitchen.import_receipt(&receipt, &register).await? {
+    Ok(match kitchen.import_receipt(&receipt, &context).await? {
         ImportOutcome::Registered(registered) => LegacyReply {
             doc_number: registered.number,
             count: registered.stations as i64,
@@ -293,6 +282,10 @@ pub fn parse_day(text: &str) -> Option<NaiveDate> {
 /// `[{"ware_code": …, "ware_count": …}, …]` with exactly those keys, as ELQ required.
 fn parse_legacy_wares(value: &Value) -> Option<Vec<(String, Quantity)>> {
     let items = value.as_array()?;
+    // As in the JSON API; unbounded, the catalogue lookup would exceed the database's bind-parameter limit.
+    if items.len() > MAX_LINES {
+        return None;
+    }
     let mut lines = Vec::with_capacity(items.len());
     for item in items {
         let object = item.as_object()?;

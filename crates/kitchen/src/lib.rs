@@ -9,6 +9,7 @@ pub mod model;
 mod screens;
 pub mod seed;
 mod storage;
+mod writer;
 
 use axum::Router;
 use axum::extract::FromRef;
@@ -34,6 +35,8 @@ pub const ORDER_CHANGED: &str = "order.changed";
 pub struct Kitchen {
     pub platform: Platform,
     counters: Option<storage::PgCounters>,
+    /// Group commit for imports; `None` inside the writer task itself.
+    writer: Option<writer::OrderWriter>,
 }
 
 impl Kitchen {
@@ -42,7 +45,9 @@ impl Kitchen {
             Store::Postgres(pool) => Some(storage::PgCounters::new(pool)),
             Store::Sqlite { .. } => None,
         };
-        Kitchen { platform, counters }
+        let mut kitchen = Kitchen { platform, counters, writer: None };
+        kitchen.writer = Some(writer::OrderWriter::start(kitchen.clone()));
+        kitchen
     }
 }
 

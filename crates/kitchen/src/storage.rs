@@ -19,10 +19,14 @@ pub struct ReceiptKey {
     pub check_id: i64,
 }
 
+/// What an import needs to know before writing, fetched in one round trip: the register, whether this receipt
+/// was already registered, and the status new orders start in.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct RegisterRef {
-    pub id: i64,
+pub struct ReceiptContext {
+    pub register_id: i64,
     pub printer_id: Option<i64>,
+    pub seen: bool,
+    pub initial_status_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -58,6 +62,54 @@ pub struct Registered {
     pub order_id: i64,
     pub number: i64,
     pub stations: usize,
+    pub created_ms: i64,
+}
+
+impl ReceiptKey {
+    fn matches(&self, claimed: &(i64, i64, i64, String, i64)) -> bool {
+        let (unit, cash, shift, date, check) = claimed;
+        self.unit.0 == *unit
+            && self.cash_number == *cash
+            && self.shift_id == *shift
+            && self.check_id == *check
+            && self.check_date.to_string() == *date
+    }
+}
+
+impl NewOrder {
+    /// The stations this order involves, ascending.
+    pub fn stations(&self) -> Vec<i64> {
+        let mut stations: Vec<i64> = self.lines.iter().map(|l| l.station_id).collect();
+        stations.sort_unstable();
+        stations.dedup();
+        stations
+    }
+
+    /// The stored order as screens see it, built from what was written (no read-back on the hot path).
+    pub fn view(&self, registered: &Registered) -> OrderView {
+        let order_id = registered.order_id;
+        OrderView {
+            id: order_id,
+            unit_id: self.receipt.unit.0,
+            business_day: self.business_day.to_string(),
+            number: registered.number,
+            status_id: self.initial_status_id,
+            created_ms: registered.created_ms,
+            status_changed_ms: registered.created_ms,
+            lines: self
+                .lines
+                .iter()
+                .map(|l| OrderLine {
+                    order_id,
+                    code: l.code.clone(),
+                    short_name: l.short_name.clone(),
+                    station_id: l.station_id,
+                    quantity: l.quantity,
+                })
+                .collect(),
+            stations: self.stations().into_iter().map(|station_id| OrderStation { order_id, station_id, ready_ms: None }).collect(),
+        }
+    }
 }
 
 /// Who changed an order, for the audit log.
@@ -105,16 +157,25 @@ impl Kitchen {
         Ok(Workflow { statuses, flows })
     }
 
-    pub async fn find_register(
+    /// `None` when the unit has no register with this number. `seen` is false when no receipt key is given.
+    pub async fn receipt_context(
         &self,
         unit: UnitId,
-        number: i64,
-    ) -> Result<Option<RegisterRef>, KitchenError> {
+        cash_number: i64,
+        receipt: Option<&ReceiptKey>,
+    ) -> Result<Option<ReceiptContext>, KitchenError> {
         Ok(read!(self.store(), db => sqlx::query_as(
-            "SELECT id, printer_id FROM cash_registers WHERE unit_id = $1 AND number = $2",
+            "SELECT r.id AS register_id, r.printer_id,
+                    EXISTS (SELECT 1 FROM imported_receipts i WHERE i.unit_id = r.unit_id AND i.cash_number = r.number
+                            AND i.shift_id = $3 AND i.check_date = $4 AND i.check_id = $5) AS seen,
+                    (SELECT s.id FROM statuses s WHERE s.shown AND NOT s.finished ORDER BY s.id LIMIT 1) AS initial_status_id
+             FROM cash_registers r WHERE r.unit_id = $1 AND r.number = $2",
         )
         .bind(unit.0)
-        .bind(number)
+        .bind(cash_number)
+        .bind(receipt.map(|k| k.shift_id))
+        .bind(receipt.map(|k| k.check_date.to_string()))
+        .bind(receipt.map(|k| k.check_id))
         .fetch_optional(db)
         .await)?)
     }
@@ -127,21 +188,6 @@ impl Kitchen {
         .fetch_all(db)
         .await)?;
         Ok(rows.into_iter().map(|(n,)| n).collect())
-    }
-
-    pub async fn receipt_seen(&self, key: &ReceiptKey) -> Result<bool, KitchenError> {
-        let found: Option<(i64,)> = read!(self.store(), db => sqlx::query_as(
-            "SELECT check_id FROM imported_receipts
-             WHERE unit_id = $1 AND cash_number = $2 AND shift_id = $3 AND check_date = $4 AND check_id = $5",
-        )
-        .bind(key.unit.0)
-        .bind(key.cash_number)
-        .bind(key.shift_id)
-        .bind(key.check_date.to_string())
-        .bind(key.check_id)
-        .fetch_optional(db)
-        .await)?;
-        Ok(found.is_some())
     }
 
     /// The catalogue entries among `codes` (a receipt has a handful of lines, so one `IN` list is fine).
@@ -167,95 +213,137 @@ impl Kitchen {
         })
     }
 
-    /// Stores an order for a receipt in one transaction: the receipt claim, the number, the order, its lines,
-    /// its stations and the first audit entry. `None` means another request registered this receipt first.
-    pub async fn register_order(
-        &self,
-        order: &NewOrder,
-    ) -> Result<Option<Registered>, KitchenError> {
+    /// Stores a batch of orders in one transaction: for each, the receipt claim, the number, the order, its lines,
+    /// its stations and the first audit entry. Each statement covers the whole batch, so a busy shop pays a
+    /// handful of round trips per batch instead of per receipt. `None` in the result means that receipt was
+    /// already registered (earlier, or by a twin in the same batch).
+    pub async fn register_orders(&self, orders: &[NewOrder]) -> Result<Vec<Option<Registered>>, KitchenError> {
         let now = now_ms();
-        let key = &order.receipt;
-        let day = order.business_day.to_string();
-        let mut stations: Vec<i64> = order.lines.iter().map(|l| l.station_id).collect();
-        stations.sort_unstable();
-        stations.dedup();
+        // A receipt twice in one batch: only its first copy may claim.
+        let firsts: Vec<bool> =
+            orders.iter().enumerate().map(|(i, o)| !orders[..i].iter().any(|p| p.receipt == o.receipt)).collect();
         let counters = self.counters.clone();
-        let registered: Result<Option<Registered>, KitchenError> = write_tx!(self.store(), tx => {
-            let claimed: Option<(i64,)> = sqlx::query_as(
-                "INSERT INTO imported_receipts (unit_id, cash_number, shift_id, check_date, check_id, imported_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING check_id",
-            )
-            .bind(key.unit.0)
-            .bind(key.cash_number)
-            .bind(key.shift_id)
-            .bind(key.check_date.to_string())
-            .bind(key.check_id)
-            .bind(now)
-            .fetch_optional(&mut **tx)
-            .await?;
-            if claimed.is_none() {
-                return Ok(None);
+        let registered: Result<Vec<Option<Registered>>, KitchenError> = write_tx!(self.store(), tx => {
+            let mut claims = sqlx::QueryBuilder::new(
+                "INSERT INTO imported_receipts (unit_id, cash_number, shift_id, check_date, check_id, imported_ms) ",
+            );
+            claims.push_values(orders.iter().zip(&firsts).filter(|(_, first)| **first), |mut row, (order, _)| {
+                let key = &order.receipt;
+                row.push_bind(key.unit.0)
+                    .push_bind(key.cash_number)
+                    .push_bind(key.shift_id)
+                    .push_bind(key.check_date.to_string())
+                    .push_bind(key.check_id)
+                    .push_bind(now);
+            });
+            claims.push(" ON CONFLICT DO NOTHING RETURNING unit_id, cash_number, shift_id, check_date, check_id");
+            let claimed: Vec<(i64, i64, i64, String, i64)> = claims.build_query_as().fetch_all(&mut **tx).await?;
+            let claimed: Vec<&NewOrder> = orders
+                .iter()
+                .zip(&firsts)
+                .filter(|(order, first)| **first && claimed.iter().any(|c| order.receipt.matches(c)))
+                .map(|(order, _)| order)
+                .collect();
+            if claimed.is_empty() {
+                return Ok(vec![None; orders.len()]);
             }
-            let number = match &counters {
-                Some(counters) => counters.next(key.unit, &day).await?,
-                None => {
-                    let (number,): (i64,) = sqlx::query_as(NEXT_NUMBER).bind(key.unit.0).bind(&day).fetch_one(&mut **tx).await?;
-                    number
+
+            // Numbers: one counter bump per (unit, business day) in the batch, handed out in batch order.
+            let mut numbers: Vec<i64> = Vec::with_capacity(claimed.len());
+            let mut groups: Vec<(i64, String, i64)> = Vec::new();
+            for order in &claimed {
+                let day = order.business_day.to_string();
+                match groups.iter_mut().find(|(unit, d, _)| *unit == order.receipt.unit.0 && *d == day) {
+                    Some(group) => group.2 += 1,
+                    None => groups.push((order.receipt.unit.0, day, 1)),
                 }
-            };
-            let (order_id,): (i64,) = sqlx::query_as(
-                "INSERT INTO orders (unit_id, business_day, number, status_id, cash_register_id, created_ms, status_changed_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
-            )
-            .bind(key.unit.0)
-            .bind(&day)
-            .bind(number)
-            .bind(order.initial_status_id)
-            .bind(order.register_id)
-            .bind(now)
-            .fetch_one(&mut **tx)
-            .await?;
-            for line in &order.lines {
-                sqlx::query(
-                    "INSERT INTO order_lines (order_id, ware_id, code, short_name, station_id, quantity) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(order_id)
-                .bind(line.ware_id)
-                .bind(&line.code)
-                .bind(&line.short_name)
-                .bind(line.station_id)
-                .bind(line.quantity)
-                .execute(&mut **tx)
-                .await?;
             }
-            for station in &stations {
-                sqlx::query("INSERT INTO order_stations (order_id, station_id) VALUES ($1, $2)")
-                    .bind(order_id)
-                    .bind(station)
-                    .execute(&mut **tx)
-                    .await?;
+            let mut last_of_group: Vec<i64> = Vec::with_capacity(groups.len());
+            for (unit, day, count) in &groups {
+                let last = match &counters {
+                    Some(counters) => counters.advance(*unit, day, *count).await?,
+                    None => {
+                        let (last,): (i64,) =
+                            sqlx::query_as(ADVANCE_COUNTER).bind(unit).bind(day).bind(count).fetch_one(&mut **tx).await?;
+                        last
+                    }
+                };
+                last_of_group.push(last);
             }
-            sqlx::query(
-                "INSERT INTO order_status_log (order_id, from_status_id, to_status_id, actor, at_ms) VALUES ($1, NULL, $2, 'import', $3)",
-            )
-            .bind(order_id)
-            .bind(order.initial_status_id)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-            sqlx::query(
-                "UPDATE imported_receipts SET order_id = $6
-                 WHERE unit_id = $1 AND cash_number = $2 AND shift_id = $3 AND check_date = $4 AND check_id = $5",
-            )
-            .bind(key.unit.0)
-            .bind(key.cash_number)
-            .bind(key.shift_id)
-            .bind(key.check_date.to_string())
-            .bind(key.check_id)
-            .bind(order_id)
-            .execute(&mut **tx)
-            .await?;
-            Ok(Some(Registered { order_id, number, stations: stations.len() }))
+            let mut handed: Vec<i64> = vec![0; groups.len()];
+            for order in &claimed {
+                let day = order.business_day.to_string();
+                let group = groups.iter().position(|(unit, d, _)| *unit == order.receipt.unit.0 && *d == day).unwrap_or(0);
+                handed[group] += 1;
+                numbers.push(last_of_group[group] - groups[group].2 + handed[group]);
+            }
+
+            let mut rows = sqlx::QueryBuilder::new(
+                "INSERT INTO orders (unit_id, business_day, number, status_id, cash_register_id, created_ms, status_changed_ms) ",
+            );
+            rows.push_values(claimed.iter().zip(&numbers), |mut row, (order, number)| {
+                row.push_bind(order.receipt.unit.0)
+                    .push_bind(order.business_day.to_string())
+                    .push_bind(*number)
+                    .push_bind(order.initial_status_id)
+                    .push_bind(order.register_id)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            rows.push(" RETURNING id, unit_id, business_day, number");
+            let inserted: Vec<(i64, i64, String, i64)> = rows.build_query_as().fetch_all(&mut **tx).await?;
+            // RETURNING order is not promised, so match rows back by their unique (unit, day, number).
+            let ids: Vec<i64> = claimed
+                .iter()
+                .zip(&numbers)
+                .map(|(order, number)| {
+                    let day = order.business_day.to_string();
+                    inserted.iter().find(|r| r.1 == order.receipt.unit.0 && r.2 == day && r.3 == *number).map_or(0, |r| r.0)
+                })
+                .collect();
+
+            let mut lines = sqlx::QueryBuilder::new(
+                "INSERT INTO order_lines (order_id, ware_id, code, short_name, station_id, quantity) ",
+            );
+            let all_lines = claimed.iter().zip(&ids).flat_map(|(order, id)| order.lines.iter().map(move |line| (*id, line)));
+            lines.push_values(all_lines, |mut row, (order_id, line)| {
+                row.push_bind(order_id)
+                    .push_bind(line.ware_id)
+                    .push_bind(&line.code)
+                    .push_bind(&line.short_name)
+                    .push_bind(line.station_id)
+                    .push_bind(line.quantity);
+            });
+            lines.build().execute(&mut **tx).await?;
+
+            let mut parts = sqlx::QueryBuilder::new("INSERT INTO order_stations (order_id, station_id) ");
+            let all_parts = claimed.iter().zip(&ids).flat_map(|(order, id)| order.stations().into_iter().map(move |s| (*id, s)));
+            parts.push_values(all_parts, |mut row, (order_id, station)| {
+                row.push_bind(order_id).push_bind(station);
+            });
+            parts.build().execute(&mut **tx).await?;
+
+            let mut audit = sqlx::QueryBuilder::new(
+                "INSERT INTO order_status_log (order_id, from_status_id, to_status_id, actor, at_ms) ",
+            );
+            audit.push_values(claimed.iter().zip(&ids), |mut row, (order, id)| {
+                row.push_bind(*id).push_bind(None::<i64>).push_bind(order.initial_status_id).push_bind("import").push_bind(now);
+            });
+            audit.build().execute(&mut **tx).await?;
+
+            Ok(orders
+                .iter()
+                .zip(&firsts)
+                .map(|(order, first)| {
+                    let position = claimed.iter().position(|c| std::ptr::eq(*c, order)).filter(|_| *first)?;
+                    Some(Registered {
+                        order_id: ids[position],
+                        number: numbers[position],
+                        stations: order.stations().len(),
+                        created_ms: now,
+                    })
+                })
+                .collect())
         });
         registered
     }
@@ -434,7 +522,7 @@ impl Kitchen {
             .execute(&mut **tx)
             .await?
             .rows_affected();
-            let receipts = sqlx::query("DELETE FROM imported_receipts WHERE imported_ms < $1 AND order_id IS NULL")
+            let receipts = sqlx::query("DELETE FROM imported_receipts WHERE imported_ms < $1")
                 .bind(before_ms)
                 .execute(&mut **tx)
                 .await?
@@ -458,8 +546,9 @@ impl Kitchen {
     }
 }
 
-const NEXT_NUMBER: &str = "INSERT INTO day_counters (unit_id, business_day, last_number) VALUES ($1, $2, 1)
-     ON CONFLICT (unit_id, business_day) DO UPDATE SET last_number = day_counters.last_number + 1 RETURNING last_number";
+/// Takes `$3` numbers at once and returns the last of them.
+const ADVANCE_COUNTER: &str = "INSERT INTO day_counters (unit_id, business_day, last_number) VALUES ($1, $2, $3)
+     ON CONFLICT (unit_id, business_day) DO UPDATE SET last_number = day_counters.last_number + $3 RETURNING last_number";
 
 /// PostgreSQL numbering outside the order's transaction.
 ///
@@ -484,12 +573,8 @@ impl PgCounters {
         PgCounters { pool }
     }
 
-    async fn next(&self, unit: UnitId, day: &str) -> Result<i64, sqlx::Error> {
-        let (number,): (i64,) = sqlx::query_as(NEXT_NUMBER)
-            .bind(unit.0)
-            .bind(day)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(number)
+    async fn advance(&self, unit: i64, day: &str, count: i64) -> Result<i64, sqlx::Error> {
+        let (last,): (i64,) = sqlx::query_as(ADVANCE_COUNTER).bind(unit).bind(day).bind(count).fetch_one(&self.pool).await?;
+        Ok(last)
     }
 }

@@ -94,6 +94,7 @@ impl EventBus {
             loop {
                 match relay(&pool, &sender, &origin).await {
                     Ok(()) => return,
+                    Err(_) if pool.is_closed() => return,
                     Err(error) => {
                         tracing::warn!(%error, "event relay lost its connection; reconnecting");
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;

@@ -113,7 +113,6 @@ CREATE TABLE imported_receipts (
     shift_id BIGINT NOT NULL,
     check_date TEXT NOT NULL,
     check_id BIGINT NOT NULL,
-    order_id BIGINT REFERENCES orders (id) ON DELETE SET NULL,
     imported_ms BIGINT NOT NULL,
     PRIMARY KEY (unit_id, cash_number, shift_id, check_date, check_id)
 );

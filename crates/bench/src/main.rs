@@ -1,0 +1,114 @@
+//! `tillwire-bench`: measures the quality bars of docs/DESIGN against the real release binary, over loopback HTTP.
+//!
+//!   cargo build --release -p tillwire && cargo run --release -p tillwire-bench -- all
+//!
+//! Reports medians and tails; nothing here asserts on time.
+
+mod board;
+mod import;
+mod server;
+mod startup;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(about = "Benchmarks for tillwire (build the release binary first: cargo build --release -p tillwire)")]
+struct Cli {
+    /// The tillwire binary to measure.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/release/tillwire"))]
+    binary: std::path::PathBuf,
+    /// PostgreSQL server for the PostgreSQL runs (a fresh database is created on it).
+    #[arg(long, env = "TILLWIRE_BENCH_PG_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    Both,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Receipt import throughput and latency with concurrent clients (legacy endpoint).
+    Import {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: Backend,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 20_000)]
+        receipts: usize,
+    },
+    /// Status change → customer board SSE event latency.
+    Board {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: Backend,
+        #[arg(long, default_value_t = 300)]
+        changes: usize,
+    },
+    /// Start-up time to a healthy /healthz, and idle resident memory.
+    Startup {
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
+    /// Everything above with default sizes.
+    All,
+}
+
+fn backends(choice: Backend) -> Vec<Backend> {
+    match choice {
+        Backend::Both => vec![Backend::Sqlite, Backend::Postgres],
+        one => vec![one],
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    anyhow::ensure!(
+        cli.binary.exists(),
+        "{} not found: build it with `cargo build --release -p tillwire`",
+        cli.binary.display()
+    );
+    let target = server::Target { binary: cli.binary.clone(), postgres: cli.postgres.clone() };
+    match cli.command {
+        Command::Import { backend, clients, receipts } => {
+            for backend in backends(backend) {
+                import::run(&target, backend, clients, receipts).await?;
+            }
+        }
+        Command::Board { backend, changes } => {
+            for backend in backends(backend) {
+                board::run(&target, backend, changes).await?;
+            }
+        }
+        Command::Startup { runs } => startup::run(&target, runs).await?,
+        Command::All => {
+            for backend in backends(Backend::Both) {
+                import::run(&target, backend, 64, 20_000).await?;
+                board::run(&target, backend, 300).await?;
+            }
+            startup::run(&target, 10).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Latency summary in milliseconds.
+pub struct Summary {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+pub fn summarize(mut samples: Vec<std::time::Duration>) -> Summary {
+    samples.sort_unstable();
+    let at = |q: f64| {
+        let index = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    Summary { p50: at(0.50), p99: at(0.99), max: at(1.0) }
+}

@@ -1,0 +1,94 @@
+//! Starting the real binary on a fresh database for one measurement.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::Backend;
+
+pub const DEVICE_KEY: &str = "bench-device-key-0123456789";
+
+pub struct Target {
+    pub binary: PathBuf,
+    pub postgres: String,
+}
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub pid: u32,
+    _dir: tempfile::TempDir,
+    pg_database: Option<(String, String)>,
+}
+
+impl Server {
+    /// Starts `tillwire serve --demo` with a fresh database of the chosen backend; returns once /healthz answers.
+    pub async fn start(target: &Target, backend: Backend) -> anyhow::Result<(Server, Duration)> {
+        let dir = tempfile::tempdir()?;
+        let (url, pg_database) = match backend {
+            Backend::Postgres => {
+                let name = format!("tw_bench_{}", rand::random::<u32>());
+                let admin = sqlx::PgPool::connect(&target.postgres).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await?;
+                admin.close().await;
+                let base = target.postgres.rsplit_once('/').map_or(target.postgres.as_str(), |(b, _)| b);
+                (format!("{base}/{name}"), Some((target.postgres.clone(), name)))
+            }
+            _ => (format!("sqlite://{}/bench.sqlite3", dir.path().display()), None),
+        };
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+            probe.local_addr()?.port()
+        };
+        let started = Instant::now();
+        let child = Command::new(&target.binary)
+            .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}"), "--database-url", &url])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("API_KEY", DEVICE_KEY)
+            .env("RUST_LOG", "warn")
+            .env("TILLWIRE_DAY_ROLLOVER_HOUR", "0")
+            .env("TILLWIRE_TIMEZONE", "UTC")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let pid = child.id();
+        let base = format!("http://127.0.0.1:{port}");
+        let server = Server { child, base, pid, _dir: dir, pg_database };
+        let client = reqwest::Client::new();
+        loop {
+            if let Ok(response) = client.get(format!("{}/healthz", server.base)).send().await
+                && response.status().is_success()
+            {
+                return Ok((server, started.elapsed()));
+            }
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "tillwire did not become healthy");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Resident memory of the server process, in MiB.
+    pub fn rss_mib(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .ok()
+            .and_then(|status| {
+                status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            })
+            .map_or(0.0, |kib| kib / 1024.0)
+    }
+
+    pub async fn stop(mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.pid.to_string()).status();
+        let _ = self.child.wait();
+        if let Some((admin_url, name)) = self.pg_database.take()
+            && let Ok(admin) = sqlx::PgPool::connect(&admin_url).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+        }
+    }
+}
+
+/// Today's business day as the server sees it (the bench runs it with rollover 0 in UTC).
+pub fn today() -> String {
+    chrono::Utc::now().date_naive().to_string()
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test of tillwire, after making sure what the tests need is here:
+#   - Debian packages: chromium, chromium-driver (browser tests), cups-ipp-utils (IPP printer tests);
+#   - a reachable PostgreSQL (TILLWIRE_TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/test).
+# Nothing is skipped: if something cannot be provided, this script stops with a clear message.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+fail() { printf '\033[1;31mtest setup failed: %s\033[0m\n' "$*" >&2; exit 1; }
+
+need_packages=()
+command -v chromium >/dev/null 2>&1 || need_packages+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_packages+=(chromium-driver)
+command -v ippeveprinter >/dev/null 2>&1 || need_packages+=(cups-ipp-utils)
+if [ ${#need_packages[@]} -gt 0 ]; then
+  say "installing ${need_packages[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq || fail "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_packages[@]}" >/dev/null \
+    || fail "could not install ${need_packages[*]}"
+fi
+for tool in chromium chromedriver ippeveprinter; do
+  command -v "$tool" >/dev/null 2>&1 || fail "$tool is still missing"
+done
+
+export TILLWIRE_TEST_PG_URL="${TILLWIRE_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
+say "checking PostgreSQL at $TILLWIRE_TEST_PG_URL"
+pg_ready=false
+for _ in $(seq 1 30); do
+  if command -v psql >/dev/null 2>&1; then
+    psql "$TILLWIRE_TEST_PG_URL" -Atqc 'SELECT 1' >/dev/null 2>&1 && { pg_ready=true; break; }
+  else
+    # No client installed: at least the port must answer; the tests report anything deeper.
+    hostport="${TILLWIRE_TEST_PG_URL#*@}"; hostport="${hostport%%/*}"
+    (exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}") 2>/dev/null && { pg_ready=true; break; }
+  fi
+  # A machine image whose PostgreSQL is installed but stopped: start it once.
+  if [ "$_" = 1 ] && command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start >/dev/null 2>&1 || true
+  fi
+  sleep 1
+done
+$pg_ready || fail "PostgreSQL is not reachable at $TILLWIRE_TEST_PG_URL (the PostgreSQL tests never skip)"
+
+say "cargo test --workspace"
+cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
