@@ -201,12 +201,13 @@ impl Settings {
     }
 
     /// The business day an instant belongs to: the local date after subtracting the rollover hour.
+    /// The hour is subtracted on the local wall clock, so a DST change does not move the rollover.
     pub fn business_day(&self, at: DateTime<Utc>) -> NaiveDate {
-        let shifted = at - TimeDelta::hours(i64::from(self.kitchen.day_rollover_hour));
-        match self.timezone {
-            Some(zone) => shifted.with_timezone(&zone).date_naive(),
-            None => shifted.with_timezone(&chrono::Local).date_naive(),
-        }
+        let local = match self.timezone {
+            Some(zone) => at.with_timezone(&zone).naive_local(),
+            None => at.with_timezone(&chrono::Local).naive_local(),
+        };
+        (local - TimeDelta::hours(i64::from(self.kitchen.day_rollover_hour))).date()
     }
 
     pub fn today(&self) -> NaiveDate {

@@ -18,7 +18,7 @@ use tokio::sync::{Notify, Semaphore};
 use crate::store::Store;
 use crate::{now_ms, read, write, write_tx};
 
-/// How long a claimed job is ours before another worker may take it over.
+/// How long a claimed job is ours before another worker may take it over (see [`JobQueue::with_lease`]).
 const LEASE_MS: i64 = 60_000;
 const CLAIM_BATCH: i64 = 64;
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -146,6 +146,7 @@ const CLAIM_CANDIDATES: &str = "SELECT j.id FROM jobs j
 pub struct JobQueue {
     store: Store,
     wake: Arc<Notify>,
+    lease_ms: i64,
 }
 
 impl JobQueue {
@@ -153,7 +154,17 @@ impl JobQueue {
         JobQueue {
             store,
             wake: Arc::new(Notify::new()),
+            lease_ms: LEASE_MS,
         }
+    }
+
+    /// The same queue with another lease length: how long a claimed job stays ours before a crashed worker's
+    /// job is handed to another one. Must exceed the longest handler run, or jobs run twice.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease_ms = i64::try_from(lease.as_millis())
+            .unwrap_or(i64::MAX)
+            .clamp(1, i64::MAX / 2);
+        self
     }
 
     /// Tells the runner new work is waiting (call after committing a transaction that enqueued jobs).
@@ -172,10 +183,11 @@ impl JobQueue {
     pub async fn claim(&self, limit: i64) -> Result<Vec<Job>, sqlx::Error> {
         let now = now_ms();
         let returning = "RETURNING id, queue, job_key, payload, attempts, max_attempts";
+        let lease_ms = self.lease_ms;
         match &self.store {
             Store::Sqlite { writer, .. } => {
                 let sql = format!(
-                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until_ms = $1 + {LEASE_MS},
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until_ms = $1 + {lease_ms},
                      updated_ms = $1 WHERE id IN ({CLAIM_CANDIDATES}) {returning}"
                 );
                 sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -186,7 +198,7 @@ impl JobQueue {
             }
             Store::Postgres(pool) => {
                 let sql = format!(
-                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until_ms = $1 + {LEASE_MS},
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until_ms = $1 + {lease_ms},
                      updated_ms = $1 WHERE id IN ({CLAIM_CANDIDATES} FOR UPDATE OF j SKIP LOCKED) {returning}"
                 );
                 sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -317,6 +329,8 @@ impl JobQueue {
                     };
                     queue.settle(&job, outcome).await;
                     drop(permit);
+                    // A permit is free and the key's next job may be ready: look again now, not after the idle poll.
+                    queue.notify();
                 });
             }
             if idle {

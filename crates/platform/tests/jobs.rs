@@ -1,0 +1,585 @@
+//! The durable job queue on both backends: per-key FIFO, parallel keys, retries with backoff, `dead`, manual
+//! retry, lease takeover after a crash, and a throughput smoke. No test asserts how long anything took; waits
+//! are bounded only so that a hang fails instead of blocking the suite.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use tillwire_platform::jobs::{
+    EnqueueJob, Job, JobFailure, JobHandler, JobQueue, JobRow, NewJob, backoff,
+};
+use tillwire_platform::{Store, now_ms};
+use tillwire_testkit::TestDatabase;
+use tokio::sync::{Barrier, oneshot};
+
+const QUEUE: &str = "test";
+/// Upper bound for any wait in these tests: far beyond what the work needs, so only a hang reaches it.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+async fn open(db: &TestDatabase) -> Store {
+    let store = Store::connect(db.url()).await.expect("connect");
+    store
+        .migrate(&[tillwire_platform::MIGRATIONS])
+        .await
+        .expect("migrate");
+    store
+}
+
+fn new_job(key: &str, payload: serde_json::Value, max_attempts: i64) -> NewJob {
+    NewJob {
+        queue: QUEUE,
+        key: key.to_owned(),
+        payload,
+        max_attempts,
+    }
+}
+
+type Handlers = HashMap<&'static str, Arc<dyn JobHandler>>;
+
+fn handlers_for(handler: impl JobHandler) -> Handlers {
+    let mut handlers: Handlers = HashMap::new();
+    handlers.insert(QUEUE, Arc::new(handler));
+    handlers
+}
+
+/// A background runner that stops (and waits for its in-flight jobs) on `stop`.
+struct Runner {
+    stop: oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+fn spawn_runner(queue: &JobQueue, handlers: Handlers, concurrency: usize) -> Runner {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(queue.clone().run(handlers, concurrency, async move {
+        let _ = stopped.await;
+    }));
+    Runner { stop, handle }
+}
+
+impl Runner {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(PATIENCE, self.handle)
+            .await
+            .expect("the runner stops when asked")
+            .expect("runner task");
+    }
+}
+
+async fn row(queue: &JobQueue, id: i64) -> JobRow {
+    queue
+        .list(None, 100_000)
+        .await
+        .expect("list jobs")
+        .into_iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("job {id} exists"))
+}
+
+/// Polls `check` until it holds; panics with `what` if it never does.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let waited = tokio::time::timeout(PATIENCE, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "gave up waiting for: {what}");
+}
+
+async fn state_is(queue: &JobQueue, id: i64, state: &str) -> bool {
+    row(queue, id).await.state == state
+}
+
+async fn count_in(queue: &JobQueue, state: &str) -> i64 {
+    queue
+        .counts()
+        .await
+        .expect("counts")
+        .into_iter()
+        .find(|(s, _)| s == state)
+        .map_or(0, |(_, n)| n)
+}
+
+/// Moves a pending job's next attempt to now, standing in for its backoff having passed.
+async fn fast_forward(store: &Store, id: i64) {
+    tillwire_platform::write!(store, db => sqlx::query("UPDATE jobs SET run_at_ms = 0 WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))
+    .expect("fast-forward the backoff");
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mark {
+    Start(String, i64),
+    End(String, i64),
+}
+
+tillwire_testkit::both_backends!(per_key_fifo_and_parallel_keys, |db| async move {
+    let store = open(&db).await;
+    let queue = JobQueue::new(store.clone());
+    let marks = Arc::new(Mutex::new(Vec::<Mark>::new()));
+    let running = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
+    let overlap = Arc::new(AtomicBool::new(false));
+    // The first job of key a and the first of key b each wait for the other to have started: only a queue that
+    // runs different keys in parallel gets both past this point.
+    let rendezvous = Arc::new(Barrier::new(2));
+
+    let handler = {
+        let (marks, running, overlap, rendezvous) = (
+            marks.clone(),
+            running.clone(),
+            overlap.clone(),
+            rendezvous.clone(),
+        );
+        move |job: Job| {
+            let (marks, running, overlap, rendezvous) = (
+                marks.clone(),
+                running.clone(),
+                overlap.clone(),
+                rendezvous.clone(),
+            );
+            async move {
+                let payload: serde_json::Value =
+                    serde_json::from_str(&job.payload).expect("payload");
+                let seq = payload["seq"].as_i64().expect("seq");
+                let key = job.job_key.clone();
+                {
+                    let mut running = running.lock().expect("lock");
+                    let now = running.entry(key.clone()).or_default();
+                    *now += 1;
+                    if *now > 1 {
+                        overlap.store(true, Ordering::SeqCst);
+                    }
+                }
+                marks
+                    .lock()
+                    .expect("lock")
+                    .push(Mark::Start(key.clone(), seq));
+                if seq == 0
+                    && (key == "a" || key == "b")
+                    && tokio::time::timeout(PATIENCE, rendezvous.wait())
+                        .await
+                        .is_err()
+                {
+                    return Err(JobFailure::Fatal(
+                        "keys a and b never ran at the same time".into(),
+                    ));
+                }
+                // Give a wrongly scheduled same-key job every chance to start meanwhile.
+                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                marks
+                    .lock()
+                    .expect("lock")
+                    .push(Mark::End(key.clone(), seq));
+                *running
+                    .lock()
+                    .expect("lock")
+                    .get_mut(&key)
+                    .expect("counted") -= 1;
+                Ok(())
+            }
+        }
+    };
+
+    let mut ids = Vec::new();
+    for seq in 0..5 {
+        for key in ["a", "b", "c"] {
+            ids.push(
+                queue
+                    .enqueue(&new_job(key, json!({"seq": seq}), 1))
+                    .await
+                    .expect("enqueue"),
+            );
+        }
+    }
+    let runner = spawn_runner(&queue, handlers_for(handler), 8);
+    eventually("all 15 jobs done", || async {
+        count_in(&queue, "done").await == 15
+    })
+    .await;
+    runner.stop().await;
+
+    for id in &ids {
+        let job = row(&queue, *id).await;
+        assert_eq!((job.state.as_str(), job.attempts), ("done", 1), "{job:?}");
+    }
+    assert!(
+        !overlap.load(Ordering::SeqCst),
+        "two jobs with one key ran at the same time"
+    );
+    let marks = marks.lock().expect("lock").clone();
+    for key in ["a", "b", "c"] {
+        let of_key: Vec<Mark> = marks
+            .iter()
+            .filter(|m| matches!(m, Mark::Start(k, _) | Mark::End(k, _) if k == key))
+            .cloned()
+            .collect();
+        let expected: Vec<Mark> = (0..5)
+            .flat_map(|seq| [Mark::Start(key.into(), seq), Mark::End(key.into(), seq)])
+            .collect();
+        assert_eq!(of_key, expected, "key {key} ran in order, one at a time");
+    }
+});
+
+tillwire_testkit::both_backends!(failed_attempts_back_off_then_die, |db| async move {
+    let store = open(&db).await;
+    let queue = JobQueue::new(store.clone());
+    let id = queue
+        .enqueue(&new_job("printer-1", json!({"ticket": 1}), 3))
+        .await
+        .expect("enqueue");
+
+    for attempt in 1..=3_i64 {
+        let claimed = queue.claim(10).await.expect("claim");
+        assert_eq!(claimed.len(), 1, "attempt {attempt}");
+        let job = &claimed[0];
+        assert_eq!((job.id, job.attempts, job.max_attempts), (id, attempt, 3));
+        assert_eq!(row(&queue, id).await.state, "running");
+        let before = now_ms();
+        let state = queue
+            .fail(
+                job,
+                &JobFailure::Retry(format!("printer offline ({attempt})")),
+            )
+            .await
+            .expect("record failure");
+        let after = now_ms();
+        let stored = row(&queue, id).await;
+        assert_eq!(stored.attempts, attempt);
+        assert_eq!(
+            stored.last_error.as_deref(),
+            Some(format!("printer offline ({attempt})").as_str())
+        );
+        if attempt < 3 {
+            assert_eq!(state.as_str(), "pending");
+            assert_eq!(stored.state, "pending");
+            // 2^attempt seconds plus up to 25 % jitter.
+            let base = 1000 * 2_i64.pow(attempt as u32);
+            assert!(
+                stored.run_at_ms >= before + base && stored.run_at_ms <= after + base + base / 4,
+                "attempt {attempt}: next run at {} (failed between {before} and {after})",
+                stored.run_at_ms
+            );
+            fast_forward(&store, id).await;
+        } else {
+            assert_eq!(state.as_str(), "dead");
+            assert_eq!(stored.state, "dead");
+        }
+    }
+    // Dead jobs are not claimed again.
+    assert!(queue.claim(10).await.expect("claim").is_empty());
+    assert_eq!(queue.list(Some("dead"), 10).await.expect("list").len(), 1);
+
+    // A manual retry puts it back with fresh attempts.
+    assert!(queue.retry(id).await.expect("retry"));
+    let revived = row(&queue, id).await;
+    assert_eq!((revived.state.as_str(), revived.attempts), ("pending", 0));
+    assert!(
+        !queue.retry(id).await.expect("retry"),
+        "only dead jobs can be retried"
+    );
+    let claimed = queue.claim(10).await.expect("claim");
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|j| (j.id, j.attempts))
+            .collect::<Vec<_>>(),
+        [(id, 1)]
+    );
+    queue.complete(id).await.expect("complete");
+    let done = row(&queue, id).await;
+    assert_eq!(done.state, "done");
+    assert_eq!(done.last_error, None);
+    assert!(!queue.retry(id).await.expect("retry"));
+    assert!(!queue.retry(id + 1000).await.expect("retry"));
+
+    // A fatal failure is dead at once, whatever attempts are left.
+    let fatal = queue
+        .enqueue(&new_job("printer-1", json!({}), 5))
+        .await
+        .expect("enqueue");
+    let claimed = queue.claim(10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let state = queue
+        .fail(&claimed[0], &JobFailure::Fatal("bad payload".into()))
+        .await
+        .expect("fail");
+    assert_eq!(state.as_str(), "dead");
+    let stored = row(&queue, fatal).await;
+    assert_eq!((stored.state.as_str(), stored.attempts), ("dead", 1));
+});
+
+tillwire_testkit::both_backends!(
+    runner_retries_then_dead_then_manual_retry,
+    |db| async move {
+        let store = open(&db).await;
+        let queue = JobQueue::new(store.clone());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let healthy = Arc::new(AtomicBool::new(false));
+        let handler = {
+            let (calls, healthy) = (calls.clone(), healthy.clone());
+            move |job: Job| {
+                let (calls, healthy) = (calls.clone(), healthy.clone());
+                async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    if job.payload.contains("fatal") {
+                        return Err(JobFailure::Fatal("cannot ever work".into()));
+                    }
+                    if healthy.load(Ordering::SeqCst) {
+                        Ok(())
+                    } else {
+                        Err(JobFailure::Retry(format!(
+                            "offline at attempt {}",
+                            job.attempts
+                        )))
+                    }
+                }
+            }
+        };
+        let runner = spawn_runner(&queue, handlers_for(handler), 4);
+        let id = queue
+            .enqueue(&new_job("k", json!({}), 2))
+            .await
+            .expect("enqueue");
+        eventually("the failing job is dead", || async {
+            state_is(&queue, id, "dead").await
+        })
+        .await;
+        let dead = row(&queue, id).await;
+        assert_eq!(dead.attempts, 2);
+        assert_eq!(dead.last_error.as_deref(), Some("offline at attempt 2"));
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "one run per attempt");
+
+        healthy.store(true, Ordering::SeqCst);
+        assert!(queue.retry(id).await.expect("retry"));
+        eventually("the retried job is done", || async {
+            state_is(&queue, id, "done").await
+        })
+        .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(row(&queue, id).await.attempts, 1);
+
+        let fatal = queue
+            .enqueue(&new_job("k2", json!({"fatal": true}), 5))
+            .await
+            .expect("enqueue");
+        eventually("the fatal job is dead", || async {
+            state_is(&queue, fatal, "dead").await
+        })
+        .await;
+        assert_eq!(row(&queue, fatal).await.attempts, 1);
+
+        // A job nobody handles is dead at once, not retried forever.
+        let orphan = queue
+            .enqueue(&NewJob {
+                queue: "nobody",
+                key: "k3".into(),
+                payload: json!({}),
+                max_attempts: 5,
+            })
+            .await
+            .expect("enqueue");
+        eventually("the unhandled job is dead", || async {
+            state_is(&queue, orphan, "dead").await
+        })
+        .await;
+        let orphan = row(&queue, orphan).await;
+        assert!(
+            orphan
+                .last_error
+                .as_deref()
+                .unwrap_or("")
+                .contains("no handler"),
+            "{orphan:?}"
+        );
+        runner.stop().await;
+    }
+);
+
+tillwire_testkit::both_backends!(
+    crashed_workers_job_runs_again_after_its_lease,
+    |db| async move {
+        let store = open(&db).await;
+
+        // While a crashed worker's lease lasts, its job is not handed out again, and the job's key stays blocked.
+        let queue = JobQueue::new(store.clone());
+        let held = queue
+            .enqueue(&new_job("k", json!({"n": 1}), 3))
+            .await
+            .expect("enqueue");
+        let behind = queue
+            .enqueue(&new_job("k", json!({"n": 2}), 3))
+            .await
+            .expect("enqueue");
+        let other = queue
+            .enqueue(&new_job("other", json!({"n": 3}), 3))
+            .await
+            .expect("enqueue");
+        let crashed = queue.claim(1).await.expect("claim");
+        assert_eq!(crashed.iter().map(|j| j.id).collect::<Vec<_>>(), [held]);
+        drop(crashed); // the worker dies without settling
+        let claimed = queue.claim(10).await.expect("claim");
+        assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), [other]);
+        queue.complete(other).await.expect("complete");
+        assert_eq!(row(&queue, held).await.state, "running");
+        assert_eq!(row(&queue, behind).await.state, "pending");
+
+        // With a short lease, the job held by a crashed worker runs again once the lease has expired, still before
+        // the next job of its key.
+        let queue = JobQueue::new(store.clone()).with_lease(Duration::from_millis(1500));
+        let first = queue
+            .enqueue(&new_job("lease", json!({"n": 1}), 3))
+            .await
+            .expect("enqueue");
+        let second = queue
+            .enqueue(&new_job("lease", json!({"n": 2}), 3))
+            .await
+            .expect("enqueue");
+        let crashed = queue.claim(1).await.expect("claim");
+        assert_eq!(
+            crashed
+                .iter()
+                .map(|j| (j.id, j.attempts))
+                .collect::<Vec<_>>(),
+            [(first, 1)]
+        );
+        drop(crashed);
+
+        let ran = Arc::new(Mutex::new(Vec::<(i64, i64)>::new()));
+        let handler = {
+            let ran = ran.clone();
+            move |job: Job| {
+                let ran = ran.clone();
+                async move {
+                    ran.lock().expect("lock").push((job.id, job.attempts));
+                    Ok(())
+                }
+            }
+        };
+        let runner = spawn_runner(&queue, handlers_for(handler), 4);
+        eventually("both lease jobs done", || async {
+            state_is(&queue, first, "done").await && state_is(&queue, second, "done").await
+        })
+        .await;
+        runner.stop().await;
+        let ran = ran.lock().expect("lock").clone();
+        let first_runs: Vec<i64> = {
+            let mut seen = Vec::new();
+            for (id, _) in &ran {
+                if !seen.contains(id) {
+                    seen.push(*id);
+                }
+            }
+            seen
+        };
+        assert_eq!(
+            first_runs,
+            [first, second],
+            "the taken-over job still runs before its successor: {ran:?}"
+        );
+        let takeover = ran.iter().find(|(id, _)| *id == first).expect("ran");
+        assert_eq!(
+            takeover.1, 2,
+            "the crashed claim counted as an attempt: {ran:?}"
+        );
+
+        // A lease is stored with its claim: the job claimed earlier for 60 seconds is still left alone, and so is
+        // the job queued behind it.
+        assert_eq!(row(&queue, held).await.state, "running");
+        assert_eq!(row(&queue, behind).await.state, "pending");
+    }
+);
+
+async fn enqueue_in_one_transaction(
+    store: &Store,
+    jobs: &[NewJob],
+) -> Result<Vec<i64>, sqlx::Error> {
+    tillwire_platform::write_tx!(store, tx => {
+        let mut ids = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            ids.push((**tx).enqueue_job(job).await?);
+        }
+        Ok(ids)
+    })
+}
+
+tillwire_testkit::both_backends!(thousand_jobs_smoke, |db| async move {
+    let store = open(&db).await;
+    let queue = JobQueue::new(store.clone());
+    let jobs: Vec<NewJob> = (0..1000)
+        .map(|i| new_job(&format!("k{}", i % 100), json!({"i": i}), 3))
+        .collect();
+    let ids = enqueue_in_one_transaction(&store, &jobs)
+        .await
+        .expect("enqueue 1000 jobs");
+    assert_eq!(ids.len(), 1000);
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 1000);
+
+    let ran = Arc::new(Mutex::new(Vec::<(String, i64)>::new()));
+    let handler = {
+        let ran = ran.clone();
+        move |job: Job| {
+            let ran = ran.clone();
+            async move {
+                ran.lock().expect("lock").push((job.job_key, job.id));
+                Ok(())
+            }
+        }
+    };
+    let runner = spawn_runner(&queue, handlers_for(handler), 16);
+    queue.notify();
+    eventually("1000 jobs done", || async {
+        count_in(&queue, "done").await == 1000
+    })
+    .await;
+    runner.stop().await;
+
+    let ran = ran.lock().expect("lock").clone();
+    let unique: HashSet<i64> = ran.iter().map(|(_, id)| *id).collect();
+    assert_eq!(unique.len(), 1000, "every job ran");
+    assert_eq!(unique, ids.iter().copied().collect());
+    for state in ["pending", "running", "dead"] {
+        assert_eq!(count_in(&queue, state).await, 0, "{state}");
+    }
+    // Within each key, jobs ran in the order they were enqueued.
+    let mut last: HashMap<&str, i64> = HashMap::new();
+    for (key, id) in &ran {
+        if let Some(previous) = last.insert(key.as_str(), *id) {
+            assert!(previous < *id, "key {key}: job {id} ran after {previous}");
+        }
+    }
+    // Settled jobs can be purged.
+    assert_eq!(queue.purge_done(now_ms() + 1).await.expect("purge"), 1000);
+    assert!(queue.list(None, 10).await.expect("list").is_empty());
+});
+
+#[test]
+fn backoff_doubles_with_jitter_and_is_capped() {
+    for attempt in 1..=9 {
+        let base = 1000 * 2_u128.pow(attempt as u32);
+        let delay = backoff(attempt).as_millis();
+        assert!(
+            (base..=base + base / 4).contains(&delay),
+            "attempt {attempt}: {delay} ms"
+        );
+    }
+    for attempt in [10, 20, 1000, i64::MAX] {
+        let delay = backoff(attempt).as_millis();
+        assert!(
+            (600_000..=750_000).contains(&delay),
+            "attempt {attempt}: {delay} ms"
+        );
+    }
+}
