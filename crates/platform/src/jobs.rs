@@ -210,10 +210,15 @@ impl JobQueue {
         }
     }
 
-    pub async fn complete(&self, id: i64) -> Result<(), sqlx::Error> {
-        write!(&self.store, db => sqlx::query("UPDATE jobs SET state = 'done', last_error = NULL, updated_ms = $2 WHERE id = $1")
-            .bind(id)
+    /// Marks a claimed job done. Like [`JobQueue::fail`], it only settles the attempt it was given: a worker
+    /// whose lease expired and whose job was taken over cannot overwrite the newer attempt's outcome.
+    pub async fn complete(&self, job: &Job) -> Result<(), sqlx::Error> {
+        write!(&self.store, db => sqlx::query(
+            "UPDATE jobs SET state = 'done', last_error = NULL, updated_ms = $2 WHERE id = $1 AND state = 'running' AND attempts = $3",
+        )
+            .bind(job.id)
             .bind(now_ms())
+            .bind(job.attempts)
             .execute(db)
             .await
             .map(|r| r.rows_affected()))?;
@@ -234,13 +239,15 @@ impl JobQueue {
         let now = now_ms();
         let run_at = now + backoff(job.attempts).as_millis() as i64;
         write!(&self.store, db => sqlx::query(
-            "UPDATE jobs SET state = $2, last_error = $3, run_at_ms = $4, updated_ms = $5 WHERE id = $1",
+            "UPDATE jobs SET state = $2, last_error = $3, run_at_ms = $4, updated_ms = $5
+             WHERE id = $1 AND state = 'running' AND attempts = $6",
         )
         .bind(job.id)
         .bind(state.as_str())
         .bind(message)
         .bind(run_at)
         .bind(now)
+        .bind(job.attempts)
         .execute(db)
         .await
         .map(|r| r.rows_affected()))?;
@@ -349,7 +356,7 @@ impl JobQueue {
         let recorded = match &outcome {
             Ok(()) => {
                 metrics::counter!("tillwire_jobs_total", "queue" => job.queue.clone(), "outcome" => "done").increment(1);
-                self.complete(job.id).await.map(|_| ())
+                self.complete(job).await.map(|_| ())
             }
             Err(failure) => {
                 let state = self.fail(job, failure).await;

@@ -298,7 +298,7 @@ tillwire_testkit::both_backends!(failed_attempts_back_off_then_die, |db| async m
             .collect::<Vec<_>>(),
         [(id, 1)]
     );
-    queue.complete(id).await.expect("complete");
+    queue.complete(&claimed[0]).await.expect("complete");
     let done = row(&queue, id).await;
     assert_eq!(done.state, "done");
     assert_eq!(done.last_error, None);
@@ -432,7 +432,7 @@ tillwire_testkit::both_backends!(
         drop(crashed); // the worker dies without settling
         let claimed = queue.claim(10).await.expect("claim");
         assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), [other]);
-        queue.complete(other).await.expect("complete");
+        queue.complete(&claimed[0]).await.expect("complete");
         assert_eq!(row(&queue, held).await.state, "running");
         assert_eq!(row(&queue, behind).await.state, "pending");
 
