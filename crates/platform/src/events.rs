@@ -3,7 +3,7 @@
 //! on (re)connect, so a missed event costs at most one stale tile until the next change.
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::store::Store;
 
@@ -32,16 +32,29 @@ struct Envelope {
 pub struct EventBus {
     sender: broadcast::Sender<Event>,
     store: Store,
+    /// Notifications for other instances, sent by one background task in batches (PostgreSQL only), so
+    /// publishing never waits for the database and a burst costs one round trip per batch.
+    outbox: Option<mpsc::UnboundedSender<String>>,
     /// Identifies this process, so it can ignore its own notifications coming back from PostgreSQL.
     origin: String,
 }
 
 impl EventBus {
+    /// Must be called inside a tokio runtime when `store` is PostgreSQL (it starts the notifier task).
     pub fn new(store: Store) -> Self {
         let (sender, _) = broadcast::channel(4096);
+        let outbox = match &store {
+            Store::Postgres(pool) => {
+                let (outbox, pending) = mpsc::unbounded_channel();
+                tokio::spawn(notify_others(pool.clone(), pending));
+                Some(outbox)
+            }
+            Store::Sqlite { .. } => None,
+        };
         EventBus {
             sender,
             store,
+            outbox,
             origin: crate::random_token(12),
         }
     }
@@ -52,7 +65,7 @@ impl EventBus {
 
     /// Delivers locally at once and, on PostgreSQL, to the other instances.
     pub async fn publish(&self, event: Event) {
-        if let Store::Postgres(pool) = &self.store {
+        if let Some(outbox) = &self.outbox {
             let envelope = Envelope {
                 origin: self.origin.clone(),
                 event: event.clone(),
@@ -70,14 +83,7 @@ impl EventBus {
                 })
                 .unwrap_or_default();
             }
-            if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(text)
-                .execute(pool)
-                .await
-            {
-                tracing::warn!(%error, "could not notify other instances");
-            }
+            let _ = outbox.send(text);
         }
         let _ = self.sender.send(event);
     }
@@ -102,6 +108,25 @@ impl EventBus {
                 }
             }
         });
+    }
+}
+
+/// Sends queued notifications, everything waiting at once in one statement, in publication order.
+async fn notify_others(pool: sqlx::PgPool, mut pending: mpsc::UnboundedReceiver<String>) {
+    let mut batch = Vec::new();
+    while pending.recv_many(&mut batch, 256).await > 0 {
+        let sent = sqlx::query("SELECT pg_notify($1, payload) FROM UNNEST($2::text[]) WITH ORDINALITY AS t(payload, n) ORDER BY n")
+            .bind(CHANNEL)
+            .bind(&batch)
+            .execute(&pool)
+            .await;
+        if let Err(error) = sent {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(%error, lost = batch.len(), "could not notify other instances; their screens resync on reconnect");
+        }
+        batch.clear();
     }
 }
 
