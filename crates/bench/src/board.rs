@@ -16,9 +16,18 @@ pub async fn run(target: &Target, backend: Backend, changes: usize) -> anyhow::R
             r#"{{"cash_id": 1, "shift_id": 1, "check_id": {index}, "check_date": "{}", "wares": [{{"ware_code": "12356", "ware_count": 1}}]}}"#,
             today()
         );
-        let reply: serde_json::Value =
-            client.post(format!("{}/devices/import_receipt/", server.base)).header("key", DEVICE_KEY).body(body).send().await?.json().await?;
-        anyhow::ensure!(reply["doc_number"].as_i64().unwrap_or(0) > 0, "import failed: {reply}");
+        let reply: serde_json::Value = client
+            .post(format!("{}/devices/import_receipt/", server.base))
+            .header("key", DEVICE_KEY)
+            .body(body)
+            .send()
+            .await?
+            .json()
+            .await?;
+        anyhow::ensure!(
+            reply["doc_number"].as_i64().unwrap_or(0) > 0,
+            "import failed: {reply}"
+        );
     }
     let listed: Vec<serde_json::Value> = client
         .get(format!("{}/api/v1/orders?active=true", server.base))
@@ -29,7 +38,10 @@ pub async fn run(target: &Target, backend: Backend, changes: usize) -> anyhow::R
         .await?;
     orders.extend(listed.iter().filter_map(|o| o["id"].as_i64()));
 
-    let stream = client.get(format!("{}/dashboard/events", server.base)).send().await?;
+    let stream = client
+        .get(format!("{}/dashboard/events", server.base))
+        .send()
+        .await?;
     let mut bytes = stream.bytes_stream();
     let mut buffer = String::new();
     let mut latencies = Vec::with_capacity(orders.len());
@@ -43,9 +55,15 @@ pub async fn run(target: &Target, backend: Backend, changes: usize) -> anyhow::R
             .json(&serde_json::json!({"status_id": 2}))
             .send()
             .await?;
-        anyhow::ensure!(response.status().is_success(), "status change failed: {}", response.status());
+        anyhow::ensure!(
+            response.status().is_success(),
+            "status change failed: {}",
+            response.status()
+        );
         next_event(&mut bytes, &mut buffer, |name, data| {
-            name == "order" && serde_json::from_str::<serde_json::Value>(data).is_ok_and(|v| v["id"] == id && v["status_id"] == 2)
+            name == "order"
+                && serde_json::from_str::<serde_json::Value>(data)
+                    .is_ok_and(|v| v["id"] == id && v["status_id"] == 2)
         })
         .await?;
         latencies.push(sent.elapsed());
@@ -70,8 +88,14 @@ async fn next_event(
     loop {
         while let Some(end) = buffer.find("\n\n") {
             let frame: String = buffer.drain(..end + 2).collect();
-            let name = frame.lines().find_map(|l| l.strip_prefix("event:")).map_or("message", str::trim);
-            let data = frame.lines().find_map(|l| l.strip_prefix("data:")).map_or("", str::trim);
+            let name = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("event:"))
+                .map_or("message", str::trim);
+            let data = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("data:"))
+                .map_or("", str::trim);
             if wanted(name, data) {
                 return Ok(());
             }

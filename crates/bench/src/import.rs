@@ -9,14 +9,30 @@ use crate::{Backend, summarize};
 
 const WARMUP: usize = 500;
 
-pub async fn run(target: &Target, backend: Backend, clients: usize, receipts: usize) -> anyhow::Result<()> {
+pub async fn run(
+    target: &Target,
+    backend: Backend,
+    clients: usize,
+    receipts: usize,
+) -> anyhow::Result<()> {
     let (server, _) = Server::start(target, backend).await?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()?;
     let next = Arc::new(AtomicUsize::new(0));
     // Warm up connections and caches with receipts of another day.
-    load(&client, &server.base, clients, WARMUP, Arc::new(AtomicUsize::new(0)), "2000-01-01").await?;
+    load(
+        &client,
+        &server.base,
+        clients,
+        WARMUP,
+        Arc::new(AtomicUsize::new(0)),
+        "2000-01-01",
+    )
+    .await?;
     let started = Instant::now();
-    let (latencies, errors) = load(&client, &server.base, clients, receipts, next, &today()).await?;
+    let (latencies, errors) =
+        load(&client, &server.base, clients, receipts, next, &today()).await?;
     let elapsed = started.elapsed();
     let summary = summarize(latencies);
     println!(

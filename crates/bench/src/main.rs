@@ -12,13 +12,19 @@ mod startup;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(about = "Benchmarks for tillwire (build the release binary first: cargo build --release -p tillwire)")]
+#[command(
+    about = "Benchmarks for tillwire (build the release binary first: cargo build --release -p tillwire)"
+)]
 struct Cli {
     /// The tillwire binary to measure.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/release/tillwire"))]
     binary: std::path::PathBuf,
     /// PostgreSQL server for the PostgreSQL runs (a fresh database is created on it).
-    #[arg(long, env = "TILLWIRE_BENCH_PG_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    #[arg(
+        long,
+        env = "TILLWIRE_BENCH_PG_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
     postgres: String,
     #[command(subcommand)]
     command: Command,
@@ -73,9 +79,16 @@ async fn main() -> anyhow::Result<()> {
         "{} not found: build it with `cargo build --release -p tillwire`",
         cli.binary.display()
     );
-    let target = server::Target { binary: cli.binary.clone(), postgres: cli.postgres.clone() };
+    let target = server::Target {
+        binary: cli.binary.clone(),
+        postgres: cli.postgres.clone(),
+    };
     match cli.command {
-        Command::Import { backend, clients, receipts } => {
+        Command::Import {
+            backend,
+            clients,
+            receipts,
+        } => {
             for backend in backends(backend) {
                 import::run(&target, backend, clients, receipts).await?;
             }
@@ -110,5 +123,9 @@ pub fn summarize(mut samples: Vec<std::time::Duration>) -> Summary {
         let index = ((samples.len() as f64 - 1.0) * q).round() as usize;
         samples.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
-    Summary { p50: at(0.50), p99: at(0.99), max: at(1.0) }
+    Summary {
+        p50: at(0.50),
+        p99: at(0.99),
+        max: at(1.0),
+    }
 }

@@ -29,12 +29,23 @@ impl Server {
             Backend::Postgres => {
                 let name = format!("tw_bench_{}", rand::random::<u32>());
                 let admin = sqlx::PgPool::connect(&target.postgres).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&admin)
+                    .await?;
                 admin.close().await;
-                let base = target.postgres.rsplit_once('/').map_or(target.postgres.as_str(), |(b, _)| b);
-                (format!("{base}/{name}"), Some((target.postgres.clone(), name)))
+                let base = target
+                    .postgres
+                    .rsplit_once('/')
+                    .map_or(target.postgres.as_str(), |(b, _)| b);
+                (
+                    format!("{base}/{name}"),
+                    Some((target.postgres.clone(), name)),
+                )
             }
-            _ => (format!("sqlite://{}/bench.sqlite3", dir.path().display()), None),
+            _ => (
+                format!("sqlite://{}/bench.sqlite3", dir.path().display()),
+                None,
+            ),
         };
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -42,7 +53,14 @@ impl Server {
         };
         let started = Instant::now();
         let child = Command::new(&target.binary)
-            .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}"), "--database-url", &url])
+            .args([
+                "serve",
+                "--demo",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                &url,
+            ])
             .arg("--data-dir")
             .arg(dir.path())
             .env("API_KEY", DEVICE_KEY)
@@ -54,7 +72,13 @@ impl Server {
             .spawn()?;
         let pid = child.id();
         let base = format!("http://127.0.0.1:{port}");
-        let server = Server { child, base, pid, _dir: dir, pg_database };
+        let server = Server {
+            child,
+            base,
+            pid,
+            _dir: dir,
+            pg_database,
+        };
         let client = reqwest::Client::new();
         loop {
             if let Ok(response) = client.get(format!("{}/healthz", server.base)).send().await
@@ -62,7 +86,10 @@ impl Server {
             {
                 return Ok((server, started.elapsed()));
             }
-            anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "tillwire did not become healthy");
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(30),
+                "tillwire did not become healthy"
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
@@ -72,18 +99,28 @@ impl Server {
         std::fs::read_to_string(format!("/proc/{}/status", self.pid))
             .ok()
             .and_then(|status| {
-                status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                status
+                    .lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
             })
             .map_or(0.0, |kib| kib / 1024.0)
     }
 
     pub async fn stop(mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.pid.to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid.to_string())
+            .status();
         let _ = self.child.wait();
         if let Some((admin_url, name)) = self.pg_database.take()
             && let Ok(admin) = sqlx::PgPool::connect(&admin_url).await
         {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&admin)
+            .await;
         }
     }
 }

@@ -211,7 +211,10 @@ async fn post_receipt(
         None => business_day,
     };
     if input.lines.len() > crate::import::MAX_LINES {
-        return Err(KitchenError::Invalid(format!("lines: at most {}", crate::import::MAX_LINES)));
+        return Err(KitchenError::Invalid(format!(
+            "lines: at most {}",
+            crate::import::MAX_LINES
+        )));
     }
     let mut lines = Vec::with_capacity(input.lines.len());
     for (index, line) in input.lines.iter().enumerate() {
@@ -234,11 +237,17 @@ async fn post_receipt(
     let context = kitchen
         .receipt_context(unit, input.cash_register, Some(&key))
         .await?
-        .ok_or_else(|| KitchenError::Invalid(format!("unknown cash register {}", input.cash_register)))?;
+        .ok_or_else(|| {
+            KitchenError::Invalid(format!("unknown cash register {}", input.cash_register))
+        })?;
     if context.seen {
         return Err(KitchenError::Conflict("receipt already imported".into()));
     }
-    let receipt = Receipt { key, business_day, lines };
+    let receipt = Receipt {
+        key,
+        business_day,
+        lines,
+    };
     let outcome = kitchen.import_receipt(&receipt, &context).await?;
     metrics::histogram!("tillwire_import_seconds", "api" => "v1")
         .record(started.elapsed().as_secs_f64());

@@ -51,8 +51,16 @@ pub enum ImportOutcome {
 impl Kitchen {
     /// Registers a receipt from a known register (its `context`); the order, its lines and the receipt's
     /// claim are committed together, through the group-commit writer.
-    pub async fn import_receipt(&self, receipt: &Receipt, context: &ReceiptContext) -> Result<ImportOutcome, KitchenError> {
-        let codes: Vec<&str> = receipt.lines.iter().map(|(code, _)| code.as_str()).collect();
+    pub async fn import_receipt(
+        &self,
+        receipt: &Receipt,
+        context: &ReceiptContext,
+    ) -> Result<ImportOutcome, KitchenError> {
+        let codes: Vec<&str> = receipt
+            .lines
+            .iter()
+            .map(|(code, _)| code.as_str())
+            .collect();
         let catalogue = self.wares_by_codes(receipt.key.unit, &codes).await?;
         let lines = merge_lines(&catalogue, &receipt.lines);
         if lines.is_empty() {
@@ -70,7 +78,11 @@ impl Kitchen {
         };
         let registered = match &self.writer {
             Some(writer) => writer.register(order.clone()).await?,
-            None => self.register_orders(std::slice::from_ref(&order)).await?.pop().flatten(),
+            None => self
+                .register_orders(std::slice::from_ref(&order))
+                .await?
+                .pop()
+                .flatten(),
         };
         match registered {
             None => Ok(ImportOutcome::AlreadyImported),
@@ -209,17 +221,30 @@ async fn legacy_import(
     // the replies still follow ELQ's order: unknown register first, then field errors, then repeats.
     let shift_id = integer_field(fields.get("shift_id"), 1);
     let check_id = integer_field(fields.get("check_id"), 0);
-    let check_date = fields.get("check_date").and_then(Value::as_str).and_then(parse_day);
+    let check_date = fields
+        .get("check_date")
+        .and_then(Value::as_str)
+        .and_then(parse_day);
     let key = match (shift_id, check_id, check_date) {
-        (Some(shift_id), Some(check_id), Some(check_date)) => {
-            Some(ReceiptKey { unit, cash_number, shift_id, check_date, check_id })
-        }
+        (Some(shift_id), Some(check_id), Some(check_date)) => Some(ReceiptKey {
+            unit,
+            cash_number,
+            shift_id,
+            check_date,
+            check_id,
+        }),
         _ => None,
     };
-    let Some(context) = kitchen.receipt_context(unit, cash_number, key.as_ref()).await? else {
+    let Some(context) = kitchen
+        .receipt_context(unit, cash_number, key.as_ref())
+        .await?
+    else {
         let numbers = kitchen.register_numbers(unit).await?;
         let listed: Vec<String> = numbers.iter().map(i64::to_string).collect();
-        return Ok(LegacyReply::error(format!("Invalid cash number, registered numbers are: [{}]", listed.join(", "))));
+        return Ok(LegacyReply::error(format!(
+            "Invalid cash number, registered numbers are: [{}]",
+            listed.join(", ")
+        )));
     };
     if shift_id.is_none() || check_id.is_none() {
         return Ok(LegacyReply::error(INVALID_STRUCTURE));

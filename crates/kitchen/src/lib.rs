@@ -45,7 +45,11 @@ impl Kitchen {
             Store::Postgres(pool) => Some(storage::PgCounters::new(pool)),
             Store::Sqlite { .. } => None,
         };
-        let mut kitchen = Kitchen { platform, counters, writer: None };
+        let mut kitchen = Kitchen {
+            platform,
+            counters,
+            writer: None,
+        };
         kitchen.writer = Some(writer::OrderWriter::start(kitchen.clone()));
         kitchen
     }

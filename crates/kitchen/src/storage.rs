@@ -107,7 +107,15 @@ impl NewOrder {
                     quantity: l.quantity,
                 })
                 .collect(),
-            stations: self.stations().into_iter().map(|station_id| OrderStation { order_id, station_id, ready_ms: None }).collect(),
+            stations: self
+                .stations()
+                .into_iter()
+                .map(|station_id| OrderStation {
+                    order_id,
+                    station_id,
+                    ready_ms: None,
+                })
+                .collect(),
         }
     }
 }
@@ -217,11 +225,17 @@ impl Kitchen {
     /// its stations and the first audit entry. Each statement covers the whole batch, so a busy shop pays a
     /// handful of round trips per batch instead of per receipt. `None` in the result means that receipt was
     /// already registered (earlier, or by a twin in the same batch).
-    pub async fn register_orders(&self, orders: &[NewOrder]) -> Result<Vec<Option<Registered>>, KitchenError> {
+    pub async fn register_orders(
+        &self,
+        orders: &[NewOrder],
+    ) -> Result<Vec<Option<Registered>>, KitchenError> {
         let now = now_ms();
         // A receipt twice in one batch: only its first copy may claim.
-        let firsts: Vec<bool> =
-            orders.iter().enumerate().map(|(i, o)| !orders[..i].iter().any(|p| p.receipt == o.receipt)).collect();
+        let firsts: Vec<bool> = orders
+            .iter()
+            .enumerate()
+            .map(|(i, o)| !orders[..i].iter().any(|p| p.receipt == o.receipt))
+            .collect();
         let counters = self.counters.clone();
         let registered: Result<Vec<Option<Registered>>, KitchenError> = write_tx!(self.store(), tx => {
             let mut claims = sqlx::QueryBuilder::new(
@@ -574,7 +588,12 @@ impl PgCounters {
     }
 
     async fn advance(&self, unit: i64, day: &str, count: i64) -> Result<i64, sqlx::Error> {
-        let (last,): (i64,) = sqlx::query_as(ADVANCE_COUNTER).bind(unit).bind(day).bind(count).fetch_one(&self.pool).await?;
+        let (last,): (i64,) = sqlx::query_as(ADVANCE_COUNTER)
+            .bind(unit)
+            .bind(day)
+            .bind(count)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(last)
     }
 }

@@ -26,10 +26,18 @@ impl OrderWriter {
         OrderWriter { sender }
     }
 
-    pub(crate) async fn register(&self, order: NewOrder) -> Result<Option<Registered>, KitchenError> {
+    pub(crate) async fn register(
+        &self,
+        order: NewOrder,
+    ) -> Result<Option<Registered>, KitchenError> {
         let (reply, answer) = oneshot::channel();
-        self.sender.send((order, reply)).await.map_err(|_| KitchenError::Conflict("shutting down".into()))?;
-        answer.await.map_err(|_| KitchenError::Conflict("shutting down".into()))?
+        self.sender
+            .send((order, reply))
+            .await
+            .map_err(|_| KitchenError::Conflict("shutting down".into()))?;
+        answer
+            .await
+            .map_err(|_| KitchenError::Conflict("shutting down".into()))?
     }
 }
 
@@ -64,7 +72,10 @@ async fn write(kitchen: &Kitchen, batch: Vec<(NewOrder, Reply)>) {
         Err(error) if orders.len() > 1 => {
             tracing::warn!(%error, size = orders.len(), "batch import failed; retrying its receipts one by one");
             for (order, reply) in orders.into_iter().zip(replies) {
-                let result = kitchen.register_orders(std::slice::from_ref(&order)).await.map(|mut r| r.pop().flatten());
+                let result = kitchen
+                    .register_orders(std::slice::from_ref(&order))
+                    .await
+                    .map(|mut r| r.pop().flatten());
                 let _ = reply.send(result);
             }
         }

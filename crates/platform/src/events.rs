@@ -89,26 +89,40 @@ impl EventBus {
     }
 
     /// On PostgreSQL, relays other instances' events into this process until the process ends.
-    pub fn spawn_relay(&self) {
+    /// Returns once this instance is listening, so nothing published after start-up is missed.
+    pub async fn spawn_relay(&self) -> Result<(), sqlx::Error> {
         let Store::Postgres(pool) = &self.store else {
-            return;
+            return Ok(());
         };
+        let mut listener = listen(pool).await?;
         let pool = pool.clone();
         let sender = self.sender.clone();
         let origin = self.origin.clone();
         tokio::spawn(async move {
             loop {
-                match relay(&pool, &sender, &origin).await {
-                    Ok(()) => return,
-                    Err(_) if pool.is_closed() => return,
-                    Err(error) => {
-                        tracing::warn!(%error, "event relay lost its connection; reconnecting");
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let Err(error) = relay(&mut listener, &sender, &origin).await;
+                if pool.is_closed() {
+                    return;
+                }
+                tracing::warn!(%error, "event relay lost its connection; reconnecting");
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    match listen(&pool).await {
+                        Ok(fresh) => break listener = fresh,
+                        Err(_) if pool.is_closed() => return,
+                        Err(_) => continue,
                     }
                 }
             }
         });
+        Ok(())
     }
+}
+
+async fn listen(pool: &sqlx::PgPool) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
 }
 
 /// Sends queued notifications, everything waiting at once in one statement, in publication order.
@@ -131,12 +145,10 @@ async fn notify_others(pool: sqlx::PgPool, mut pending: mpsc::UnboundedReceiver<
 }
 
 async fn relay(
-    pool: &sqlx::PgPool,
+    listener: &mut sqlx::postgres::PgListener,
     sender: &broadcast::Sender<Event>,
     origin: &str,
-) -> Result<(), sqlx::Error> {
-    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
+) -> Result<std::convert::Infallible, sqlx::Error> {
     loop {
         let notification = listener.recv().await?;
         match serde_json::from_str::<Envelope>(notification.payload()) {

@@ -1,5 +1,6 @@
 //! tillwire's platform: what every area (kitchen, printing, intake, directory, …) builds on.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod events;

@@ -42,7 +42,7 @@ tillwire_testkit::both_backends!(
     |db| async move {
         let store = Store::connect(db.url()).await.expect("connect");
         let bus = EventBus::new(store);
-        bus.spawn_relay();
+        bus.spawn_relay().await.expect("relay");
         let mut first = bus.subscribe();
         let mut second = bus.subscribe();
         let changed = event("order.changed", 7, json!({"id": 1, "number": 12}));
@@ -103,8 +103,8 @@ async fn postgres_only_events_cross_instances() {
     // Two instances: two stores, two buses on one database.
     let bus_a = EventBus::new(Store::connect(db.url()).await.expect("connect a"));
     let bus_b = EventBus::new(Store::connect(db.url()).await.expect("connect b"));
-    bus_a.spawn_relay();
-    bus_b.spawn_relay();
+    bus_a.spawn_relay().await.expect("relay");
+    bus_b.spawn_relay().await.expect("relay");
     let mut on_a = bus_a.subscribe();
     let mut on_b = bus_b.subscribe();
     wait_until_relayed(&bus_a, "from a", &mut on_b).await;

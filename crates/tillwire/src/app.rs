@@ -152,6 +152,7 @@ pub fn router(platform: &Platform, kitchen: Kitchen) -> Router {
         .merge(web::shell_router(platform.clone()))
         .merge(web::docs_router(openapi_json))
         .merge(web::assets_router(ASSETS))
+        .merge(tillwire_platform::admin::router(platform.clone()))
         .merge(tillwire_units::router(platform.clone()))
         .merge(tillwire_kitchen::router(kitchen))
         .layer(middleware::from_fn_with_state(
@@ -211,7 +212,11 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         tracing::info!(added, "demo catalogue loaded");
         demo_key(&platform).await?;
     }
-    platform.events.spawn_relay();
+    platform
+        .events
+        .spawn_relay()
+        .await
+        .context("listening for other instances' events")?;
     let kitchen = Kitchen::new(platform.clone());
 
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
