@@ -9,6 +9,7 @@ pub mod model;
 mod screens;
 pub mod seed;
 mod storage;
+pub mod tickets;
 mod writer;
 
 use axum::Router;
@@ -20,12 +21,20 @@ use tillwire_platform::{Migration, Platform, Store};
 pub use screens::ASSETS;
 pub use storage::{Actor, NewLine, NewOrder, PurgeReport, ReceiptKey, Registered, StatusChange};
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    area: "kitchen",
-    version: 1,
-    sqlite: include_str!("../migrations/sqlite/0001_kitchen.sql"),
-    postgres: include_str!("../migrations/postgres/0001_kitchen.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        area: "kitchen",
+        version: 1,
+        sqlite: include_str!("../migrations/sqlite/0001_kitchen.sql"),
+        postgres: include_str!("../migrations/postgres/0001_kitchen.sql"),
+    },
+    Migration {
+        area: "kitchen",
+        version: 2,
+        sqlite: include_str!("../migrations/sqlite/0002_print_failed.sql"),
+        postgres: include_str!("../migrations/postgres/0002_print_failed.sql"),
+    },
+];
 
 /// The event topic screens follow.
 pub const ORDER_CHANGED: &str = "order.changed";
@@ -102,18 +111,8 @@ impl KitchenError {
             KitchenError::Unauthorized => StatusCode::UNAUTHORIZED,
             KitchenError::Forbidden => StatusCode::FORBIDDEN,
             KitchenError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            KitchenError::Units(error) => error_status(error),
+            KitchenError::Units(error) => error.status(),
         }
-    }
-}
-
-fn error_status(error: &tillwire_units::UnitError) -> StatusCode {
-    use tillwire_units::UnitError;
-    match error {
-        UnitError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        UnitError::Duplicate | UnitError::InUse => StatusCode::CONFLICT,
-        UnitError::NotFound => StatusCode::NOT_FOUND,
-        UnitError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The admin pages end to end, on SQLite and PostgreSQL: forms posted like a browser posts them, CSV export and
 //! import, refusals with their status codes, and who may see what.
 
+mod common;
 mod common_admin;
 
 use common_admin::{ADMIN, API_KEY, AdminApp};

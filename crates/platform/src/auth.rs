@@ -242,7 +242,7 @@ impl Users<'_> {
         Ok(count)
     }
 
-    /// Changes role, activity and optionally the password; ends the user's sessions when access shrinks.
+    /// Changes role, activity and optionally the password, and ends the user's sessions so the change applies at once.
     pub async fn update(
         &self,
         id: i64,

@@ -37,19 +37,23 @@ pub enum UnitError {
     Database(#[from] sqlx::Error),
 }
 
-impl axum::response::IntoResponse for UnitError {
-    fn into_response(self) -> axum::response::Response {
+impl UnitError {
+    pub fn status(&self) -> axum::http::StatusCode {
         use axum::http::StatusCode;
-        let status = match &self {
-            UnitError::Invalid(_) => StatusCode::BAD_REQUEST,
+        match self {
+            UnitError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             UnitError::Duplicate | UnitError::InUse => StatusCode::CONFLICT,
             UnitError::NotFound => StatusCode::NOT_FOUND,
-            UnitError::Database(error) => {
-                tracing::error!(%error, "units storage failed");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
+            UnitError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl axum::response::IntoResponse for UnitError {
+    fn into_response(self) -> axum::response::Response {
+        let status = self.status();
         let message = if status.is_server_error() {
+            tracing::error!(error = %self, "units storage failed");
             "internal error".to_owned()
         } else {
             self.to_string()

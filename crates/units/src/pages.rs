@@ -2,12 +2,13 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::{Form, Router, middleware};
 use serde::Deserialize;
-use tillwire_platform::web::{Lang, PageContext, render};
-use tillwire_platform::{CurrentUser, Platform, Role};
+use tillwire_platform::Platform;
+use tillwire_platform::admin::{Admin, html_errors};
+use tillwire_platform::web::{PageContext, render};
 
 use crate::{ApiKeyRow, ApiKeys, Unit, UnitError, UnitId, UnitName, Units};
 
@@ -18,6 +19,7 @@ pub fn router(platform: Platform) -> Router {
         .route("/admin/units/{id}/delete", post(delete_unit))
         .route("/admin/api-keys/", get(keys_page).post(issue_key))
         .route("/admin/api-keys/{id}/revoke", post(revoke_key))
+        .layer(middleware::from_fn(html_errors))
         .with_state(platform)
 }
 
@@ -59,20 +61,10 @@ struct KeyForm {
     name: String,
 }
 
-async fn units_page(
-    State(platform): State<Platform>,
-    user: CurrentUser,
-    lang: Lang,
-) -> Result<Response, Response> {
-    user.require(Role::Admin)
-        .map_err(IntoResponse::into_response)?;
-    let units = Units(&platform.store)
-        .list()
-        .await
-        .map_err(IntoResponse::into_response)?;
-    let title = lang.pick("Подразделения", "Units");
+async fn units_page(State(platform): State<Platform>, admin: Admin) -> Result<Response, UnitError> {
+    let units = Units(&platform.store).list().await?;
     Ok(render(&UnitsPage {
-        page: PageContext::new(title, lang, Some(user)),
+        page: admin.page("Подразделения", "Units"),
         section: "/admin/units/",
         units,
     }))
@@ -80,65 +72,49 @@ async fn units_page(
 
 async fn create_unit(
     State(platform): State<Platform>,
-    user: CurrentUser,
+    admin: Admin,
     Form(form): Form<NameForm>,
 ) -> Result<Redirect, UnitError> {
-    user.require(Role::Admin)
-        .map_err(|_| UnitError::Invalid("admins only".into()))?;
-    let name = UnitName::parse(&form.name)?;
-    let id = Units(&platform.store).create(&name).await?;
-    tracing::info!(unit = id.0, by = %user.username, "unit created");
+    let id = Units(&platform.store)
+        .create(&UnitName::parse(&form.name)?)
+        .await?;
+    tracing::info!(unit = id.0, by = %admin.username(), "unit created");
     Ok(Redirect::to("/admin/units/"))
 }
 
 async fn rename_unit(
     State(platform): State<Platform>,
-    user: CurrentUser,
+    admin: Admin,
     Path(id): Path<i64>,
     Form(form): Form<NameForm>,
-) -> Result<Redirect, Response> {
-    user.require(Role::Admin)
-        .map_err(IntoResponse::into_response)?;
-    let name = UnitName::parse(&form.name).map_err(IntoResponse::into_response)?;
+) -> Result<Redirect, UnitError> {
     Units(&platform.store)
-        .rename(UnitId(id), &name)
-        .await
-        .map_err(IntoResponse::into_response)?;
+        .rename(UnitId(id), &UnitName::parse(&form.name)?)
+        .await?;
+    tracing::info!(unit = id, by = %admin.username(), "unit renamed");
     Ok(Redirect::to("/admin/units/"))
 }
 
 async fn delete_unit(
     State(platform): State<Platform>,
-    user: CurrentUser,
+    admin: Admin,
     Path(id): Path<i64>,
-) -> Result<Redirect, Response> {
-    user.require(Role::Admin)
-        .map_err(IntoResponse::into_response)?;
-    Units(&platform.store)
-        .delete(UnitId(id))
-        .await
-        .map_err(IntoResponse::into_response)?;
-    tracing::info!(unit = id, by = %user.username, "unit deleted");
+) -> Result<Redirect, UnitError> {
+    Units(&platform.store).delete(UnitId(id)).await?;
+    tracing::info!(unit = id, by = %admin.username(), "unit deleted");
     Ok(Redirect::to("/admin/units/"))
 }
 
 async fn render_keys(
     platform: &Platform,
-    user: CurrentUser,
-    lang: Lang,
+    admin: &Admin,
     issued: Option<String>,
-) -> Result<Response, Response> {
-    let units = Units(&platform.store)
-        .list()
-        .await
-        .map_err(IntoResponse::into_response)?;
-    let keys = ApiKeys(&platform.store)
-        .list()
-        .await
-        .map_err(IntoResponse::into_response)?;
-    let title = lang.pick("API-ключи", "API keys");
+) -> Result<Response, UnitError> {
+    let units = Units(&platform.store).list().await?;
+    let keys = ApiKeys(&platform.store).list().await?;
+    let page = admin.page("API-ключи", "API keys");
     Ok(render(&KeysPage {
-        page: PageContext::new(title, lang, Some(user)),
+        page,
         section: "/admin/api-keys/",
         units,
         keys,
@@ -146,48 +122,30 @@ async fn render_keys(
     }))
 }
 
-async fn keys_page(
-    State(platform): State<Platform>,
-    user: CurrentUser,
-    lang: Lang,
-) -> Result<Response, Response> {
-    user.require(Role::Admin)
-        .map_err(IntoResponse::into_response)?;
-    render_keys(&platform, user, lang, None).await
+async fn keys_page(State(platform): State<Platform>, admin: Admin) -> Result<Response, UnitError> {
+    render_keys(&platform, &admin, None).await
 }
 
 /// Shows the new key in the response to this POST only; it is never retrievable again.
 async fn issue_key(
     State(platform): State<Platform>,
-    user: CurrentUser,
-    lang: Lang,
+    admin: Admin,
     Form(form): Form<KeyForm>,
-) -> Result<Response, Response> {
-    user.require(Role::Admin)
-        .map_err(IntoResponse::into_response)?;
-    Units(&platform.store)
-        .get(UnitId(form.unit_id))
-        .await
-        .map_err(IntoResponse::into_response)?;
+) -> Result<Response, UnitError> {
+    let unit = Units(&platform.store).get(UnitId(form.unit_id)).await?;
     let issued = ApiKeys(&platform.store)
-        .issue(UnitId(form.unit_id), &form.name)
-        .await
-        .map_err(IntoResponse::into_response)?;
-    tracing::info!(key = issued.id, unit = form.unit_id, by = %user.username, "API key issued");
-    render_keys(&platform, user, lang, Some(issued.plain)).await
+        .issue(unit.unit_id(), &form.name)
+        .await?;
+    tracing::info!(key = issued.id, unit = unit.id, by = %admin.username(), "API key issued");
+    render_keys(&platform, &admin, Some(issued.plain)).await
 }
 
 async fn revoke_key(
     State(platform): State<Platform>,
-    user: CurrentUser,
+    admin: Admin,
     Path(id): Path<i64>,
-) -> Result<Redirect, Response> {
-    user.require(Role::Admin)
-        .map_err(IntoResponse::into_response)?;
-    ApiKeys(&platform.store)
-        .revoke(id)
-        .await
-        .map_err(IntoResponse::into_response)?;
-    tracing::info!(key = id, by = %user.username, "API key revoked");
+) -> Result<Redirect, UnitError> {
+    ApiKeys(&platform.store).revoke(id).await?;
+    tracing::info!(key = id, by = %admin.username(), "API key revoked");
     Ok(Redirect::to("/admin/api-keys/"))
 }

@@ -72,6 +72,8 @@ pub async fn start_with(db: &TestDatabase, configure: impl FnOnce(&mut Settings)
         .expect("load the demo wares");
     let kitchen = Kitchen::new(platform.clone());
     let router = tillwire_platform::web::shell_router(platform.clone())
+        .merge(tillwire_platform::admin::router(platform.clone()))
+        .merge(tillwire_units::router(platform.clone()))
         .merge(tillwire_kitchen::router(kitchen.clone()))
         .layer(axum::middleware::from_fn_with_state(
             platform.clone(),

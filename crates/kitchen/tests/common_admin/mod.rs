@@ -10,7 +10,7 @@
 use tillwire_kitchen::Kitchen;
 use tillwire_platform::auth::{NewPassword, Username, Users};
 use tillwire_platform::config::Secret;
-use tillwire_platform::{Platform, Role, Settings, Store, read};
+use tillwire_platform::{Platform, Role, read};
 use tillwire_testkit::reqwest::{Client, StatusCode, header};
 use tillwire_testkit::{TestDatabase, http_client, login};
 use tillwire_units::{UnitId, Units};
@@ -37,54 +37,23 @@ pub struct AdminApp {
     pub client: Client,
     pub csrf: String,
     pub unit: i64,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for AdminApp {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    /// Keeps the server running for as long as the test holds the `AdminApp`.
+    _app: super::common::TestApp,
 }
 
 impl AdminApp {
+    /// The shared kitchen test app (`common::start_with` serves the admin routers too) plus a signed-in admin.
     pub async fn start(db: &TestDatabase) -> AdminApp {
-        let store = Store::connect(db.url())
-            .await
-            .expect("connect to the test database");
-        store
-            .migrate(&[
-                tillwire_platform::MIGRATIONS,
-                tillwire_units::MIGRATIONS,
-                tillwire_kitchen::MIGRATIONS,
-            ])
-            .await
-            .expect("migrate the test database");
-        let mut settings = Settings::for_database(db.url());
-        settings.legacy.api_key = Some(Secret::new(API_KEY));
-        let platform = Platform::new(store, settings);
-        tillwire_kitchen::seed::init(&platform)
-            .await
-            .expect("seed the kitchen");
-        tillwire_kitchen::seed::load_demo(&platform)
-            .await
-            .expect("load the demo wares");
-        create_user(&platform, ADMIN, Role::Admin).await;
-        let kitchen = Kitchen::new(platform.clone());
-        let router = tillwire_platform::web::shell_router(platform.clone())
-            .merge(tillwire_platform::admin::router(platform.clone()))
-            .merge(tillwire_units::router(platform.clone()))
-            .merge(tillwire_kitchen::router(kitchen.clone()))
-            .layer(axum::middleware::from_fn_with_state(
-                platform.clone(),
-                tillwire_platform::auth::require_csrf,
-            ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let base_url = format!("http://{}", listener.local_addr().expect("local address"));
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.expect("serve the app");
-        });
+        let app = super::common::start_with(db, |settings| {
+            settings.legacy.api_key = Some(Secret::new(API_KEY))
+        })
+        .await;
+        create_user(&app.platform, ADMIN, Role::Admin).await;
+        let (base_url, platform, kitchen) = (
+            app.base_url.clone(),
+            app.platform.clone(),
+            app.kitchen.clone(),
+        );
         let client = http_client();
         let csrf = login(&client, &base_url, ADMIN, PASSWORD).await;
         let unit = Units(&platform.store)
@@ -100,7 +69,7 @@ impl AdminApp {
             client,
             csrf,
             unit,
-            server,
+            _app: app,
         }
     }
 
