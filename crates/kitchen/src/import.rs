@@ -99,15 +99,25 @@ impl Kitchen {
         if presented.is_empty() {
             return Ok(None);
         }
-        if let Some(legacy) = &self.platform.settings.legacy.api_key
-            && bool::from(legacy.expose().as_bytes().ct_eq(presented.as_bytes()))
-        {
-            return Ok(Units(self.store())
-                .default_unit()
-                .await?
-                .map(|u| u.unit_id()));
+        let hash = tillwire_platform::sha256_hex(presented);
+        if let Some(unit) = self.key_cache.get(&hash) {
+            return Ok(Some(unit));
         }
-        Ok(ApiKeys(self.store()).authenticate(presented).await?)
+        // Read before the lookup: a change made meanwhile leaves this answer already stale in the cache.
+        let generation = tillwire_units::generation();
+        let unit = match &self.platform.settings.legacy.api_key {
+            Some(legacy) if bool::from(legacy.expose().as_bytes().ct_eq(presented.as_bytes())) => {
+                Units(self.store())
+                    .default_unit()
+                    .await?
+                    .map(|u| u.unit_id())
+            }
+            _ => ApiKeys(self.store()).authenticate(presented).await?,
+        };
+        if let Some(unit) = unit {
+            self.key_cache.put(hash, unit, generation);
+        }
+        Ok(unit)
     }
 }
 

@@ -5,6 +5,7 @@
 mod admin;
 pub mod api;
 pub mod import;
+mod key_cache;
 pub mod model;
 mod screens;
 pub mod seed;
@@ -37,6 +38,7 @@ pub struct Kitchen {
     counters: Option<storage::PgCounters>,
     /// Group commit for imports; `None` inside the writer task itself.
     writer: Option<writer::OrderWriter>,
+    key_cache: key_cache::KeyCache,
 }
 
 impl Kitchen {
@@ -49,6 +51,7 @@ impl Kitchen {
             platform,
             counters,
             writer: None,
+            key_cache: Default::default(),
         };
         kitchen.writer = Some(writer::OrderWriter::start(kitchen.clone()));
         kitchen

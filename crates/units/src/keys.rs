@@ -4,7 +4,7 @@
 use serde::Serialize;
 use tillwire_platform::{Store, now_ms, random_token, read, sha256_hex, write};
 
-use crate::{UnitError, UnitId};
+use crate::{UnitError, UnitId, changed};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ApiKeyRow {
@@ -41,6 +41,7 @@ impl ApiKeys<'_> {
         .bind(now_ms())
         .fetch_one(db)
         .await)?;
+        changed();
         Ok(IssuedKey { id, plain })
     }
 
@@ -64,12 +65,13 @@ impl ApiKeys<'_> {
     }
 
     pub async fn revoke(&self, id: i64) -> Result<(), UnitError> {
-        let changed = write!(self.0, db => sqlx::query("UPDATE api_keys SET revoked = TRUE WHERE id = $1")
+        let revoked = write!(self.0, db => sqlx::query("UPDATE api_keys SET revoked = TRUE WHERE id = $1")
             .bind(id)
             .execute(db)
             .await
             .map(|r| r.rows_affected()))?;
-        if changed == 1 {
+        changed();
+        if revoked == 1 {
             Ok(())
         } else {
             Err(UnitError::NotFound)

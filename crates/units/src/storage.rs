@@ -1,7 +1,7 @@
 use serde::Serialize;
 use tillwire_platform::{Store, now_ms, read, write};
 
-use crate::{UnitError, UnitId};
+use crate::{UnitError, UnitId, changed};
 
 /// A unit's display name: trimmed, 1–128 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +48,7 @@ impl Units<'_> {
         .bind(now_ms())
         .fetch_optional(db)
         .await)?;
+        changed();
         Ok(created.map(|(id,)| UnitId(id)))
     }
 
@@ -89,6 +90,7 @@ impl Units<'_> {
         .bind(now_ms())
         .fetch_optional(db)
         .await)?;
+        changed();
         created.map(|(id,)| UnitId(id)).ok_or(UnitError::Duplicate)
     }
 
@@ -99,6 +101,7 @@ impl Units<'_> {
             .execute(db)
             .await
             .map(|r| r.rows_affected()));
+        changed();
         match result {
             Ok(1) => Ok(()),
             Ok(_) => Err(UnitError::NotFound),
@@ -114,6 +117,7 @@ impl Units<'_> {
             .execute(db)
             .await
             .map(|r| r.rows_affected()));
+        changed();
         match result {
             Ok(1) => Ok(()),
             Ok(_) => Err(UnitError::NotFound),
