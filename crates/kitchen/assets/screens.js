@@ -122,7 +122,15 @@
             onclick: () => post(`/orders/${order.id}/status`, { next_status: target.id }),
           }, el("i", { class: target.icon, style: { color: target.color } }), el("span", {}, target.name)));
         }
+        buttons.append(el("button", {
+          class: "status-button reprint", type: "button", title: text("Напечатать билет ещё раз", "Print the ticket again"),
+          onclick: () => post(`/orders/${order.id}/reprint`, {}),
+        }, el("i", { class: "bi bi-printer" }), el("span", {}, text("Печать", "Reprint"))));
       }
+      // The last attempt at printing this order's ticket failed: say so next to its number.
+      const failed = order.print_failed
+        ? el("i", { class: "bi bi-printer-fill print-failed", title: text("Билет не напечатан", "Ticket not printed") })
+        : "";
       const chips = el("span", { class: "chips" });
       for (const part of order.stations) {
         const name = (state.stations.find((s) => s.id === part.station_id) || {}).name || "?";
@@ -131,7 +139,7 @@
       return el("div", {
         class: "order-row", id: `order-${order.id}`, "data-number": order.number,
         style: { background: status.color, color: textColorFor(status.color) },
-      }, el("span", { class: "number" }, String(order.number)), buttons,
+      }, el("span", { class: "number" }, String(order.number), failed), buttons,
         el("span", { class: "status-name" }, status.name, chips), el("span", { class: "created" }, clock(order.created_ms)));
     });
     list.replaceChildren(...rows);

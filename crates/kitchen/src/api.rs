@@ -21,7 +21,7 @@ use crate::{Kitchen, KitchenError};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "tillwire kitchen API", version = "1", description = "Receipts in, orders out. Authenticate with `Authorization: Bearer <unit API key>`."),
-    paths(post_receipt, list_orders, get_order, change_status, station_ready, order_history, workflow),
+    paths(post_receipt, list_orders, get_order, change_status, station_ready, reprint, order_history, workflow),
     components(schemas(ReceiptIn, ReceiptLineIn, ReceiptOut, StatusIn, OrderView, Workflow, ApiError, StatusChangeOut)),
     modifiers(&BearerAuth)
 )]
@@ -54,6 +54,7 @@ pub fn router() -> Router<Kitchen> {
             "/api/v1/orders/{id}/stations/{station_id}/ready",
             post(station_ready),
         )
+        .route("/api/v1/orders/{id}/reprint", post(reprint))
         .route("/api/v1/orders/{id}/history", get(order_history))
         .route("/api/v1/workflow", get(workflow))
 }
@@ -333,6 +334,19 @@ async fn station_ready(
             .mark_station_ready(id, station_id, &api_actor())
             .await?,
     ))
+}
+
+/// Print an order's ticket again on its cash register's printer (queued; it prints once the printer answers).
+#[utoipa::path(post, path = "/api/v1/orders/{id}/reprint", responses(
+    (status = 202, description = "Ticket queued", body = OrderView), (status = 404, body = ApiError),
+    (status = 409, description = "The order's register has no printer", body = ApiError)))]
+async fn reprint(
+    State(kitchen): State<Kitchen>,
+    DeviceUnit(unit): DeviceUnit,
+    Path(id): Path<i64>,
+) -> Result<Response, KitchenError> {
+    kitchen.order_in_unit(unit, id).await?;
+    Ok((StatusCode::ACCEPTED, Json(kitchen.reprint(id).await?)).into_response())
 }
 
 /// Who moved an order, and when.

@@ -73,6 +73,7 @@ impl Kitchen {
             receipt: receipt.key.clone(),
             business_day: receipt.business_day,
             register_id: context.register_id,
+            printer_id: context.printer_id,
             initial_status_id: initial,
             lines,
         };

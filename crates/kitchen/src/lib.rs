@@ -10,6 +10,7 @@ pub mod model;
 mod screens;
 pub mod seed;
 mod storage;
+pub mod tickets;
 mod writer;
 
 use axum::Router;
@@ -21,12 +22,20 @@ use tillwire_platform::{Migration, Platform, Store};
 pub use screens::ASSETS;
 pub use storage::{Actor, NewLine, NewOrder, PurgeReport, ReceiptKey, Registered, StatusChange};
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    area: "kitchen",
-    version: 1,
-    sqlite: include_str!("../migrations/sqlite/0001_kitchen.sql"),
-    postgres: include_str!("../migrations/postgres/0001_kitchen.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        area: "kitchen",
+        version: 1,
+        sqlite: include_str!("../migrations/sqlite/0001_kitchen.sql"),
+        postgres: include_str!("../migrations/postgres/0001_kitchen.sql"),
+    },
+    Migration {
+        area: "kitchen",
+        version: 2,
+        sqlite: include_str!("../migrations/sqlite/0002_print_failed.sql"),
+        postgres: include_str!("../migrations/postgres/0002_print_failed.sql"),
+    },
+];
 
 /// The event topic screens follow.
 pub const ORDER_CHANGED: &str = "order.changed";

@@ -66,6 +66,80 @@ pub fn format_quantity(value: f64) -> String {
     }
 }
 
+/// Where a ticket printer is reached, parsed from the printer's address text. An empty address means the printer
+/// is not set up yet: registers attached to it print nothing (as a register without a printer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrinterAddress {
+    /// ESC/POS over raw TCP: `tcp://HOST[:PORT]` or CUPS's `socket://HOST[:PORT]`, port 9100 by default.
+    Tcp { host: String, port: u16 },
+    /// An IPP printer or CUPS queue: `ipp://HOST[:PORT]/PATH`, port 631 by default.
+    Ipp {
+        host: String,
+        port: u16,
+        path: String,
+    },
+}
+
+impl PrinterAddress {
+    pub fn parse(text: &str) -> Result<Option<Self>, KitchenError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let invalid = || {
+            KitchenError::Invalid(format!(
+                "printer address {text:?}: expected tcp://HOST[:PORT] or ipp://HOST[:PORT]/printers/NAME"
+            ))
+        };
+        let (scheme, rest) = text.split_once("://").ok_or_else(invalid)?;
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        // The port follows the last colon, unless that colon is inside an IPv6 literal ("[::1]").
+        let (host, port) = match authority
+            .rfind(':')
+            .filter(|&i| !authority[i..].contains(']'))
+        {
+            Some(i) => (
+                &authority[..i],
+                Some(authority[i + 1..].parse::<u16>().map_err(|_| invalid())?),
+            ),
+            None => (authority, None),
+        };
+        let host_ok = !host.is_empty()
+            && host.len() <= 253
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._[]:".contains(c));
+        if !host_ok || port == Some(0) || path.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(invalid());
+        }
+        let host = host.to_owned();
+        match scheme.to_ascii_lowercase().as_str() {
+            "tcp" | "socket" if path.trim_matches('/').is_empty() => {
+                Ok(Some(PrinterAddress::Tcp {
+                    host,
+                    port: port.unwrap_or(9100),
+                }))
+            }
+            "ipp" if path.len() > 1 => Ok(Some(PrinterAddress::Ipp {
+                host,
+                port: port.unwrap_or(631),
+                path: path.to_owned(),
+            })),
+            _ => Err(invalid()),
+        }
+    }
+}
+
+impl std::fmt::Display for PrinterAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrinterAddress::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+            PrinterAddress::Ipp { host, port, path } => write!(f, "ipp://{host}:{port}{path}"),
+        }
+    }
+}
+
 /// A CSS colour for a status: a name or a `#hex` value, nothing that could break out of a style attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CssColor(String);
@@ -184,6 +258,7 @@ pub struct OrderRow {
     pub status_id: i64,
     pub created_ms: i64,
     pub status_changed_ms: i64,
+    pub print_failed: bool,
 }
 
 /// An order with everything a screen shows about it.
@@ -196,6 +271,8 @@ pub struct OrderView {
     pub status_id: i64,
     pub created_ms: i64,
     pub status_changed_ms: i64,
+    /// The last attempt at printing its ticket failed (cleared once a ticket prints).
+    pub print_failed: bool,
     pub lines: Vec<OrderLine>,
     pub stations: Vec<OrderStation>,
 }
@@ -225,6 +302,7 @@ impl OrderView {
                 status_id: row.status_id,
                 created_ms: row.created_ms,
                 status_changed_ms: row.status_changed_ms,
+                print_failed: row.print_failed,
             })
             .collect()
     }
@@ -251,6 +329,50 @@ mod tests {
         assert!(Quantity::parse(-1.0).is_none());
         assert!(Quantity::parse(1e300).is_none());
         assert_eq!(Quantity::parse(0.5).map(Quantity::value), Some(0.5));
+    }
+
+    #[test]
+    fn printer_addresses_parse_or_explain() {
+        let tcp = |host: &str, port| {
+            Some(PrinterAddress::Tcp {
+                host: host.into(),
+                port,
+            })
+        };
+        assert_eq!(PrinterAddress::parse("").unwrap(), None);
+        assert_eq!(
+            PrinterAddress::parse(" tcp://10.0.0.5:9100 ").unwrap(),
+            tcp("10.0.0.5", 9100)
+        );
+        assert_eq!(
+            PrinterAddress::parse("tcp://printer.local").unwrap(),
+            tcp("printer.local", 9100)
+        );
+        assert_eq!(
+            PrinterAddress::parse("socket://10.0.0.9:6001").unwrap(),
+            tcp("10.0.0.9", 6001)
+        );
+        assert_eq!(
+            PrinterAddress::parse("tcp://[::1]:9101").unwrap(),
+            tcp("[::1]", 9101)
+        );
+        let ipp = PrinterAddress::parse("ipp://host/printers/ELLIX50")
+            .unwrap()
+            .unwrap();
+        assert_eq!(ipp.to_string(), "ipp://host:631/printers/ELLIX50");
+        for bad in [
+            "10.0.0.5",
+            "tcp://",
+            "tcp://h:0",
+            "tcp://h:99999",
+            "tcp://h/x",
+            "ipp://h",
+            "ipp://h/",
+            "http://h/x",
+            "tcp://a b",
+        ] {
+            assert!(PrinterAddress::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub fn router() -> Router<Kitchen> {
         .route("/screens/snapshot", get(staff_snapshot))
         .route("/screens/events", get(staff_events))
         .route("/orders/{id}/status", post(change_status))
+        .route("/orders/{id}/reprint", post(reprint))
         .route(
             "/orders/{id}/stations/{station_id}/ready",
             post(station_ready),
@@ -382,6 +383,16 @@ async fn change_status(
             .change_status(id, form.next_status, &actor(&user))
             .await?,
     ))
+}
+
+async fn reprint(
+    State(kitchen): State<Kitchen>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<OrderView>, KitchenError> {
+    user.require(Role::Operator)?;
+    tracing::info!(order = id, by = %user.username, "reprint requested");
+    Ok(Json(kitchen.reprint(id).await?))
 }
 
 async fn station_ready(

@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use serde::Serialize;
+use tillwire_platform::jobs::{EnqueueJob, NewJob};
 use tillwire_platform::{Store, now_ms, read, write, write_tx};
 use tillwire_units::UnitId;
 
@@ -24,6 +25,7 @@ pub struct ReceiptKey {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ReceiptContext {
     pub register_id: i64,
+    /// The register's ticket printer, when it has one with an address.
     pub printer_id: Option<i64>,
     pub seen: bool,
     pub initial_status_id: Option<i64>,
@@ -53,6 +55,8 @@ pub struct NewOrder {
     pub receipt: ReceiptKey,
     pub business_day: NaiveDate,
     pub register_id: i64,
+    /// Where its ticket prints; `None` prints nothing.
+    pub printer_id: Option<i64>,
     pub initial_status_id: i64,
     pub lines: Vec<NewLine>,
 }
@@ -96,6 +100,7 @@ impl NewOrder {
             status_id: self.initial_status_id,
             created_ms: registered.created_ms,
             status_changed_ms: registered.created_ms,
+            print_failed: false,
             lines: self
                 .lines
                 .iter()
@@ -143,8 +148,7 @@ pub struct PurgeReport {
     pub receipts: u64,
 }
 
-const ORDER_COLUMNS: &str =
-    "o.id, o.unit_id, o.business_day, o.number, o.status_id, o.created_ms, o.status_changed_ms";
+const ORDER_COLUMNS: &str = "o.id, o.unit_id, o.business_day, o.number, o.status_id, o.created_ms, o.status_changed_ms, o.print_failed";
 
 impl Kitchen {
     pub fn store(&self) -> &Store {
@@ -173,7 +177,8 @@ impl Kitchen {
         receipt: Option<&ReceiptKey>,
     ) -> Result<Option<ReceiptContext>, KitchenError> {
         Ok(read!(self.store(), db => sqlx::query_as(
-            "SELECT r.id AS register_id, r.printer_id,
+            "SELECT r.id AS register_id,
+                    (SELECT p.id FROM printers p WHERE p.id = r.printer_id AND p.address <> '') AS printer_id,
                     EXISTS (SELECT 1 FROM imported_receipts i WHERE i.unit_id = r.unit_id AND i.cash_number = r.number
                             AND i.shift_id = $3 AND i.check_date = $4 AND i.check_id = $5) AS seen,
                     (SELECT s.id FROM statuses s WHERE s.shown AND NOT s.finished ORDER BY s.id LIMIT 1) AS initial_status_id
@@ -222,8 +227,8 @@ impl Kitchen {
     }
 
     /// Stores a batch of orders in one transaction: for each, the receipt claim, the number, the order, its lines,
-    /// its stations and the first audit entry. Each statement covers the whole batch, so a busy shop pays a
-    /// handful of round trips per batch instead of per receipt. `None` in the result means that receipt was
+    /// its stations, the first audit entry and the job printing its ticket. Each statement covers the whole
+    /// batch, so a busy shop pays a handful of round trips per batch instead of per receipt. `None` in the result means that receipt was
     /// already registered (earlier, or by a twin in the same batch).
     pub async fn register_orders(
         &self,
@@ -237,6 +242,7 @@ impl Kitchen {
             .map(|(i, o)| !orders[..i].iter().any(|p| p.receipt == o.receipt))
             .collect();
         let counters = self.counters.clone();
+        let printing: bool;
         let registered: Result<Vec<Option<Registered>>, KitchenError> = write_tx!(self.store(), tx => {
             let mut claims = sqlx::QueryBuilder::new(
                 "INSERT INTO imported_receipts (unit_id, cash_number, shift_id, check_date, check_id, imported_ms) ",
@@ -345,6 +351,15 @@ impl Kitchen {
             });
             audit.build().execute(&mut **tx).await?;
 
+            // Tickets are jobs of the same transaction: an order is never committed without its ticket.
+            let tickets: Vec<NewJob> = claimed
+                .iter()
+                .zip(&ids)
+                .filter_map(|(order, id)| Some(self.ticket_job(*id, order.printer_id?)))
+                .collect();
+            (**tx).enqueue_jobs(&tickets).await?;
+            printing = !tickets.is_empty();
+
             Ok(orders
                 .iter()
                 .zip(&firsts)
@@ -359,6 +374,9 @@ impl Kitchen {
                 })
                 .collect())
         });
+        if printing {
+            self.platform.jobs.notify();
+        }
         registered
     }
 

@@ -64,6 +64,50 @@ pub struct KitchenSettings {
     pub retention_days: u32,
 }
 
+/// How a ticket's text is encoded for an ESC/POS printer (and which `ESC t` table it selects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodePage {
+    /// DOS Cyrillic, what most Russian-market thermal printers default to.
+    Cp866,
+    Cp1251,
+}
+
+impl std::str::FromStr for CodePage {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "cp866" | "ibm866" | "866" => Ok(CodePage::Cp866),
+            "cp1251" | "windows-1251" | "1251" => Ok(CodePage::Cp1251),
+            other => Err(format!("{other:?} is not a code page (cp866 or cp1251)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PrintSettings {
+    pub code_page: CodePage,
+    /// Adds a QR code of the queue number to each ticket.
+    pub qr_code: bool,
+    /// After the tickets, one slip per kitchen station listing only that station's wares.
+    pub station_slips: bool,
+    /// Connect and write timeout for one attempt at a printer.
+    pub timeout_secs: u64,
+    /// Attempts before a ticket's job is dead (retries back off up to ten minutes apart).
+    pub max_attempts: i64,
+}
+
+impl Default for PrintSettings {
+    fn default() -> Self {
+        PrintSettings {
+            code_page: CodePage::Cp866,
+            qr_code: false,
+            station_slips: false,
+            timeout_secs: 5,
+            max_attempts: 20,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
@@ -75,6 +119,7 @@ pub struct Settings {
     pub secure_cookies: bool,
     pub legacy: LegacySettings,
     pub kitchen: KitchenSettings,
+    pub print: PrintSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,6 +132,8 @@ struct FileSettings {
     secure_cookies: Option<bool>,
     #[serde(default)]
     kitchen: FileKitchen,
+    #[serde(default)]
+    print: FilePrint,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +143,16 @@ struct FileKitchen {
     station_readiness: Option<bool>,
     board_ready_hide_minutes: Option<u32>,
     retention_days: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePrint {
+    code_page: Option<String>,
+    qr_code: Option<bool>,
+    station_slips: Option<bool>,
+    timeout_secs: Option<u64>,
+    max_attempts: Option<i64>,
 }
 
 /// What the command line may override; each is also settable by its `TILLWIRE_*` variable through clap.
@@ -189,6 +246,7 @@ impl Settings {
                 message: "must be 0–23".into(),
             });
         }
+        let print = print_settings(file.print)?;
         Ok(Settings {
             listen,
             database_url,
@@ -197,6 +255,7 @@ impl Settings {
             secure_cookies,
             legacy,
             kitchen,
+            print,
         })
     }
 
@@ -234,8 +293,48 @@ impl Settings {
                 board_ready_hide_minutes: 10,
                 retention_days: 30,
             },
+            print: PrintSettings::default(),
         }
     }
+}
+
+fn print_settings(file: FilePrint) -> Result<PrintSettings, ConfigError> {
+    let defaults = PrintSettings::default();
+    let code_page = match parse_env::<String>("TILLWIRE_PRINT_CODE_PAGE")?.or(file.code_page) {
+        None => defaults.code_page,
+        Some(text) => text.parse().map_err(|message| ConfigError::Invalid {
+            name: "TILLWIRE_PRINT_CODE_PAGE",
+            message,
+        })?,
+    };
+    let print = PrintSettings {
+        code_page,
+        qr_code: parse_env("TILLWIRE_PRINT_QR_CODE")?
+            .or(file.qr_code)
+            .unwrap_or(defaults.qr_code),
+        station_slips: parse_env("TILLWIRE_PRINT_STATION_SLIPS")?
+            .or(file.station_slips)
+            .unwrap_or(defaults.station_slips),
+        timeout_secs: parse_env("TILLWIRE_PRINT_TIMEOUT_SECS")?
+            .or(file.timeout_secs)
+            .unwrap_or(defaults.timeout_secs),
+        max_attempts: parse_env("TILLWIRE_PRINT_MAX_ATTEMPTS")?
+            .or(file.max_attempts)
+            .unwrap_or(defaults.max_attempts),
+    };
+    if !(1..=30).contains(&print.timeout_secs) {
+        return Err(ConfigError::Invalid {
+            name: "TILLWIRE_PRINT_TIMEOUT_SECS",
+            message: "must be 1–30 (an attempt must end well within the job lease)".into(),
+        });
+    }
+    if print.max_attempts < 1 {
+        return Err(ConfigError::Invalid {
+            name: "TILLWIRE_PRINT_MAX_ATTEMPTS",
+            message: "must be 1 or more".into(),
+        });
+    }
+    Ok(print)
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {

@@ -108,25 +108,57 @@ pub trait EnqueueJob {
         &mut self,
         job: &NewJob,
     ) -> impl Future<Output = Result<i64, sqlx::Error>> + Send;
+
+    /// Enqueues several jobs in one statement (a batch transaction pays one round trip, not one per job);
+    /// per-key order follows the slice's order.
+    fn enqueue_jobs(
+        &mut self,
+        jobs: &[NewJob],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+const INSERT_JOBS: &str = "INSERT INTO jobs (queue, job_key, payload, state, attempts, max_attempts, run_at_ms, created_ms, updated_ms) ";
+
+/// The multi-row insert of `jobs`, all runnable from `now`.
+fn insert_jobs<'a, DB: sqlx::Database>(jobs: &'a [NewJob], now: i64) -> sqlx::QueryBuilder<DB>
+where
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut insert = sqlx::QueryBuilder::new(INSERT_JOBS);
+    insert.push_values(jobs, |mut row, job| {
+        row.push_bind(job.queue)
+            .push_bind(job.key.as_str())
+            .push_bind(job.payload.to_string())
+            .push_bind("pending")
+            .push_bind(0_i64)
+            .push_bind(job.max_attempts)
+            .push_bind(now)
+            .push_bind(now)
+            .push_bind(now);
+    });
+    insert
 }
 
 macro_rules! impl_enqueue {
     ($conn:ty) => {
         impl EnqueueJob for $conn {
             async fn enqueue_job(&mut self, job: &NewJob) -> Result<i64, sqlx::Error> {
-                let now = now_ms();
-                let (id,): (i64,) = sqlx::query_as(
-                    "INSERT INTO jobs (queue, job_key, payload, state, attempts, max_attempts, run_at_ms, created_ms, updated_ms)
-                     VALUES ($1, $2, $3, 'pending', 0, $4, $5, $5, $5) RETURNING id",
-                )
-                .bind(job.queue)
-                .bind(&job.key)
-                .bind(job.payload.to_string())
-                .bind(job.max_attempts)
-                .bind(now)
-                .fetch_one(&mut *self)
-                .await?;
+                let mut insert = insert_jobs(std::slice::from_ref(job), now_ms());
+                insert.push(" RETURNING id");
+                let (id,): (i64,) = insert.build_query_as().fetch_one(&mut *self).await?;
                 Ok(id)
+            }
+
+            async fn enqueue_jobs(&mut self, jobs: &[NewJob]) -> Result<(), sqlx::Error> {
+                if !jobs.is_empty() {
+                    insert_jobs(jobs, now_ms())
+                        .build()
+                        .execute(&mut *self)
+                        .await?;
+                }
+                Ok(())
             }
         }
     };
@@ -267,6 +299,39 @@ impl JobQueue {
         .map(|r| r.rows_affected()))?;
         self.notify();
         Ok(result == 1)
+    }
+
+    /// Makes the waiting jobs of one key runnable now instead of after their backoff (the printer is back).
+    pub async fn run_now(&self, key: &str) -> Result<u64, sqlx::Error> {
+        let now = now_ms();
+        let woken = write!(&self.store, db => sqlx::query(
+            "UPDATE jobs SET run_at_ms = $2, updated_ms = $2 WHERE job_key = $1 AND state = 'pending' AND run_at_ms > $2",
+        )
+        .bind(key)
+        .bind(now)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
+        self.notify();
+        Ok(woken)
+    }
+
+    /// Jobs waiting or running per key of the given queues: how far behind each key (e.g. each printer) is.
+    pub async fn backlog(&self, queues: &[&str]) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        let queues: Vec<String> = queues.iter().map(|q| (*q).to_owned()).collect();
+        let queues = serde_json::to_string(&queues).unwrap_or_default();
+        // The queue list travels as one JSON text so the query is the same on both engines.
+        let sql = match self.store.backend() {
+            crate::Backend::Sqlite => {
+                "SELECT job_key, COUNT(*) FROM jobs WHERE state IN ('pending', 'running')
+                 AND queue IN (SELECT value FROM json_each($1)) GROUP BY job_key"
+            }
+            crate::Backend::Postgres => {
+                "SELECT job_key, COUNT(*) FROM jobs WHERE state IN ('pending', 'running')
+                 AND queue IN (SELECT jsonb_array_elements_text($1::jsonb)) GROUP BY job_key"
+            }
+        };
+        read!(&self.store, db => sqlx::query_as(sql).bind(&queues).fetch_all(db).await)
     }
 
     /// The most recent jobs, optionally only those in one state.

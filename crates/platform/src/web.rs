@@ -191,6 +191,11 @@ pub const ADMIN_LINKS: &[AdminLink] = &[
         en: "Printers",
     },
     AdminLink {
+        href: "/admin/printers/status",
+        ru: "Состояние принтеров",
+        en: "Printer status",
+    },
+    AdminLink {
         href: "/admin/orders/",
         ru: "Заказы",
         en: "Orders",

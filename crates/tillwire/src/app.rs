@@ -13,6 +13,7 @@ use tillwire_kitchen::Kitchen;
 use tillwire_platform::auth::{NewPassword, Username, Users};
 use tillwire_platform::jobs::{JobFailure, JobHandler, NewJob};
 use tillwire_platform::{Migration, Platform, Role, Settings, Store, web};
+use tillwire_printing::Printing;
 use tillwire_units::{ApiKeys, Units};
 use utoipa::OpenApi;
 
@@ -20,6 +21,7 @@ const MIGRATIONS: &[&[Migration]] = &[
     tillwire_platform::MIGRATIONS,
     tillwire_units::MIGRATIONS,
     tillwire_kitchen::MIGRATIONS,
+    tillwire_printing::MIGRATIONS,
 ];
 const ASSETS: &[&[web::Asset]] = &[
     web::SHELL_ASSETS,
@@ -119,6 +121,37 @@ pub async fn maintenance(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `tillwire print test PRINTER`: prints a test page now, bypassing the queue, and says what happened.
+/// `PRINTER` is a printer's id or its name (in any unit, case-insensitively).
+pub async fn print_test(settings: Settings, printer: &str) -> anyhow::Result<()> {
+    let platform = open(settings).await?;
+    let kitchen = Kitchen::new(platform.clone());
+    let mut found = Vec::new();
+    for unit in Units(&platform.store).list().await? {
+        found.extend(
+            kitchen
+                .printers(unit.unit_id())
+                .await?
+                .into_iter()
+                .filter(|p| p.id.to_string() == printer || p.name.eq_ignore_ascii_case(printer)),
+        );
+    }
+    let target = match found.as_slice() {
+        [one] => kitchen.printer(one.id).await?,
+        [] => anyhow::bail!("no printer with id or name {printer:?}"),
+        _ => anyhow::bail!("several printers are named {printer:?}; use the id"),
+    };
+    let address = target
+        .address
+        .as_ref()
+        .map(ToString::to_string)
+        .ok_or_else(|| anyhow::anyhow!("printer {:?} has no address", target.name))?;
+    Printing::new(kitchen).test_page(&target).await?;
+    println!("Test page printed on \"{}\" ({address}).", target.name);
+    platform.store.close().await;
+    Ok(())
+}
+
 /// With `--demo`, a newcomer needs a device key to post a receipt: issue one unless ELQ's `API_KEY` is set.
 async fn demo_key(platform: &Platform) -> anyhow::Result<()> {
     if platform.settings.legacy.api_key.is_some() {
@@ -154,6 +187,7 @@ pub fn router(platform: &Platform, kitchen: Kitchen) -> Router {
         .merge(web::assets_router(ASSETS))
         .merge(tillwire_platform::admin::router(platform.clone()))
         .merge(tillwire_units::router(platform.clone()))
+        .merge(tillwire_printing::router().with_state(kitchen.clone()))
         .merge(tillwire_kitchen::router(kitchen))
         .layer(middleware::from_fn_with_state(
             platform.clone(),
@@ -246,7 +280,10 @@ async fn run_jobs(
     kitchen: Kitchen,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut handlers: HashMap<&'static str, Arc<dyn JobHandler>> = HashMap::new();
+    let mut handlers: HashMap<&'static str, Arc<dyn JobHandler>> = Printing::new(kitchen.clone())
+        .handlers()
+        .into_iter()
+        .collect();
     let retention = kitchen.clone();
     handlers.insert(
         tillwire_kitchen::RETENTION_QUEUE,

@@ -53,6 +53,15 @@ enum Command {
     Demo,
     /// Purge finished orders older than the retention period (TILLWIRE_RETENTION_DAYS, default 30).
     Maintenance,
+    /// Ticket printers.
+    #[command(subcommand)]
+    Print(PrintCommand),
+}
+
+#[derive(Subcommand)]
+enum PrintCommand {
+    /// Print a test page on PRINTER (its id or name) now, without the queue.
+    Test { printer: String },
 }
 
 fn main() -> std::process::ExitCode {
@@ -87,6 +96,9 @@ fn main() -> std::process::ExitCode {
             Command::Init => app::init(settings).await,
             Command::Demo => app::demo(settings).await,
             Command::Maintenance => app::maintenance(settings).await,
+            Command::Print(PrintCommand::Test { printer }) => {
+                app::print_test(settings, &printer).await
+            }
         }
     });
     match result {

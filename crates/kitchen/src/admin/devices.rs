@@ -12,7 +12,7 @@ use tillwire_platform::web::{PageContext, render};
 use tillwire_platform::{now_ms, read, write};
 
 use super::{Owned, UnitPicker, UnitQuery, back_to, conflict_on_constraint, parse_integer};
-use crate::model::Name;
+use crate::model::{Name, PrinterAddress};
 use crate::{Kitchen, KitchenError};
 
 const REGISTERS: &str = "/admin/registers/";
@@ -237,22 +237,24 @@ struct PrinterForm {
 
 struct PrinterFields {
     name: Name,
+    /// The parsed address in its normal form, or empty (not set up: nothing prints).
     address: String,
 }
 
 impl PrinterForm {
-    /// The name is the CUPS queue name (or a label); the address is free text such as `tcp://10.0.0.5:9100`,
-    /// possibly empty, but one printable line.
+    /// The name is a label (or the CUPS queue name); the address is `tcp://HOST[:PORT]`,
+    /// `ipp://HOST[:PORT]/printers/NAME` or empty.
     fn fields(&self) -> Result<PrinterFields, KitchenError> {
-        let address = self.address.trim();
-        if address.chars().count() > 256 || address.chars().any(char::is_control) {
+        if self.address.chars().count() > 256 {
             return Err(KitchenError::Invalid(
-                "printer address: at most 256 printable characters".into(),
+                "printer address: at most 256 characters".into(),
             ));
         }
         Ok(PrinterFields {
             name: Name::parse(&self.name, 128, "printer name")?,
-            address: address.to_owned(),
+            address: PrinterAddress::parse(&self.address)?
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
         })
     }
 }

@@ -1,0 +1,222 @@
+//! Queue tickets (ELQ spec §4), printed reliably: the ticket layout, ESC/POS over raw TCP, IPP/CUPS with a PDF
+//! (or raw ESC/POS for raw queues), the job handlers behind the durable print queue, the printers status page
+//! and the test page.
+//!
+//! The kitchen enqueues a ticket job in the transaction that stores the order (`tillwire_kitchen::tickets`);
+//! this area runs those jobs. Delivery is at-least-once: see docs/architecture.md ("Printing").
+
+pub mod drivers;
+pub mod escpos;
+mod health;
+mod pages;
+pub mod pdf;
+pub mod sim;
+pub mod ticket;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tillwire_kitchen::tickets::{Printer, TICKET_QUEUE, TicketJob, printer_job_key};
+use tillwire_kitchen::{Kitchen, KitchenError};
+use tillwire_platform::admin::local_time;
+use tillwire_platform::jobs::{Job, JobFailure, JobHandler, NewJob};
+use tillwire_platform::{Event, Migration, Settings};
+use tillwire_units::UnitId;
+
+pub use drivers::{Drivers, PrintError};
+pub use pages::router;
+use ticket::{Extras, Paper, Ticket};
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    area: "printing",
+    version: 1,
+    sqlite: include_str!("../migrations/sqlite/0001_printing.sql"),
+    postgres: include_str!("../migrations/postgres/0001_printing.sql"),
+}];
+
+/// The queue of test pages (keyed by printer like tickets, so a test page waits its turn).
+pub const TEST_QUEUE: &str = "print.test";
+
+/// Published after each failed attempt, for whoever routes alerts: `{printer_id, printer, order_id, error}`.
+pub const PRINTER_FAILED: &str = "printer.failed";
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct TestJob {
+    printer_id: i64,
+}
+
+/// The test page job for a printer.
+pub fn test_job(printer_id: i64) -> NewJob {
+    NewJob {
+        queue: TEST_QUEUE,
+        key: printer_job_key(printer_id),
+        payload: serde_json::json!(TestJob { printer_id }),
+        // A test page is asked for by someone watching: it is not worth retrying for long.
+        max_attempts: 3,
+    }
+}
+
+/// Runs print jobs.
+#[derive(Clone)]
+pub struct Printing {
+    kitchen: Kitchen,
+    drivers: Drivers,
+}
+
+impl Printing {
+    pub fn new(kitchen: Kitchen) -> Self {
+        let print = &kitchen.platform.settings.print;
+        let drivers = Drivers::new(print.code_page, Duration::from_secs(print.timeout_secs));
+        Printing { kitchen, drivers }
+    }
+
+    fn settings(&self) -> &Settings {
+        &self.kitchen.platform.settings
+    }
+
+    /// The handlers of the ticket and test page queues, for `JobQueue::run`.
+    pub fn handlers(&self) -> [(&'static str, Arc<dyn JobHandler>); 2] {
+        let tickets = self.clone();
+        let tests = self.clone();
+        [
+            (
+                TICKET_QUEUE,
+                Arc::new(move |job: Job| {
+                    let printing = tickets.clone();
+                    async move { printing.run_ticket(job).await }
+                }),
+            ),
+            (
+                TEST_QUEUE,
+                Arc::new(move |job: Job| {
+                    let printing = tests.clone();
+                    async move { printing.run_test_page(job).await }
+                }),
+            ),
+        ]
+    }
+
+    async fn run_ticket(&self, job: Job) -> Result<(), JobFailure> {
+        let request: TicketJob = parse_payload(&job)?;
+        let printer = self
+            .kitchen
+            .printer(request.printer_id)
+            .await
+            .map_err(failure)?;
+        let order = self
+            .kitchen
+            .order_view(request.order_id)
+            .await
+            .map_err(failure)?;
+        let stations = if self.settings().print.station_slips {
+            self.kitchen
+                .stations(UnitId(order.unit_id))
+                .await
+                .map_err(failure)?
+                .into_iter()
+                .map(|s| (s.id, s.name))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let ticket = Ticket::layout(
+            &order,
+            &stations,
+            &local_time(self.settings(), order.created_ms, "%Y-%m-%d %H:%M"),
+            Paper::from_settings(self.settings()),
+            self.settings().legacy.calc_print_tickets,
+            Extras::from_settings(self.settings()),
+        );
+        let printed = self
+            .print(&printer, &ticket, &format!("№ {}", order.number))
+            .await;
+        // The mark only changes on a change of outcome, so a healthy printer costs no write here.
+        let mark = self.kitchen.set_print_failed(order.id, printed.is_err());
+        if printed.is_err() || order.print_failed {
+            mark.await.map_err(failure)?;
+        }
+        if let Err(error) = &printed {
+            self.announce_failure(&printer, Some(order.id), error).await;
+        }
+        printed.map_err(|e| JobFailure::Retry(e.to_string()))
+    }
+
+    async fn run_test_page(&self, job: Job) -> Result<(), JobFailure> {
+        let request: TestJob = parse_payload(&job)?;
+        let printer = self
+            .kitchen
+            .printer(request.printer_id)
+            .await
+            .map_err(failure)?;
+        let printed = self.test_page(&printer).await;
+        if let Err(error) = &printed {
+            self.announce_failure(&printer, None, error).await;
+        }
+        printed.map_err(|e| JobFailure::Retry(e.to_string()))
+    }
+
+    /// Prints a test page now (the CLI's `print test`; the page's button goes through the queue).
+    pub async fn test_page(&self, printer: &Printer) -> Result<(), PrintError> {
+        let when = local_time(
+            self.settings(),
+            tillwire_platform::now_ms(),
+            "%Y-%m-%d %H:%M",
+        );
+        let ticket = Ticket::test_page(&printer.name, &when, Paper::from_settings(self.settings()));
+        self.print(printer, &ticket, "tillwire test page").await
+    }
+
+    /// Sends a ticket and records the outcome on the printer's health row.
+    async fn print(
+        &self,
+        printer: &Printer,
+        ticket: &Ticket,
+        title: &str,
+    ) -> Result<(), PrintError> {
+        let printed = match &printer.address {
+            Some(address) => self.drivers.print(address, ticket, title).await,
+            None => Err(PrintError::new("the printer has no address")),
+        };
+        let store = self.kitchen.store();
+        if let Err(error) = health::record(store, printer.id, printed.as_ref().err()).await {
+            tracing::warn!(%error, printer = printer.id, "could not record the printer's health");
+        }
+        match &printed {
+            Ok(()) => tracing::debug!(printer = printer.id, title, "printed"),
+            Err(error) => tracing::warn!(printer = printer.id, title, %error, "printing failed"),
+        }
+        printed
+    }
+
+    async fn announce_failure(&self, printer: &Printer, order_id: Option<i64>, error: &PrintError) {
+        self.kitchen
+            .platform
+            .events
+            .publish(Event {
+                topic: PRINTER_FAILED.into(),
+                unit_id: printer.unit_id,
+                payload: serde_json::json!({
+                    "printer_id": printer.id,
+                    "printer": printer.name,
+                    "order_id": order_id,
+                    "error": error.to_string(),
+                }),
+            })
+            .await;
+    }
+}
+
+fn parse_payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, JobFailure> {
+    serde_json::from_str(&job.payload).map_err(|e| JobFailure::Fatal(format!("bad payload: {e}")))
+}
+
+/// A vanished order or printer (deleted, purged) cannot print later either; anything else may pass.
+fn failure(error: KitchenError) -> JobFailure {
+    match error {
+        KitchenError::NotFound(_) | KitchenError::Invalid(_) => {
+            JobFailure::Fatal(error.to_string())
+        }
+        other => JobFailure::Retry(other.to_string()),
+    }
+}

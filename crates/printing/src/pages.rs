@@ -1,0 +1,145 @@
+//! `/admin/printers/status`: per printer, the last success, the last error and the jobs waiting; a test page
+//! button and a "print now" button that ends the backoff of a printer that is back.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::middleware;
+use axum::response::{Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tillwire_kitchen::tickets::{TICKET_QUEUE, printer_job_key};
+use tillwire_kitchen::{Kitchen, KitchenError};
+use tillwire_platform::admin::{Admin, html_errors, local_time};
+use tillwire_platform::web::{PageContext, render};
+use tillwire_units::{Unit, UnitId, Units};
+
+use crate::{TEST_QUEUE, health, test_job};
+
+const STATUS: &str = "/admin/printers/status";
+
+pub fn router() -> Router<Kitchen> {
+    Router::new()
+        .route(STATUS, get(status_page))
+        .route("/admin/printers/{id}/test", post(test_page))
+        .route("/admin/printers/{id}/wake", post(wake))
+        .layer(middleware::from_fn(html_errors))
+}
+
+#[derive(Deserialize)]
+struct UnitQuery {
+    unit: Option<i64>,
+}
+
+struct Row {
+    id: i64,
+    name: String,
+    address: String,
+    last_success: String,
+    last_error: String,
+    last_error_at: String,
+    pending: i64,
+}
+
+#[derive(Template)]
+#[template(path = "printers_status.html")]
+struct StatusPage {
+    page: PageContext,
+    section: &'static str,
+    units: Vec<Unit>,
+    unit: Unit,
+    printers: Vec<Row>,
+}
+
+async fn status_page(
+    State(kitchen): State<Kitchen>,
+    admin: Admin,
+    Query(query): Query<UnitQuery>,
+) -> Result<Response, KitchenError> {
+    let units = Units(kitchen.store()).list().await?;
+    let unit = match query.unit {
+        Some(id) => units.iter().find(|u| u.id == id),
+        None => units.iter().find(|u| u.is_default).or(units.first()),
+    }
+    .cloned()
+    .ok_or(KitchenError::NotFound("unit"))?;
+    let health: HashMap<i64, health::Health> = health::of_unit(kitchen.store(), unit.id)
+        .await?
+        .into_iter()
+        .map(|h| (h.printer_id, h))
+        .collect();
+    let backlog: HashMap<String, i64> = kitchen
+        .platform
+        .jobs
+        .backlog(&[TICKET_QUEUE, TEST_QUEUE])
+        .await?
+        .into_iter()
+        .collect();
+    let settings = &kitchen.platform.settings;
+    let when = |ms: Option<i64>| {
+        ms.map_or_else(String::new, |ms| {
+            local_time(settings, ms, "%Y-%m-%d %H:%M:%S")
+        })
+    };
+    let printers = kitchen
+        .printers(UnitId(unit.id))
+        .await?
+        .into_iter()
+        .map(|printer| {
+            let health = health.get(&printer.id).cloned().unwrap_or_default();
+            Row {
+                pending: backlog
+                    .get(&printer_job_key(printer.id))
+                    .copied()
+                    .unwrap_or(0),
+                address: printer.address.map(|a| a.to_string()).unwrap_or_default(),
+                last_success: when(health.last_success_ms),
+                last_error_at: when(health.last_error_ms),
+                last_error: health.last_error.unwrap_or_default(),
+                id: printer.id,
+                name: printer.name,
+            }
+        })
+        .collect();
+    Ok(render(&StatusPage {
+        page: admin.page("Состояние принтеров", "Printer status"),
+        section: STATUS,
+        units,
+        unit,
+        printers,
+    }))
+}
+
+/// The printer's unit, for the way back; 404 when there is no such printer.
+async fn unit_of(kitchen: &Kitchen, id: i64) -> Result<i64, KitchenError> {
+    Ok(kitchen.printer(id).await?.unit_id)
+}
+
+async fn test_page(
+    State(kitchen): State<Kitchen>,
+    admin: Admin,
+    Path(id): Path<i64>,
+) -> Result<Redirect, KitchenError> {
+    let unit = unit_of(&kitchen, id).await?;
+    kitchen.platform.jobs.enqueue(&test_job(id)).await?;
+    tracing::info!(printer = id, by = admin.username(), "test page queued");
+    Ok(Redirect::to(&format!("{STATUS}?unit={unit}")))
+}
+
+async fn wake(
+    State(kitchen): State<Kitchen>,
+    admin: Admin,
+    Path(id): Path<i64>,
+) -> Result<Redirect, KitchenError> {
+    let unit = unit_of(&kitchen, id).await?;
+    let woken = kitchen.platform.jobs.run_now(&printer_job_key(id)).await?;
+    tracing::info!(
+        printer = id,
+        woken,
+        by = admin.username(),
+        "printer's jobs woken"
+    );
+    Ok(Redirect::to(&format!("{STATUS}?unit={unit}")))
+}
