@@ -119,6 +119,8 @@ pub struct Settings {
     pub secure_cookies: bool,
     pub legacy: LegacySettings,
     pub kitchen: KitchenSettings,
+    /// The `[collector]` table, parsed by the collector crate (it owns its shape).
+    pub collector: toml::Table,
     pub print: PrintSettings,
 }
 
@@ -132,6 +134,8 @@ struct FileSettings {
     secure_cookies: Option<bool>,
     #[serde(default)]
     kitchen: FileKitchen,
+    #[serde(default)]
+    collector: toml::Table,
     #[serde(default)]
     print: FilePrint,
 }
@@ -255,6 +259,7 @@ impl Settings {
             secure_cookies,
             legacy,
             kitchen,
+            collector: file.collector,
             print,
         })
     }
@@ -287,6 +292,7 @@ impl Settings {
                 print_paper_w: 57,
                 print_paper_h: 120,
             },
+            collector: toml::Table::new(),
             kitchen: KitchenSettings {
                 day_rollover_hour: 4,
                 station_readiness: true,

@@ -10,11 +10,13 @@ mod db;
 mod http;
 mod process;
 mod server;
+mod setretail;
 
 pub use browser::Browser;
 pub use db::{Backend, TestDatabase};
 pub use http::{csrf_from_html, http_client, login};
 pub use server::ServerProcess;
+pub use setretail::{Purchase, SetRetailDatabase};
 
 /// Re-exported so tests use the same versions as these helpers without extra dependencies
 /// (and without thirtyfour's default TLS features).

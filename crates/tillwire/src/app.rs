@@ -21,6 +21,7 @@ const MIGRATIONS: &[&[Migration]] = &[
     tillwire_platform::MIGRATIONS,
     tillwire_units::MIGRATIONS,
     tillwire_kitchen::MIGRATIONS,
+    tillwire_collector::MIGRATIONS,
     tillwire_printing::MIGRATIONS,
 ];
 const ASSETS: &[&[web::Asset]] = &[
@@ -152,6 +153,22 @@ pub async fn print_test(settings: Settings, printer: &str) -> anyhow::Result<()>
     Ok(())
 }
 
+/// `tillwire collect setretail --config main.json`: ELQ's collector with a cursor, posting to main.json's `api`.
+pub async fn collect_setretail(
+    settings: Settings,
+    main_json: Option<std::path::PathBuf>,
+    batch: u32,
+    lookback_hours: Option<u32>,
+) -> anyhow::Result<()> {
+    let main_json = main_json.context("--config main.json is required")?;
+    let options = tillwire_collector::cli::CliOptions {
+        main_json,
+        batch,
+        lookback_hours,
+    };
+    Ok(tillwire_collector::cli::run(&settings, options).await?)
+}
+
 /// With `--demo`, a newcomer needs a device key to post a receipt: issue one unless ELQ's `API_KEY` is set.
 async fn demo_key(platform: &Platform) -> anyhow::Result<()> {
     if platform.settings.legacy.api_key.is_some() {
@@ -187,6 +204,7 @@ pub fn router(platform: &Platform, kitchen: Kitchen) -> Router {
         .merge(web::assets_router(ASSETS))
         .merge(tillwire_platform::admin::router(platform.clone()))
         .merge(tillwire_units::router(platform.clone()))
+        .merge(tillwire_collector::router(platform.clone()))
         .merge(tillwire_printing::router().with_state(kitchen.clone()))
         .merge(tillwire_kitchen::router(kitchen))
         .layer(middleware::from_fn_with_state(
@@ -255,6 +273,7 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
 
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
     let runner = tokio::spawn(run_jobs(platform.clone(), kitchen.clone(), jobs_stopped));
+    let collectors = tillwire_collector::start_in_process(&kitchen).await?;
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -270,6 +289,7 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     .await?;
     let _ = stop_jobs.send(true);
     let _ = runner.await;
+    collectors.stop().await;
     platform.store.close().await;
     Ok(())
 }

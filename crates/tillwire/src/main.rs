@@ -53,6 +53,9 @@ enum Command {
     Demo,
     /// Purge finished orders older than the retention period (TILLWIRE_RETENTION_DAYS, default 30).
     Maintenance,
+    /// Collect sales from cash registers and deliver them to an import endpoint.
+    #[command(subcommand)]
+    Collect(CollectCommand),
     /// Ticket printers.
     #[command(subcommand)]
     Print(PrintCommand),
@@ -64,6 +67,20 @@ enum PrintCommand {
     Test { printer: String },
 }
 
+#[derive(Subcommand)]
+enum CollectCommand {
+    /// Read Set Retail 10 register databases listed in ELQ's main.json (`--config main.json`) and post every sale,
+    /// once, in commit order, to its `api` URL. Cursors are kept in DATA_DIR/collector.sqlite3.
+    Setretail {
+        /// Sales read per query while catching up.
+        #[arg(long, default_value_t = tillwire_collector::DEFAULT_BATCH)]
+        batch: u32,
+        /// A register seen for the first time starts this many hours back (default: the start of today).
+        #[arg(long)]
+        lookback_hours: Option<u32>,
+    },
+}
+
 fn main() -> std::process::ExitCode {
     Settings::load_dotenv();
     let cli = Cli::parse();
@@ -72,8 +89,10 @@ fn main() -> std::process::ExitCode {
         Command::Serve { listen, .. } => listen.clone(),
         _ => None,
     };
+    // For `collect setretail`, `--config` names ELQ's main.json, not tillwire.toml.
+    let collecting = matches!(cli.command, Command::Collect(_));
     let overrides = Overrides {
-        config_file: cli.common.config.clone(),
+        config_file: cli.common.config.clone().filter(|_| !collecting),
         listen,
         database_url: cli.common.database_url.clone(),
         data_dir: cli.common.data_dir.clone(),
@@ -96,6 +115,10 @@ fn main() -> std::process::ExitCode {
             Command::Init => app::init(settings).await,
             Command::Demo => app::demo(settings).await,
             Command::Maintenance => app::maintenance(settings).await,
+            Command::Collect(CollectCommand::Setretail {
+                batch,
+                lookback_hours,
+            }) => app::collect_setretail(settings, cli.common.config, batch, lookback_hours).await,
             Command::Print(PrintCommand::Test { printer }) => {
                 app::print_test(settings, &printer).await
             }

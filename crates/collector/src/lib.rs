@@ -1,0 +1,80 @@
+//! The Set Retail 10 collector (replaces ELQ's `api_import_receipts`): reads each register's database after a
+//! persistent cursor, delivers every sale in commit order exactly once, backfills after any downtime, and runs
+//! either as `tillwire collect setretail` (posting to an import endpoint) or inside `tillwire serve`.
+
+pub mod cli;
+pub mod config;
+mod cursors;
+mod http;
+mod inprocess;
+mod pages;
+pub mod reader;
+mod run;
+pub mod status;
+
+use tillwire_kitchen::Kitchen;
+use tillwire_platform::Migration;
+use tillwire_units::Units;
+
+pub use cursors::Cursors;
+pub use http::{HttpSink, legacy_body};
+pub use inprocess::KitchenSink;
+pub use pages::router;
+pub use run::{Ack, Collectors, DEFAULT_BATCH, Options, Sink, Task};
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    area: "collector",
+    version: 1,
+    sqlite: include_str!("../migrations/sqlite/0001_collector.sql"),
+    postgres: include_str!("../migrations/postgres/0001_collector.sql"),
+}];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollectorError {
+    #[error("{origin}: {message}")]
+    Config { origin: String, message: String },
+    #[error("no unit named {0:?} (collector.setretail)")]
+    UnknownUnit(String),
+    #[error(transparent)]
+    Store(#[from] tillwire_platform::store::StoreError),
+    #[error(transparent)]
+    Units(#[from] tillwire_units::UnitError),
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+}
+
+/// Starts the registers configured under `[[collector.setretail]]` in `tillwire.toml`, each feeding its unit's
+/// kitchen directly. Their cursors live in tillwire's own database.
+pub async fn start_in_process(kitchen: &Kitchen) -> Result<Collectors, CollectorError> {
+    let platform = &kitchen.platform;
+    let units = Units(&platform.store);
+    let mut tasks = Vec::new();
+    for section in config::parse_section(&platform.settings.collector)? {
+        let unit = match &section.unit {
+            None => units.default_unit().await?,
+            Some(name) => units.list().await?.into_iter().find(|u| &u.name == name),
+        }
+        .ok_or_else(|| CollectorError::UnknownUnit(section.unit.clone().unwrap_or_default()))?;
+        let options = Options {
+            timer: section.timer,
+            lookback: section.lookback,
+            batch: DEFAULT_BATCH,
+            zone: platform.settings.timezone,
+        };
+        for source in section.cashes {
+            let name = source.name();
+            tasks.push(Task {
+                key: format!("unit {}: {name}", unit.id),
+                reporter: status::Reporter::new(&name, &unit.name),
+                sink: KitchenSink {
+                    kitchen: kitchen.clone(),
+                    unit: unit.unit_id(),
+                },
+                cursors: Cursors(platform.store.clone()),
+                options,
+                source,
+            });
+        }
+    }
+    Ok(Collectors::start(tasks))
+}

@@ -1,0 +1,386 @@
+//! Reading one Set Retail 10 register database: ELQ's query (sales only, no returns, no cancelled receipts,
+//! normal cash operations; pieces in thousandths, weighted goods by precision; the shift-OPEN date as
+//! `check_date`), but after a cursor and in commit order instead of "the last 3 minutes" in no order.
+//!
+//! Rows come back as `row_to_json` text, so a quantity of any SQL type (numeric, float, integer) arrives as a
+//! JSON number, and the built-in and a custom query share one parser.
+
+use std::time::Duration;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{ConnectOptions, Connection};
+
+use crate::config::CashSource;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// ELQ used 5 minutes; a batch read by primary-key order needs far less, and a stuck register must not hold
+/// its task for long.
+const STATEMENT_TIMEOUT: &str = "30s";
+
+const SALES: &str = "p.cashoperation = 0 AND p.operationtype = true AND p.checkstatus = 0";
+
+/// The built-in query: the next `$3` sales after the cursor (`$1` commit time, `$2` purchase id), one row per
+/// position. Positions and shifts are LEFT JOINed so a sale without lines still moves the cursor.
+fn batch_sql() -> String {
+    format!(
+        "WITH p AS (
+            SELECT p.id::bigint AS id, p.id_shift, p.numberfield, p.datecommit::timestamp AS datecommit
+            FROM ch_purchase p
+            WHERE {SALES} AND (p.datecommit::timestamp, p.id::bigint) > ($1::text::timestamp, $2::bigint)
+            ORDER BY 4, 1 LIMIT $3)
+         SELECT row_to_json(r)::text FROM (
+            SELECT s.cashnum AS cash_id, s.numshift AS shift_id, p.numberfield AS check_id,
+                   to_char(s.shiftopen, 'YYYY-MM-DD') AS check_date, pos.item AS ware,
+                   CASE WHEN pos.precision < 1 THEN pos.qnty * pos.precision ELSE pos.qnty / 1000.0 END AS ware_count,
+                   p.datecommit, p.id AS purchase_id
+            FROM p LEFT JOIN ch_shift s ON s.id = p.id_shift
+                   LEFT JOIN ch_position pos ON pos.id_purchase = p.id
+            ORDER BY p.datecommit, p.id) r"
+    )
+}
+
+/// Where a register has been read up to: a sale's commit time (the register's wall clock) and purchase id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    pub commit: NaiveDateTime,
+    pub purchase_id: i64,
+}
+
+impl Cursor {
+    /// Before every sale committed at or after `commit`.
+    pub fn before(commit: NaiveDateTime) -> Self {
+        Cursor {
+            commit,
+            purchase_id: i64::MIN,
+        }
+    }
+
+    pub fn commit_us(&self) -> i64 {
+        self.commit.and_utc().timestamp_micros()
+    }
+
+    pub fn from_parts(commit_us: i64, purchase_id: i64) -> Option<Self> {
+        Some(Cursor {
+            commit: chrono::DateTime::from_timestamp_micros(commit_us)?.naive_utc(),
+            purchase_id,
+        })
+    }
+
+    fn commit_text(&self) -> String {
+        self.commit.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} #{}",
+            self.commit.format("%Y-%m-%d %H:%M:%S%.3f"),
+            self.purchase_id
+        )
+    }
+}
+
+/// One sale, grouped as ELQ grouped it: per (cash, shift, receipt), quantities summed per item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaleReceipt {
+    pub cash_id: i64,
+    pub shift_id: i64,
+    pub check_id: i64,
+    /// The shift-open date, as ELQ sends it (part of the import's de-duplication key).
+    pub check_date: NaiveDate,
+    /// `None` when a custom query returns no `datecommit`/`purchase_id`: such receipts carry no cursor.
+    pub position: Option<Cursor>,
+    pub wares: Vec<(String, f64)>,
+}
+
+/// A batch of sales in commit order; `more` says the batch was full, so more may be waiting.
+#[derive(Debug)]
+pub struct Batch {
+    pub receipts: Vec<SaleReceipt>,
+    /// Positions of sales with nothing to send (no lines, no shift): the cursor moves past them.
+    pub skipped_up_to: Option<Cursor>,
+    pub more: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot connect within {0:?}: {1}")]
+    Connect(Duration, String),
+    #[error("query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("unexpected row: {0}")]
+    Row(String),
+}
+
+/// An open connection to one register.
+pub struct Register {
+    connection: PgConnection,
+}
+
+impl Register {
+    /// Connects with a connect timeout and a statement timeout; the password never appears in an error.
+    pub async fn connect(source: &CashSource) -> Result<Self, ReadError> {
+        let options = PgConnectOptions::new()
+            .host(&source.host)
+            .port(source.port)
+            .database(&source.database)
+            .username(&source.login)
+            .password(source.password.expose())
+            .application_name("tillwire-collector")
+            .options([("statement_timeout", STATEMENT_TIMEOUT)]);
+        let connecting = options.connect();
+        let connection = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .map_err(|_| ReadError::Connect(CONNECT_TIMEOUT, "timed out".into()))?
+            .map_err(|e| ReadError::Connect(CONNECT_TIMEOUT, e.to_string()))?;
+        Ok(Register { connection })
+    }
+
+    /// The next `limit` sales after `after`, in commit order.
+    pub async fn next_batch(&mut self, after: Cursor, limit: u32) -> Result<Batch, ReadError> {
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(batch_sql()))
+            .bind(after.commit_text())
+            .bind(after.purchase_id)
+            .bind(i64::from(limit))
+            .fetch_all(&mut self.connection)
+            .await?;
+        let rows = parse_rows(&rows)?;
+        let sales = rows.iter().filter_map(|row| row.position).fold(
+            Vec::new(),
+            |mut seen: Vec<Cursor>, p| {
+                if seen.last() != Some(&p) {
+                    seen.push(p);
+                }
+                seen
+            },
+        );
+        let mut batch = group(rows);
+        batch.more = sales.len() >= limit as usize;
+        Ok(batch)
+    }
+
+    /// A custom query (ELQ's `sql`), run as it is. When its rows carry `datecommit` and `purchase_id`, sales at
+    /// or before the cursor are left out and the rest are sent in commit order; otherwise every row is sent each
+    /// pass, as ELQ did, and the import's de-duplication absorbs the repeats.
+    pub async fn custom_batch(&mut self, sql: &str, after: Cursor) -> Result<Batch, ReadError> {
+        let wrapped = format!("SELECT row_to_json(c)::text FROM ({sql}) AS c");
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(wrapped))
+            .fetch_all(&mut self.connection)
+            .await?;
+        let mut rows = parse_rows(&rows)?;
+        rows.retain(|row| row.position.is_none_or(|p| p > after));
+        rows.sort_by_key(|row| row.position);
+        Ok(group(rows))
+    }
+
+    /// How many sales are waiting after `after` (for the backfill progress display).
+    pub async fn remaining(&mut self, after: Cursor) -> Result<i64, ReadError> {
+        let sql = format!(
+            "SELECT count(*) FROM ch_purchase p WHERE {SALES}
+             AND (p.datecommit::timestamp, p.id::bigint) > ($1::text::timestamp, $2::bigint)"
+        );
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(after.commit_text())
+            .bind(after.purchase_id)
+            .fetch_one(&mut self.connection)
+            .await?)
+    }
+
+    pub async fn close(self) {
+        let _ = self.connection.close().await;
+    }
+}
+
+/// One row of the built-in or a custom query.
+#[derive(Debug)]
+struct Row {
+    key: Option<(i64, i64, i64, NaiveDate)>,
+    line: Option<(String, f64)>,
+    position: Option<Cursor>,
+}
+
+fn parse_rows(rows: &[String]) -> Result<Vec<Row>, ReadError> {
+    rows.iter().map(|text| parse_row(text)).collect()
+}
+
+fn parse_row(text: &str) -> Result<Row, ReadError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| ReadError::Row(e.to_string()))?;
+    let field = |name: &str| value.get(name).filter(|v| !v.is_null());
+    let missing = |name: &str| ReadError::Row(format!("no usable {name} in {text}"));
+    let position = match (field("datecommit"), field("purchase_id")) {
+        (Some(commit), Some(id)) => Some(Cursor {
+            commit: commit
+                .as_str()
+                .and_then(parse_timestamp)
+                .ok_or_else(|| missing("datecommit"))?,
+            purchase_id: integer(id).ok_or_else(|| missing("purchase_id"))?,
+        }),
+        _ => None,
+    };
+    // A sale without a shift (or lines) has nothing to send, but its position still counts.
+    let key = match field("cash_id") {
+        None if position.is_some() => None,
+        _ => Some((
+            field("cash_id")
+                .and_then(integer)
+                .ok_or_else(|| missing("cash_id"))?,
+            field("shift_id")
+                .and_then(integer)
+                .ok_or_else(|| missing("shift_id"))?,
+            field("check_id")
+                .and_then(integer)
+                .ok_or_else(|| missing("check_id"))?,
+            field("check_date")
+                .and_then(Value::as_str)
+                .and_then(|d| d.get(..10))
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                .ok_or_else(|| missing("check_date"))?,
+        )),
+    };
+    let line = match (field("ware"), field("ware_count")) {
+        (Some(ware), Some(count)) => {
+            let code = match ware {
+                Value::String(text) => text.trim().to_owned(),
+                other => other.to_string(),
+            };
+            let count = count
+                .as_f64()
+                .or_else(|| count.as_str().and_then(|t| t.trim().parse().ok()))
+                .ok_or_else(|| missing("ware_count"))?;
+            // Float products such as 350 × 0.001 carry noise; tills count to the thousandth at most.
+            Some((code, (count * 1e6).round() / 1e6))
+        }
+        _ => None,
+    };
+    Ok(Row {
+        key,
+        line,
+        position,
+    })
+}
+
+/// An integer of any SQL type: `5`, `5.0` (numeric) or `"5"`.
+fn integer(value: &Value) -> Option<i64> {
+    value
+        .as_i64()
+        .or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                .map(|f| f as i64)
+        })
+        .or_else(|| value.as_str().and_then(|t| t.trim().parse().ok()))
+}
+
+/// `row_to_json` spells a `timestamp` as `2024-05-01T12:00:00.123456`; a `timestamptz` adds an offset, which
+/// is dropped to keep the register's wall-clock time.
+fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.naive_local())
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f"))
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f"))
+        .ok()
+}
+
+/// Groups rows per receipt in first-seen order, summing quantities per item (ELQ's grouping).
+fn group(rows: Vec<Row>) -> Batch {
+    let mut receipts: Vec<SaleReceipt> = Vec::new();
+    let mut skipped_up_to = None;
+    for row in rows {
+        let Some((cash_id, shift_id, check_id, check_date)) = row.key else {
+            skipped_up_to = row.position.max(skipped_up_to);
+            continue;
+        };
+        let found = receipts.iter().position(|r| {
+            (r.cash_id, r.shift_id, r.check_id, r.check_date, r.position)
+                == (cash_id, shift_id, check_id, check_date, row.position)
+        });
+        let receipt = match found {
+            Some(index) => &mut receipts[index],
+            None => {
+                receipts.push(SaleReceipt {
+                    cash_id,
+                    shift_id,
+                    check_id,
+                    check_date,
+                    position: row.position,
+                    wares: Vec::new(),
+                });
+                receipts.last_mut().expect("just pushed")
+            }
+        };
+        if let Some((code, count)) = row.line {
+            match receipt.wares.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, sum)) => *sum += count,
+                None => receipt.wares.push((code, count)),
+            }
+        }
+    }
+    Batch {
+        receipts,
+        skipped_up_to,
+        more: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_of_any_type_and_grouping() {
+        let rows = [
+            r#"{"cash_id": 1, "shift_id": 7.0, "check_id": "12", "check_date": "2024-05-01", "ware": 48566, "ware_count": 2.000, "datecommit": "2024-05-02T00:10:00.5", "purchase_id": 9}"#,
+            r#"{"cash_id": 1, "shift_id": 7, "check_id": 12, "check_date": "2024-05-01", "ware": "48566", "ware_count": 1, "datecommit": "2024-05-02T00:10:00.5", "purchase_id": 9}"#,
+            r#"{"cash_id": 1, "shift_id": 7, "check_id": 12, "check_date": "2024-05-01", "ware": "W", "ware_count": 0.35000000000000003, "datecommit": "2024-05-02T00:10:00.5", "purchase_id": 9}"#,
+            r#"{"cash_id": null, "shift_id": null, "check_id": 13, "check_date": null, "ware": null, "ware_count": null, "datecommit": "2024-05-02T00:11:00", "purchase_id": 10}"#,
+        ];
+        let rows: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+        let batch = group(parse_rows(&rows).expect("rows"));
+        assert_eq!(batch.receipts.len(), 1);
+        let receipt = &batch.receipts[0];
+        assert_eq!(
+            (
+                receipt.shift_id,
+                receipt.check_id,
+                receipt.check_date.to_string()
+            ),
+            (7, 12, "2024-05-01".into())
+        );
+        assert_eq!(
+            receipt.wares,
+            vec![("48566".to_owned(), 3.0), ("W".to_owned(), 0.35)]
+        );
+        assert_eq!(
+            batch.skipped_up_to.map(|c| c.purchase_id),
+            Some(10),
+            "a sale without a shift still moves the cursor"
+        );
+    }
+
+    #[test]
+    fn custom_rows_without_a_position_still_parse() {
+        let row = parse_row(
+            r#"{"cash_id": 2, "shift_id": 1, "check_id": 3, "check_date": "2024-05-01", "ware": "1", "ware_count": 1.0}"#,
+        )
+        .expect("row");
+        assert!(row.position.is_none());
+        assert!(parse_row(r#"{"cash_id": "x"}"#).is_err());
+    }
+
+    #[test]
+    fn cursor_round_trips_through_microseconds() {
+        let commit = parse_timestamp("2024-05-01T23:59:59.123456").expect("timestamp");
+        let cursor = Cursor {
+            commit,
+            purchase_id: 42,
+        };
+        assert_eq!(Cursor::from_parts(cursor.commit_us(), 42), Some(cursor));
+        assert_eq!(cursor.commit_text(), "2024-05-01 23:59:59.123456");
+        assert!(Cursor::before(commit) < cursor);
+    }
+}

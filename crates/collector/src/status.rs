@@ -1,0 +1,116 @@
+//! Each register's state, for the admin page and `/metrics`. One board per process, like the metrics recorder.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
+
+use serde::Serialize;
+
+/// What the admin page shows about one register.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RegisterState {
+    pub source: String,
+    /// The unit it feeds (in-process mode) or the import URL's host (CLI mode).
+    pub target: String,
+    pub last_success_ms: Option<i64>,
+    /// From a sale's commit on the register to its acknowledgement, for the last sale delivered.
+    pub lag_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub cursor: Option<String>,
+    pub delivered: u64,
+    /// Sales still to read, while backfilling.
+    pub backlog: u64,
+}
+
+fn board() -> &'static Mutex<BTreeMap<String, RegisterState>> {
+    static BOARD: OnceLock<Mutex<BTreeMap<String, RegisterState>>> = OnceLock::new();
+    BOARD.get_or_init(Default::default)
+}
+
+/// Every register's state, ordered by source.
+pub fn snapshot() -> Vec<RegisterState> {
+    board()
+        .lock()
+        .map(|b| b.values().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The handle a register's task reports through.
+#[derive(Clone)]
+pub struct Reporter {
+    source: String,
+}
+
+impl Reporter {
+    pub fn new(source: &str, target: &str) -> Self {
+        update(source, |state| {
+            state.source = source.to_owned();
+            state.target = target.to_owned();
+        });
+        Reporter {
+            source: source.to_owned(),
+        }
+    }
+
+    pub fn delivered(&self, cursor: &str, lag_ms: Option<i64>) {
+        let now = tillwire_platform::now_ms();
+        update(&self.source, |state| {
+            state.last_success_ms = Some(now);
+            state.lag_ms = lag_ms.or(state.lag_ms);
+            state.last_error = None;
+            state.cursor = Some(cursor.to_owned());
+            state.delivered += 1;
+            state.backlog = state.backlog.saturating_sub(1);
+        });
+        let labels = [("register", self.source.clone())];
+        metrics::counter!("tillwire_collector_receipts_total", &labels).increment(1);
+        metrics::gauge!("tillwire_collector_last_success_seconds", &labels).set(now as f64 / 1e3);
+        metrics::gauge!("tillwire_collector_up", &labels).set(1.0);
+        if let Some(lag) = lag_ms {
+            metrics::gauge!("tillwire_collector_lag_seconds", &labels).set(lag as f64 / 1e3);
+        }
+        metrics::gauge!("tillwire_collector_backlog", &labels).decrement(1.0);
+    }
+
+    /// A pass that found nothing new still proves the register is reachable.
+    pub fn idle(&self) {
+        let now = tillwire_platform::now_ms();
+        update(&self.source, |state| {
+            state.last_success_ms = Some(now);
+            state.last_error = None;
+            state.backlog = 0;
+        });
+        let labels = [("register", self.source.clone())];
+        metrics::gauge!("tillwire_collector_last_success_seconds", &labels).set(now as f64 / 1e3);
+        metrics::gauge!("tillwire_collector_up", &labels).set(1.0);
+        metrics::gauge!("tillwire_collector_backlog", &labels).set(0.0);
+    }
+
+    pub fn backlog(&self, remaining: u64) {
+        update(&self.source, |state| state.backlog = remaining);
+        metrics::gauge!("tillwire_collector_backlog", "register" => self.source.clone())
+            .set(remaining as f64);
+    }
+
+    pub fn failed(&self, error: &str) {
+        update(&self.source, |state| {
+            state.last_error = Some(error.to_owned())
+        });
+        let labels = [("register", self.source.clone())];
+        metrics::counter!("tillwire_collector_errors_total", &labels).increment(1);
+        metrics::gauge!("tillwire_collector_up", &labels).set(0.0);
+    }
+
+    pub fn state(&self) -> RegisterState {
+        board()
+            .lock()
+            .ok()
+            .and_then(|b| b.get(&self.source).cloned())
+            .unwrap_or_default()
+    }
+}
+
+fn update(source: &str, change: impl FnOnce(&mut RegisterState)) {
+    if let Ok(mut board) = board().lock() {
+        change(board.entry(source.to_owned()).or_default());
+    }
+}

@@ -1,0 +1,323 @@
+//! The collector in process, against real Set Retail register databases on PostgreSQL and a real kitchen on
+//! each tillwire backend: filters, quantities, commit order, exactly once, downtime and a register going away.
+
+use std::time::{Duration, Instant};
+
+use tillwire_collector::config::{CashSource, Lookback, MainConfig};
+use tillwire_collector::status::Reporter;
+use tillwire_collector::{Collectors, Cursors, KitchenSink, Options, Task};
+use tillwire_kitchen::Kitchen;
+use tillwire_platform::{Platform, Settings, Store, read};
+use tillwire_testkit::{Purchase, SetRetailDatabase, TestDatabase};
+use tillwire_units::{UnitId, Units};
+
+const PIZZA: &str = "48566";
+const SALAD: &str = "12356";
+const WAIT: Duration = Duration::from_secs(90);
+
+async fn kitchen(db: &TestDatabase) -> Kitchen {
+    let store = Store::connect(db.url()).await.expect("connect");
+    store
+        .migrate(&[
+            tillwire_platform::MIGRATIONS,
+            tillwire_units::MIGRATIONS,
+            tillwire_kitchen::MIGRATIONS,
+            tillwire_collector::MIGRATIONS,
+        ])
+        .await
+        .expect("migrate");
+    let mut settings = Settings::for_database(db.url());
+    settings.timezone = Some(chrono_tz::UTC);
+    settings.kitchen.day_rollover_hour = 0;
+    let platform = Platform::new(store, settings);
+    tillwire_kitchen::seed::init(&platform).await.expect("seed");
+    tillwire_kitchen::seed::load_demo(&platform)
+        .await
+        .expect("demo wares");
+    // Salad is sold by weight here: 0.1 kg and up counts.
+    tillwire_platform::write!(&platform.store, db => sqlx::query("UPDATE wares SET catch_quantity = 0.1 WHERE code = $1")
+        .bind(SALAD).execute(db).await.map(|_| ()))
+    .expect("weighted salad");
+    Kitchen::new(platform)
+}
+
+fn source(register: &SetRetailDatabase) -> CashSource {
+    let json = format!(
+        r#"{{"cashes": [{{"sql_server": "{}", "sql_database": "{}", "sql_login": "{}"}}]}}"#,
+        register.server(),
+        register.database(),
+        register.login()
+    );
+    MainConfig::parse(&json)
+        .expect("main.json")
+        .cashes
+        .remove(0)
+}
+
+async fn default_unit(kitchen: &Kitchen) -> UnitId {
+    Units(&kitchen.platform.store)
+        .default_unit()
+        .await
+        .expect("units")
+        .expect("default unit")
+        .unit_id()
+}
+
+/// Collectors for `registers`, feeding the default unit, reading `batch` sales per query.
+async fn start(kitchen: &Kitchen, registers: &[&SetRetailDatabase], batch: u32) -> Collectors {
+    let unit = default_unit(kitchen).await;
+    let options = Options {
+        timer: MainConfig::parse(r#"{"timer": 0.2}"#).expect("timer").timer,
+        // The test sales are in 2024.
+        lookback: Lookback::hours(Some(24 * 365 * 10)),
+        batch,
+        zone: Some(chrono_tz::UTC),
+    };
+    let tasks = registers
+        .iter()
+        .map(|register| {
+            let source = source(register);
+            Task {
+                key: format!("unit {}: {}", unit.0, source.name()),
+                reporter: Reporter::new(&source.name(), "test"),
+                sink: KitchenSink {
+                    kitchen: kitchen.clone(),
+                    unit,
+                },
+                cursors: Cursors(kitchen.platform.store.clone()),
+                options,
+                source,
+            }
+        })
+        .collect();
+    Collectors::start(tasks)
+}
+
+/// `(register number, pizza count)` of every order with a pizza line, in the order the orders were created.
+async fn pizzas(platform: &Platform) -> Vec<(i64, f64)> {
+    read!(&platform.store, db => sqlx::query_as(
+        "SELECT r.number, l.quantity FROM orders o JOIN cash_registers r ON r.id = o.cash_register_id
+         JOIN order_lines l ON l.order_id = o.id AND l.code = $1 ORDER BY o.id",
+    )
+    .bind(PIZZA)
+    .fetch_all(db)
+    .await)
+    .expect("orders")
+}
+
+async fn order_count(platform: &Platform) -> i64 {
+    let (count,): (i64,) =
+        read!(&platform.store, db => sqlx::query_as("SELECT COUNT(*) FROM orders")
+        .fetch_one(db).await)
+        .expect("count");
+    count
+}
+
+/// Waits (up to a generous limit, never asserting on time) until `done` holds.
+async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    while !done().await {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_for_pizzas(platform: &Platform, count: usize) -> Vec<(i64, f64)> {
+    eventually(&format!("{count} pizza orders"), || async {
+        pizzas(platform).await.len() >= count
+    })
+    .await;
+    pizzas(platform).await
+}
+
+/// Waits until `register`'s task has finished a pass that found nothing new after `since_ms`.
+async fn wait_idle(register: &SetRetailDatabase, since_ms: i64) {
+    let state = Reporter::new(&source(register).name(), "test");
+    eventually("an idle pass", || async {
+        state
+            .state()
+            .last_success_ms
+            .is_some_and(|ms| ms > since_ms)
+            && state.state().backlog == 0
+    })
+    .await;
+}
+
+fn sale(id: i64, check: i64, commit: &str, pizzas: i64) -> Purchase {
+    Purchase::sale(id, 1, check, commit, &[(PIZZA, pizzas * 1000, 1.0)])
+}
+
+tillwire_testkit::both_backends!(sales_arrive_once_in_commit_order, |db| async move {
+    let kitchen = kitchen(&db).await;
+    let (a, b) = (
+        SetRetailDatabase::new().await,
+        SetRetailDatabase::new().await,
+    );
+    a.open_shift(1, 1, 7, "2024-05-01 20:00:00").await;
+    b.open_shift(1, 2, 3, "2024-05-01 08:00:00").await;
+    let mut returned = sale(11, 2, "2024-05-01 21:00:01", 2);
+    returned.operationtype = false;
+    let mut cancelled = sale(12, 3, "2024-05-01 21:00:02", 3);
+    cancelled.checkstatus = 2;
+    let mut cash_in = sale(13, 4, "2024-05-01 21:00:03", 4);
+    cash_in.cashoperation = 1;
+    a.insert(&[
+        sale(10, 1, "2024-05-01 21:00:00", 1),
+        returned,
+        cancelled,
+        cash_in,
+        // Weighted salad: 350 g at precision 0.001 is 0.35 kg.
+        Purchase::sale(
+            14,
+            1,
+            5,
+            "2024-05-01 21:00:04",
+            &[(PIZZA, 5000, 1.0), (SALAD, 350, 0.001)],
+        ),
+        // Committed out of id order: 16 before 15.
+        sale(15, 6, "2024-05-01 21:00:09", 7),
+        sale(16, 7, "2024-05-01 21:00:08", 6),
+        // Two lines of one item are summed; the sale crosses midnight (shift opened the day before).
+        Purchase::sale(
+            17,
+            1,
+            8,
+            "2024-05-02 00:30:00",
+            &[(PIZZA, 3000, 1.0), (PIZZA, 5000, 1.0)],
+        ),
+    ])
+    .await;
+    b.insert(&[sale(1, 1, "2024-05-01 09:00:00", 9)]).await;
+
+    let collectors = start(&kitchen, &[&a, &b], 3).await;
+    let found = wait_for_pizzas(&kitchen.platform, 6).await;
+    let from_a: Vec<f64> = found
+        .iter()
+        .filter(|(r, _)| *r == 1)
+        .map(|(_, q)| *q)
+        .collect();
+    assert_eq!(
+        from_a,
+        vec![1.0, 5.0, 6.0, 7.0, 8.0],
+        "sales only, in commit order"
+    );
+    assert!(found.contains(&(2, 9.0)));
+    let salad: Vec<(f64,)> = read!(&kitchen.platform.store, db => sqlx::query_as(
+        "SELECT quantity FROM order_lines WHERE code = $1").bind(SALAD).fetch_all(db).await)
+    .expect("salad");
+    assert_eq!(salad, vec![(0.35,)]);
+    // The de-duplication key keeps ELQ's shift-open date; the order is filed under the sale's own day.
+    let midnight: Vec<(String, String)> = read!(&kitchen.platform.store, db => sqlx::query_as(
+        "SELECT o.business_day, i.check_date FROM orders o JOIN order_lines l ON l.order_id = o.id AND l.quantity = 8
+         JOIN imported_receipts i ON i.check_id = 8 AND i.cash_number = 1")
+        .fetch_all(db).await)
+    .expect("midnight order");
+    assert_eq!(
+        midnight,
+        vec![("2024-05-02".to_owned(), "2024-05-01".to_owned())]
+    );
+
+    // Restarted: the cursor says everything was delivered, nothing is sent again.
+    let before = tillwire_platform::now_ms();
+    collectors.stop().await;
+    let collectors = start(&kitchen, &[&a, &b], 3).await;
+    wait_idle(&a, before).await;
+    wait_idle(&b, before).await;
+    collectors.stop().await;
+    assert_eq!(order_count(&kitchen.platform).await, 6);
+
+    // Even with the cursors lost, the import's exact de-duplication is the second guard.
+    tillwire_platform::write!(&kitchen.platform.store, db => sqlx::query("DELETE FROM collector_cursors")
+        .execute(db).await.map(|_| ()))
+    .expect("forget cursors");
+    let before = tillwire_platform::now_ms();
+    let collectors = start(&kitchen, &[&a, &b], 3).await;
+    wait_idle(&a, before).await;
+    wait_idle(&b, before).await;
+    collectors.stop().await;
+    assert_eq!(order_count(&kitchen.platform).await, 6);
+});
+
+tillwire_testkit::both_backends!(
+    ten_minutes_of_downtime_are_backfilled_in_order,
+    |db| async move {
+        let kitchen = kitchen(&db).await;
+        let register = SetRetailDatabase::new().await;
+        register.open_shift(1, 1, 1, "2024-05-01 08:00:00").await;
+        register
+            .insert(&[sale(1, 1, "2024-05-01 10:00:00", 1)])
+            .await;
+        let collectors = start(&kitchen, &[&register], 7).await;
+        wait_for_pizzas(&kitchen.platform, 1).await;
+        collectors.stop().await;
+
+        // tillwire is down: 60 sales over 10 minutes, ids not in commit order.
+        let mut sales = Vec::new();
+        for n in 0..60_i64 {
+            let id = 100 + (n * 37) % 60;
+            let commit = chrono::NaiveDate::from_ymd_opt(2024, 5, 1)
+                .and_then(|d| d.and_hms_opt(10, 1, 0))
+                .expect("time")
+                + chrono::TimeDelta::seconds(n * 10);
+            sales.push(sale(id, id, &commit.to_string(), n + 2));
+        }
+        register.insert(&sales).await;
+
+        let collectors = start(&kitchen, &[&register], 7).await;
+        let found = wait_for_pizzas(&kitchen.platform, 61).await;
+        let before = tillwire_platform::now_ms();
+        wait_idle(&register, before).await;
+        collectors.stop().await;
+        let counts: Vec<f64> = pizzas(&kitchen.platform)
+            .await
+            .iter()
+            .map(|(_, q)| *q)
+            .collect();
+        let expected: Vec<f64> = (1..=61).map(|n| n as f64).collect();
+        assert_eq!(counts, expected, "every sale once, in commit order");
+        assert_eq!(found.len(), 61);
+    }
+);
+
+tillwire_testkit::both_backends!(
+    a_register_that_is_down_does_not_hold_up_the_others,
+    |db| async move {
+        let kitchen = kitchen(&db).await;
+        let (down, up) = (
+            SetRetailDatabase::new().await,
+            SetRetailDatabase::new().await,
+        );
+        down.open_shift(1, 1, 1, "2024-05-01 08:00:00").await;
+        up.open_shift(1, 2, 1, "2024-05-01 08:00:00").await;
+        down.insert(&[sale(1, 1, "2024-05-01 10:00:00", 1)]).await;
+        down.take_down().await;
+
+        let collectors = start(&kitchen, &[&down, &up], 50).await;
+        up.insert(&[sale(1, 1, "2024-05-01 10:00:00", 2)]).await;
+        let found = wait_for_pizzas(&kitchen.platform, 1).await;
+        assert_eq!(found, vec![(2, 2.0)]);
+        up.insert(&[sale(2, 2, "2024-05-01 10:05:00", 3)]).await;
+        wait_for_pizzas(&kitchen.platform, 2).await;
+        let state = Reporter::new(&source(&down).name(), "test").state();
+        assert!(
+            state.last_error.is_some(),
+            "the admin page shows why: {state:?}"
+        );
+
+        down.bring_up().await;
+        down.insert(&[sale(2, 2, "2024-05-01 10:06:00", 4)]).await;
+        let found = wait_for_pizzas(&kitchen.platform, 4).await;
+        collectors.stop().await;
+        let from_down: Vec<f64> = found
+            .iter()
+            .filter(|(r, _)| *r == 1)
+            .map(|(_, q)| *q)
+            .collect();
+        assert_eq!(from_down, vec![1.0, 4.0], "caught up, in order");
+        assert_eq!(order_count(&kitchen.platform).await, 4);
+    }
+);

@@ -1,0 +1,146 @@
+//! `tillwire collect setretail --config main.json` (ELQ's format) against a real `tillwire serve` and a real Set
+//! Retail register database: sales arrive once, in commit order, across a restart of the collector.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{BIN, DEVICE_KEY, data_dir, eventually, query_pairs, serve};
+use tillwire_testkit::{Purchase, SetRetailDatabase, TestDatabase};
+
+const PIZZA: &str = "48566";
+const LIMIT: Duration = Duration::from_secs(90);
+const PASSWORD: &str = "register-password-never-shown";
+
+fn sale(id: i64, commit: &str, pizzas: i64) -> Purchase {
+    Purchase::sale(id, 1, id, commit, &[(PIZZA, pizzas * 1000, 1.0)])
+}
+
+/// Starts the collector in the background; its output goes to `log`.
+fn collect(main_json: &Path, state: &Path, log: &Path) -> tokio::process::Child {
+    let log = std::fs::File::create(log).expect("collector log");
+    tokio::process::Command::new(BIN)
+        .args(["collect", "setretail", "--config"])
+        .arg(main_json)
+        .arg("--data-dir")
+        .arg(state)
+        .args(["--lookback-hours", "87600", "--batch", "2"])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env_remove("TILLWIRE_CONFIG")
+        .env_remove("TILLWIRE_DATABASE_URL")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log handle"))
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start tillwire collect")
+}
+
+async fn pizzas(db: &TestDatabase) -> Vec<(i64, i64)> {
+    query_pairs(
+        db,
+        "SELECT o.id, CAST(l.quantity AS BIGINT) FROM orders o JOIN order_lines l ON l.order_id = o.id
+         WHERE l.code = '48566' ORDER BY o.id",
+    )
+    .await
+}
+
+async fn wait_for(db: &TestDatabase, count: usize) {
+    eventually(&format!("{count} orders"), LIMIT, || async {
+        let found = pizzas(db).await;
+        if found.len() >= count {
+            Ok(())
+        } else {
+            Err(format!("{found:?}"))
+        }
+    })
+    .await;
+}
+
+tillwire_testkit::both_backends!(collects_from_elq_main_json_over_http, |db| async move {
+    let register = SetRetailDatabase::new().await;
+    register.open_shift(1, 1, 1, "2024-05-01 08:00:00").await;
+    let mut returned = sale(3, "2024-05-01 10:00:03", 9);
+    returned.operationtype = false;
+    register
+        .insert(&[
+            sale(2, "2024-05-01 10:00:02", 2),
+            returned,
+            sale(1, "2024-05-01 10:00:05", 1),
+        ])
+        .await;
+    let dir = data_dir();
+    let server = serve(&db, dir.path(), &[("API_KEY", DEVICE_KEY)]).await;
+    let main_json = dir.path().join("main.json");
+    std::fs::write(
+        &main_json,
+        serde_json::json!({
+            "api": format!("{}/devices/import_receipt/", server.base_url()),
+            "api_key": DEVICE_KEY,
+            "timer": 0.2,
+            "cashes": [{"sql_server": register.server(), "sql_database": register.database(),
+                        "sql_login": register.login(), "sql_password": PASSWORD, "sql": ""}],
+        })
+        .to_string(),
+    )
+    .expect("write main.json");
+    let state = dir.path().join("collector");
+    let log = dir.path().join("collector.log");
+
+    let mut collector = collect(&main_json, &state, &log);
+    wait_for(&db, 2).await;
+    collector.kill().await.expect("stop the collector");
+
+    // Sold while the collector was down.
+    register
+        .insert(&[
+            sale(4, "2024-05-01 10:00:06", 3),
+            sale(5, "2024-05-01 10:00:07", 4),
+        ])
+        .await;
+    let mut collector = collect(&main_json, &state, &log);
+    wait_for(&db, 4).await;
+    collector.kill().await.expect("stop the collector");
+
+    let counts: Vec<i64> = pizzas(&db).await.iter().map(|(_, q)| *q).collect();
+    assert_eq!(
+        counts,
+        vec![2, 1, 3, 4],
+        "commit order, returns left out, nothing twice"
+    );
+    let output = std::fs::read_to_string(&log).expect("collector log");
+    assert!(!output.contains(PASSWORD), "the password leaked: {output}");
+    drop(server);
+});
+
+#[tokio::test]
+async fn an_unknown_main_json_key_is_named() {
+    let dir = data_dir();
+    let main_json = dir.path().join("main.json");
+    std::fs::write(
+        &main_json,
+        r#"{"api": "http://127.0.0.1:9/devices/import_receipt/", "cashes": [{"sql_server": "10.1.16.11", "sql_port": 5433}]}"#,
+    )
+    .expect("write main.json");
+    let output = tokio::time::timeout(
+        LIMIT,
+        tokio::process::Command::new(BIN)
+            .args(["collect", "setretail", "--config"])
+            .arg(&main_json)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env_remove("TILLWIRE_CONFIG")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("exits")
+    .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown field `sql_port`"), "{stderr}");
+    assert!(stderr.contains("main.json"), "{stderr}");
+}
