@@ -5,6 +5,7 @@
 //! Reports medians and tails; nothing here asserts on time.
 
 mod board;
+mod collect;
 mod import;
 mod server;
 mod startup;
@@ -55,6 +56,18 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         changes: usize,
     },
+    /// Set Retail collector: backfill receipts/s from one register database, then commit → number lag.
+    Collect {
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: Backend,
+        #[arg(long, default_value_t = 100_000)]
+        receipts: i64,
+        /// Seconds between passes once caught up (main.json's `timer`).
+        #[arg(long, default_value_t = 1.0)]
+        timer: f64,
+        #[arg(long, default_value_t = 50)]
+        samples: usize,
+    },
     /// Start-up time to a healthy /healthz, and idle resident memory.
     Startup {
         #[arg(long, default_value_t = 10)]
@@ -96,6 +109,16 @@ async fn main() -> anyhow::Result<()> {
         Command::Board { backend, changes } => {
             for backend in backends(backend) {
                 board::run(&target, backend, changes).await?;
+            }
+        }
+        Command::Collect {
+            backend,
+            receipts,
+            timer,
+            samples,
+        } => {
+            for backend in backends(backend) {
+                collect::run(&target, backend, receipts, timer, samples).await?;
             }
         }
         Command::Startup { runs } => startup::run(&target, runs).await?,

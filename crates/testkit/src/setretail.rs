@@ -148,7 +148,7 @@ impl SetRetailDatabase {
         let _ = connection.close().await;
     }
 
-    /// `count` sales in `shift`, ids and receipt numbers from `first_id`, one second apart from `first_commit`,
+    /// `count` sales in `shift`, ids and receipt numbers from `first_id`, one millisecond apart from `first_commit`,
     /// each with one line of `item` × 1 (for load).
     pub async fn insert_many(
         &self,
@@ -161,7 +161,7 @@ impl SetRetailDatabase {
         let mut connection = self.connect().await;
         sqlx::query(
             "INSERT INTO ch_purchase (id, id_shift, numberfield, datecommit)
-             SELECT $1 + n, $2, $1 + n, $3::timestamp + n * interval '1 second' FROM generate_series(0, $4 - 1) n",
+             SELECT $1 + n, $2, $1 + n, $3::timestamp + n * interval '1 millisecond' FROM generate_series(0, $4 - 1) n",
         )
         .bind(first_id)
         .bind(shift)

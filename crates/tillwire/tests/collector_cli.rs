@@ -144,3 +144,94 @@ async fn an_unknown_main_json_key_is_named() {
     assert!(stderr.contains("unknown field `sql_port`"), "{stderr}");
     assert!(stderr.contains("main.json"), "{stderr}");
 }
+
+tillwire_testkit::both_backends!(
+    serve_collects_in_process_and_shows_each_register,
+    |db| async move {
+        let register = SetRetailDatabase::new().await;
+        // The shift opened the day before; the sale after midnight belongs to the new business day.
+        register.open_shift(1, 1, 1, "2024-05-01 20:00:00").await;
+        register
+            .insert(&[
+                sale(1, "2024-05-01 23:59:00", 1),
+                sale(2, "2024-05-02 00:01:00", 2),
+            ])
+            .await;
+        let dir = data_dir();
+        let settings = dir.path().join("tillwire.toml");
+        std::fs::write(
+        &settings,
+        format!(
+            "[[collector.setretail]]\nlookback_hours = 87600\ntimer = 0.2\ncashes = [{{ sql_server = \"{}\", sql_database = \"{}\", sql_login = \"{}\", sql_password = \"{PASSWORD}\" }}]\n",
+            register.server(),
+            register.database(),
+            register.login()
+        ),
+    )
+    .expect("write tillwire.toml");
+        let data = dir.path().to_str().expect("UTF-8 path");
+        let server = tillwire_testkit::ServerProcess::start(
+            BIN,
+            &[
+                "--database-url",
+                db.url(),
+                "--data-dir",
+                data,
+                "--demo",
+                "--config",
+                settings.to_str().expect("UTF-8 path"),
+            ],
+            &[
+                ("TILLWIRE_DAY_ROLLOVER_HOUR", "0"),
+                ("TILLWIRE_TIMEZONE", "UTC"),
+                ("API_KEY", ""),
+            ],
+        )
+        .await;
+        wait_for(&db, 2).await;
+        let days = query_pairs(
+        &db,
+        "SELECT CAST(l.quantity AS BIGINT), CAST(REPLACE(o.business_day, '-', '') AS BIGINT) FROM orders o
+         JOIN order_lines l ON l.order_id = o.id ORDER BY o.id",
+    )
+    .await;
+        assert_eq!(
+            days,
+            vec![(1, 20240501), (2, 20240502)],
+            "filed under the day of the sale"
+        );
+
+        let client = tillwire_testkit::http_client();
+        let username = common::admin_username(&server.output());
+        tillwire_testkit::login(
+            &client,
+            &server.base_url(),
+            &username,
+            &common::admin_password(&server),
+        )
+        .await;
+        let page = client
+            .get(format!("{}/admin/collector/", server.base_url()))
+            .send()
+            .await
+            .expect("admin page")
+            .text()
+            .await
+            .expect("page text");
+        assert!(page.contains(&register.database()), "{page}");
+        assert!(!page.contains(PASSWORD));
+        let metrics = client
+            .get(format!("{}/metrics", server.base_url()))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        assert!(
+            metrics.contains("tillwire_collector_receipts_total"),
+            "{metrics}"
+        );
+        assert!(!server.output().contains(PASSWORD));
+    }
+);
