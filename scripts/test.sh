@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of tillwire, after making sure what the tests need is here:
-#   - Debian packages: chromium, chromium-driver (browser tests), cups-ipp-utils (IPP printer tests);
+#   - Debian packages: chromium, chromium-driver (browser tests), cups-ipp-utils, avahi-daemon and dbus-daemon
+#     (IPP printer tests: ippeveprinter needs DNS-SD, which the test runs privately on loopback);
 #   - a reachable PostgreSQL (TILLWIRE_TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/test).
 # Nothing is skipped: if something cannot be provided, this script stops with a clear message.
 set -euo pipefail
@@ -12,7 +13,10 @@ fail() { printf '\033[1;31mtest setup failed: %s\033[0m\n' "$*" >&2; exit 1; }
 need_packages=()
 command -v chromium >/dev/null 2>&1 || need_packages+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_packages+=(chromium-driver)
+export PATH="$PATH:/usr/sbin:/sbin"
 command -v ippeveprinter >/dev/null 2>&1 || need_packages+=(cups-ipp-utils)
+command -v avahi-daemon >/dev/null 2>&1 || need_packages+=(avahi-daemon)
+command -v dbus-daemon >/dev/null 2>&1 || need_packages+=(dbus-daemon)
 if [ ${#need_packages[@]} -gt 0 ]; then
   say "installing ${need_packages[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -20,7 +24,7 @@ if [ ${#need_packages[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_packages[@]}" >/dev/null \
     || fail "could not install ${need_packages[*]}"
 fi
-for tool in chromium chromedriver ippeveprinter; do
+for tool in chromium chromedriver ippeveprinter avahi-daemon dbus-daemon; do
   command -v "$tool" >/dev/null 2>&1 || fail "$tool is still missing"
 done
 

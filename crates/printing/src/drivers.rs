@@ -110,13 +110,17 @@ impl Drivers {
         }
         ensure_success(&attributes, "Get-Printer-Attributes")?;
         let formats = values(&attributes, "document-format-supported");
-        let (format, document) = if formats.iter().any(|f| f == "application/pdf") {
+        let supports = |format: &str| formats.iter().any(|f| f == format);
+        let (format, document) = if supports("application/pdf") {
             ("application/pdf", pdf::render(ticket))
         } else {
-            (
-                "application/octet-stream",
-                escpos::encode(ticket, self.code_page),
-            )
+            // A raw queue: name the data raw where the printer knows the type, so it is not sniffed.
+            let raw = if supports("application/vnd.cups-raw") {
+                "application/vnd.cups-raw"
+            } else {
+                "application/octet-stream"
+            };
+            (raw, escpos::encode(ticket, self.code_page))
         };
         let job = IppOperationBuilder::print_job(
             parse_uri(&uri)?,

@@ -8,7 +8,11 @@ use tillwire_printing::ticket::{Extras, Paper, Ticket};
 fn order() -> OrderView {
     let names = [
         ("Пицца 4 сыра", 1, 4.0),
-        ("Шаурма в сырном лаваше с двойной порцией мяса и халапеньо", 2, 1.0),
+        (
+            "Шаурма в сырном лаваше с двойной порцией мяса и халапеньо",
+            2,
+            1.0,
+        ),
         ("Вок остр. пр. соус", 3, 1.0),
         ("Вок остр. греча", 3, 2.5),
         ("Салат оливье", 4, 0.333),
@@ -103,5 +107,10 @@ fn pdf_pages_are_paper_sized() {
     assert!(text.starts_with("%PDF-1.4"));
     assert!(text.ends_with("%%EOF\n"));
     // One page per slip: the ticket and four station slips, 57 × 120 mm each.
-    assert_eq!(text.matches("/MediaBox [0 0 161.57 340.16]").count(), 5, "{}", &text[..400]);
+    assert_eq!(
+        text.matches("/MediaBox [0 0 161.57 340.16]").count(),
+        5,
+        "{}",
+        &text[..400]
+    );
 }

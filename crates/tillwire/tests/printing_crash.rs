@@ -30,18 +30,35 @@ tillwire_testkit::both_backends!(pending_tickets_print_after_kill_9, |db| async 
     let address = format!("tcp://127.0.0.1:{port}");
     let saved = admin
         .post(format!("{base}/admin/printers/1"))
-        .form(&[("name", "Принтер этикеток"), ("address", address.as_str()), ("csrf", csrf.as_str())])
+        .form(&[
+            ("name", "Принтер этикеток"),
+            ("address", address.as_str()),
+            ("csrf", csrf.as_str()),
+        ])
         .send()
         .await
         .expect("POST /admin/printers/1");
-    assert_eq!(saved.status(), 303, "{}", saved.text().await.unwrap_or_default());
+    assert_eq!(
+        saved.status(),
+        303,
+        "{}",
+        saved.text().await.unwrap_or_default()
+    );
     let refused = admin
         .post(format!("{base}/admin/printers/1"))
-        .form(&[("name", "x"), ("address", "10.0.0.5:9100"), ("csrf", csrf.as_str())])
+        .form(&[
+            ("name", "x"),
+            ("address", "10.0.0.5:9100"),
+            ("csrf", csrf.as_str()),
+        ])
         .send()
         .await
         .expect("POST /admin/printers/1");
-    assert_eq!(refused.status(), 422, "an address without a scheme is refused");
+    assert_eq!(
+        refused.status(),
+        422,
+        "an address without a scheme is refused"
+    );
 
     let client = http_client();
     let mut numbers = Vec::new();
@@ -70,10 +87,15 @@ tillwire_testkit::both_backends!(pending_tickets_print_after_kill_9, |db| async 
         .await
         .expect("a snapshot");
     let first = &snapshot["orders"][0];
-    assert_eq!(first["print_failed"], true, "the operator screen shows the failed ticket: {first}");
+    assert_eq!(
+        first["print_failed"], true,
+        "the operator screen shows the failed ticket: {first}"
+    );
 
     server.kill9();
-    let sink = EscPosSink::start(port).await.expect("the printer comes back on its port");
+    let sink = EscPosSink::start(port)
+        .await
+        .expect("the printer comes back on its port");
     let server = common::serve_on_port(&db, data.path(), server.port(), &envs).await;
     // "Print now" on the printers page ends the backoff (the session survived the restart).
     let woken = admin
@@ -132,7 +154,10 @@ tillwire_testkit::both_backends!(pending_tickets_print_after_kill_9, |db| async 
     })
     .await;
     for job in &again[RECEIPTS as usize..] {
-        assert_eq!(decode(&job.bytes).unwrap().numbers(), vec![format!("№ {}", numbers[2])]);
+        assert_eq!(
+            decode(&job.bytes).unwrap().numbers(),
+            vec![format!("№ {}", numbers[2])]
+        );
     }
     let status_page = admin
         .get(format!("{base}/admin/printers/status"))
@@ -143,6 +168,9 @@ tillwire_testkit::both_backends!(pending_tickets_print_after_kill_9, |db| async 
         .await
         .unwrap_or_default();
     assert!(status_page.contains(&address), "{status_page}");
-    assert!(status_page.contains(r#"<td class="pending">0</td>"#), "{status_page}");
+    assert!(
+        status_page.contains(r#"<td class="pending">0</td>"#),
+        "{status_page}"
+    );
     drop(server);
 });
