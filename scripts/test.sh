@@ -48,4 +48,4 @@ done
 $pg_ready || fail "PostgreSQL is not reachable at $TILLWIRE_TEST_PG_URL (the PostgreSQL tests never skip)"
 
 say "cargo test --workspace"
-cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
+cargo test --workspace --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
