@@ -121,6 +121,8 @@ pub struct Settings {
     pub kitchen: KitchenSettings,
     /// The `[collector]` table, parsed by the collector crate (it owns its shape).
     pub collector: toml::Table,
+    /// The `[directory]` table, parsed by the directory crate (it owns its shape).
+    pub directory: toml::Table,
     pub print: PrintSettings,
 }
 
@@ -136,6 +138,8 @@ struct FileSettings {
     kitchen: FileKitchen,
     #[serde(default)]
     collector: toml::Table,
+    #[serde(default)]
+    directory: toml::Table,
     #[serde(default)]
     print: FilePrint,
 }
@@ -260,6 +264,7 @@ impl Settings {
             legacy,
             kitchen,
             collector: file.collector,
+            directory: file.directory,
             print,
         })
     }
@@ -293,6 +298,7 @@ impl Settings {
                 print_paper_h: 120,
             },
             collector: toml::Table::new(),
+            directory: toml::Table::new(),
             kitchen: KitchenSettings {
                 day_rollover_hour: 4,
                 station_readiness: true,

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&[Migration]] = &[
     tillwire_kitchen::MIGRATIONS,
     tillwire_collector::MIGRATIONS,
     tillwire_printing::MIGRATIONS,
+    tillwire_directory::MIGRATIONS,
 ];
 const ASSETS: &[&[web::Asset]] = &[
     web::SHELL_ASSETS,
@@ -60,6 +61,7 @@ pub async fn seed(platform: &Platform) -> anyhow::Result<()> {
             "created the default unit with its stations, printer and registers 1–5"
         );
     }
+    tillwire_directory::seed::init(platform).await?;
     let users = Users(&platform.store);
     if users.count_admins().await? == 0 {
         let password = NewPassword::generate();
@@ -194,11 +196,12 @@ async fn demo_key(platform: &Platform) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn router(platform: &Platform, kitchen: Kitchen) -> Router {
+pub fn router(platform: &Platform, kitchen: Kitchen) -> anyhow::Result<Router> {
     let mut openapi = tillwire_kitchen::api::KitchenApi::openapi();
     openapi.info.title = "tillwire API".into();
     let openapi_json = openapi.to_pretty_json().unwrap_or_default();
-    Router::new()
+    let directory = tillwire_directory::Directory::new(platform.clone())?;
+    Ok(Router::new()
         .merge(web::shell_router(platform.clone()))
         .merge(web::docs_router(openapi_json))
         .merge(web::assets_router(ASSETS))
@@ -207,12 +210,13 @@ pub fn router(platform: &Platform, kitchen: Kitchen) -> Router {
         .merge(tillwire_collector::router(platform.clone()))
         .merge(tillwire_printing::router().with_state(kitchen.clone()))
         .merge(tillwire_kitchen::router(kitchen))
+        .merge(tillwire_directory::router(directory))
         .layer(middleware::from_fn_with_state(
             platform.clone(),
             tillwire_platform::auth::require_csrf,
         ))
         .layer(middleware::from_fn(web::security_headers))
-        .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn(observe)))
 }
 
 /// Request metrics and a log line per request, with the path but never the query (it may hold a CSRF token).
@@ -278,7 +282,7 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
-    let app = router(&platform, kitchen);
+    let app = router(&platform, kitchen)?;
     tracing::info!(address = %listener.local_addr()?, startup_ms = started.elapsed().as_millis() as u64, "tillwire is serving");
     println!("tillwire is serving on http://{}", listener.local_addr()?);
     axum::serve(

@@ -1,0 +1,266 @@
+//! Who may call the directory: service clients with an API token, or any client on an allow-listed network
+//! (default loopback, so existing unauthenticated clients keep working where the operator allows it). Also the
+//! access codes' hashing and their rate limits.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+use tillwire_platform::web::ClientAddr;
+use tillwire_platform::{Store, now_ms, random_token, read, sha256_hex, write};
+
+use crate::{Directory, DirectoryError};
+
+const ALLOW_VAR: &str = "TILLWIRE_DIRECTORY_ALLOW";
+
+/// The networks whose clients need no token.
+#[derive(Debug, Clone)]
+pub struct AccessConfig {
+    pub allow: Vec<IpNet>,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            allow: vec![
+                "127.0.0.0/8".parse().expect("loopback v4"),
+                "::1/128".parse().expect("loopback v6"),
+            ],
+        }
+    }
+}
+
+impl AccessConfig {
+    /// `TILLWIRE_DIRECTORY_ALLOW` (comma-separated networks; `none` for an empty list), else
+    /// `[directory] allow = ["10.0.0.0/8", …]`, else loopback.
+    pub fn from_settings(table: &toml::Table) -> Result<Self, DirectoryError> {
+        let invalid = |message: String| DirectoryError::Config {
+            name: ALLOW_VAR,
+            message,
+        };
+        let listed: Option<Vec<String>> = match std::env::var(ALLOW_VAR) {
+            Ok(text) if !text.trim().is_empty() => Some(
+                text.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty() && s != "none")
+                    .collect(),
+            ),
+            _ => match table.get("allow") {
+                None => None,
+                Some(toml::Value::Array(items)) => Some(
+                    items
+                        .iter()
+                        .map(|v| v.as_str().map(str::to_owned))
+                        .collect::<Option<_>>()
+                        .ok_or_else(|| invalid("[directory] allow: a list of strings".into()))?,
+                ),
+                Some(_) => return Err(invalid("[directory] allow: a list of strings".into())),
+            },
+        };
+        if let Some(key) = table.keys().find(|k| *k != "allow") {
+            return Err(invalid(format!("[directory] has no setting {key:?}")));
+        }
+        match listed {
+            None => Ok(AccessConfig::default()),
+            Some(items) => Ok(AccessConfig {
+                allow: items
+                    .iter()
+                    .map(|item| parse_network(item).map_err(invalid))
+                    .collect::<Result<_, _>>()?,
+            }),
+        }
+    }
+
+    pub fn allows(&self, address: IpAddr) -> bool {
+        let address = match address {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+            v4 => v4,
+        };
+        self.allow.iter().any(|net| net.contains(&address))
+    }
+}
+
+/// A network (`10.0.0.0/8`) or a single address (`192.168.1.5`).
+fn parse_network(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is not a network such as 10.0.0.0/8"))
+}
+
+/// Who made a request, for the audit log: a token's name or the allow-listed address.
+#[derive(Debug, Clone)]
+pub struct Caller(pub String);
+
+/// Middleware on the API: a presented token must be valid; without one, the address must be allow-listed.
+pub async fn guard(
+    State(directory): State<Directory>,
+    ClientAddr(address): ClientAddr,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let caller = match presented_token(request.headers()) {
+        Some(token) => match Tokens(&directory.platform.store).authenticate(token).await {
+            Ok(Some(name)) => Caller(format!("token:{name}")),
+            Ok(None) => {
+                tracing::warn!(%address, "directory request with an unknown token");
+                return DirectoryError::BadToken.into_response();
+            }
+            Err(error) => return error.into_response(),
+        },
+        None if directory.access.allows(address) => Caller(format!("address:{address}")),
+        None => {
+            tracing::warn!(%address, "directory request without a token from outside the allow-list");
+            return DirectoryError::Unauthenticated.into_response();
+        }
+    };
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+/// `Authorization: Bearer <token>` (or DRF's `Token <token>`).
+fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
+        .then_some(token.trim())
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub revoked: bool,
+    pub created_ms: i64,
+}
+
+/// Service clients' API tokens: 40 random characters, stored as SHA-256 (a fast hash is enough for that entropy).
+pub struct Tokens<'a>(pub &'a Store);
+
+impl Tokens<'_> {
+    /// Returns the plain token: the only time it exists on our side.
+    pub async fn issue(&self, name: &str) -> Result<(i64, String), DirectoryError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 128 {
+            return Err(DirectoryError::Invalid(
+                "token name: 1–128 characters".into(),
+            ));
+        }
+        let plain = format!("twd_{}", random_token(40));
+        let (id,): (i64,) = write!(self.0, db => sqlx::query_as(
+            "INSERT INTO directory_tokens (name, token_hash, prefix, revoked, created_ms)
+             VALUES ($1, $2, $3, FALSE, $4) RETURNING id",
+        )
+        .bind(name)
+        .bind(sha256_hex(&plain))
+        .bind(&plain[..10])
+        .bind(now_ms())
+        .fetch_one(db)
+        .await)?;
+        Ok((id, plain))
+    }
+
+    /// The name of the token, when it is known and not revoked.
+    pub async fn authenticate(&self, presented: &str) -> Result<Option<String>, DirectoryError> {
+        let found: Option<(String,)> = read!(self.0, db => sqlx::query_as(
+            "SELECT name FROM directory_tokens WHERE token_hash = $1 AND NOT revoked",
+        )
+        .bind(sha256_hex(presented))
+        .fetch_optional(db)
+        .await)?;
+        Ok(found.map(|(name,)| name))
+    }
+
+    pub async fn list(&self) -> Result<Vec<TokenRow>, DirectoryError> {
+        Ok(read!(self.0, db => sqlx::query_as(
+            "SELECT id, name, prefix, revoked, created_ms FROM directory_tokens ORDER BY id",
+        )
+        .fetch_all(db)
+        .await)?)
+    }
+
+    pub async fn revoke(&self, id: i64) -> Result<(), DirectoryError> {
+        let revoked = write!(self.0, db => sqlx::query("UPDATE directory_tokens SET revoked = TRUE WHERE id = $1")
+            .bind(id)
+            .execute(db)
+            .await
+            .map(|r| r.rows_affected()))?;
+        match revoked {
+            1 => Ok(()),
+            _ => Err(DirectoryError::NotFound("token not found")),
+        }
+    }
+}
+
+/// Throttles access-code attempts per chat and per client address.
+#[derive(Clone)]
+pub struct CodeLimiter {
+    per_chat: Arc<DefaultKeyedRateLimiter<i64>>,
+    per_address: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+impl Default for CodeLimiter {
+    fn default() -> Self {
+        let quota = |per_minute: u32| {
+            let n = NonZeroU32::new(per_minute).expect("non-zero");
+            Quota::per_minute(n).allow_burst(n)
+        };
+        CodeLimiter {
+            // A person mistypes a few times; a guesser needs thousands of tries.
+            per_chat: Arc::new(RateLimiter::keyed(quota(5))),
+            // The bot relays every user's attempts from one address, so its allowance is larger.
+            per_address: Arc::new(RateLimiter::keyed(quota(60))),
+        }
+    }
+}
+
+impl CodeLimiter {
+    pub fn check(&self, chat_id: i64, address: IpAddr) -> Result<(), DirectoryError> {
+        let chat_ok = self.per_chat.check_key(&chat_id).is_ok();
+        let address_ok = self.per_address.check_key(&address).is_ok();
+        if chat_ok && address_ok {
+            Ok(())
+        } else {
+            tracing::warn!(chat_id, %address, "access-code attempts throttled");
+            Err(DirectoryError::Throttled)
+        }
+    }
+}
+
+/// A role's access code: what a user types into the bot. Never logged, never echoed.
+pub struct AccessCode(String);
+
+impl AccessCode {
+    pub fn parse(text: &str) -> Result<Self, DirectoryError> {
+        match text.chars().count() {
+            1..=64 => Ok(AccessCode(text.to_owned())),
+            _ => Err(DirectoryError::field(
+                "access_code",
+                "Убедитесь, что это значение содержит не более 64 символов.",
+            )),
+        }
+    }
+
+    /// `salt$sha256(salt + code)`: a per-code salt, so equal codes never look equal in the table.
+    pub fn hash(&self) -> String {
+        let salt = random_token(16);
+        format!("{salt}${}", sha256_hex(&format!("{salt}{}", self.0)))
+    }
+
+    pub fn matches(&self, stored: &str) -> bool {
+        stored.split_once('$').is_some_and(|(salt, digest)| {
+            sha256_hex(&format!("{salt}{}", self.0))
+                .as_bytes()
+                .ct_eq(digest.as_bytes())
+                .into()
+        })
+    }
+}

@@ -1,0 +1,289 @@
+//! Request input (query strings, JSON or form bodies) checked field by field into typed values, collecting the
+//! original's Russian field messages into one 400 `Validation error` envelope.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde_json::{Map, Value, json};
+
+use crate::DirectoryError;
+
+pub const REQUIRED: &str = "Обязательное поле.";
+pub const BLANK: &str = "Это поле не может быть пустым.";
+pub const NOT_INT: &str = "Введите правильное число.";
+pub const EMPTY_LIST: &str = "Этот список не может быть пустым.";
+
+/// Named input values: a query string (a repeated key becomes a list) or a body object.
+#[derive(Debug, Default)]
+pub struct Input {
+    values: Map<String, Value>,
+    /// Query and form values are always strings, so there one occurrence of a list key is a one-item list.
+    from_query: bool,
+}
+
+impl Input {
+    fn from_pairs(pairs: Vec<(String, String)>) -> Input {
+        let mut map = Map::new();
+        for (key, value) in pairs {
+            match map.get_mut(&key) {
+                Some(Value::Array(list)) => list.push(Value::String(value)),
+                Some(single) => *single = json!([single.take(), value]),
+                None => {
+                    map.insert(key, Value::String(value));
+                }
+            }
+        }
+        Input {
+            values: map,
+            from_query: true,
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.values.get(name)
+    }
+}
+
+/// The query string as [`Input`].
+pub struct QueryInput(pub Input);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryInput {
+    type Rejection = DirectoryError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, DirectoryError> {
+        let pairs = serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+            .map_err(|e| DirectoryError::Malformed(format!("Query parse error - {e}")))?;
+        Ok(QueryInput(Input::from_pairs(pairs)))
+    }
+}
+
+/// A JSON or form-urlencoded body as [`Input`] (the original accepted both).
+pub struct BodyInput(pub Input);
+
+const BODY_LIMIT: usize = 1024 * 1024;
+
+impl<S: Send + Sync> FromRequest<S> for BodyInput {
+    type Rejection = DirectoryError;
+    async fn from_request(request: Request, _: &S) -> Result<Self, DirectoryError> {
+        let is_form = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
+            .await
+            .map_err(|_| DirectoryError::Malformed("Request body too large".into()))?;
+        if is_form {
+            let pairs = serde_urlencoded::from_bytes(&bytes)
+                .map_err(|e| DirectoryError::Malformed(format!("Form parse error - {e}")))?;
+            return Ok(BodyInput(Input::from_pairs(pairs)));
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(BodyInput(Input::default()));
+        }
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(values)) => Ok(BodyInput(Input {
+                values,
+                from_query: false,
+            })),
+            Ok(_) => Err(DirectoryError::field(
+                "non_field_errors",
+                "Недопустимые данные. Ожидался dict.",
+            )),
+            Err(error) => Err(DirectoryError::Malformed(format!(
+                "JSON parse error - {error}"
+            ))),
+        }
+    }
+}
+
+/// Collects the errors of one input's fields.
+#[derive(Default)]
+pub struct Check {
+    fields: Map<String, Value>,
+}
+
+impl Check {
+    pub fn fail(&mut self, name: &str, message: impl Into<Value>) {
+        self.fields.insert(name.to_owned(), message.into());
+    }
+
+    /// An integer within `min..=max`; `None` when absent and optional, or invalid (recorded).
+    pub fn int(
+        &mut self,
+        input: &Input,
+        name: &str,
+        required: bool,
+        min: Option<i64>,
+        max: Option<i64>,
+    ) -> Option<i64> {
+        let value = match input.get(name) {
+            None => {
+                if required {
+                    self.fail(name, json!([REQUIRED]));
+                }
+                return None;
+            }
+            Some(Value::Null) if !required => return None,
+            Some(value) => value,
+        };
+        match int_of(value) {
+            Err(message) => {
+                self.fail(name, json!([message]));
+                None
+            }
+            Ok(n) if min.is_some_and(|m| n < m) => {
+                let message = format!(
+                    "Убедитесь, что это значение больше либо равно {}.",
+                    min.unwrap_or_default()
+                );
+                self.fail(name, json!([message]));
+                None
+            }
+            Ok(n) if max.is_some_and(|m| n > m) => {
+                let message = format!(
+                    "Убедитесь, что это значение меньше либо равно {}.",
+                    max.unwrap_or_default()
+                );
+                self.fail(name, json!([message]));
+                None
+            }
+            Ok(n) => Some(n),
+        }
+    }
+
+    /// A string of at most `max` characters. `Some(None)` is an allowed null or empty value.
+    pub fn text(
+        &mut self,
+        input: &Input,
+        name: &str,
+        required: bool,
+        blank_ok: bool,
+        max: usize,
+    ) -> Option<Option<String>> {
+        let text = match input.get(name) {
+            None if required => {
+                self.fail(name, json!([REQUIRED]));
+                return None;
+            }
+            None => return Some(None),
+            Some(Value::Null) if blank_ok => return Some(None),
+            Some(Value::String(text)) => text.trim().to_owned(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::Null) => {
+                self.fail(name, json!([BLANK]));
+                return None;
+            }
+            Some(_) => {
+                self.fail(name, json!(["Not a valid string."]));
+                return None;
+            }
+        };
+        if text.is_empty() {
+            if blank_ok {
+                return Some(None);
+            }
+            self.fail(name, json!([BLANK]));
+            return None;
+        }
+        if text.chars().count() > max {
+            let message = format!("Убедитесь, что это значение содержит не более {max} символов.");
+            self.fail(name, json!([message]));
+            return None;
+        }
+        Some(Some(text))
+    }
+
+    /// A non-empty list of integers (a repeated query key or a JSON array), duplicates collapsed, ascending.
+    pub fn int_list(&mut self, input: &Input, name: &str) -> Option<Vec<i64>> {
+        let items: Vec<&Value> = match input.get(name) {
+            None => {
+                self.fail(name, json!([REQUIRED]));
+                return None;
+            }
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(value @ Value::String(_)) if input.from_query => vec![value],
+            Some(other) => {
+                let kind = match other {
+                    Value::String(_) => "str",
+                    Value::Number(_) => "int",
+                    _ => "object",
+                };
+                let message = format!("Ожидался list со значениями, но был получен \"{kind}\".");
+                self.fail(name, json!({ "non_field_errors": [message] }));
+                return None;
+            }
+        };
+        if items.is_empty() {
+            self.fail(name, json!({ "non_field_errors": [EMPTY_LIST] }));
+            return None;
+        }
+        let parsed: Vec<Result<i64, &str>> = items.into_iter().map(int_of).collect();
+        if parsed.iter().any(Result::is_err) {
+            let per_item: Vec<Value> = parsed
+                .iter()
+                .map(|r| r.map_or_else(|m| json!([m]), |_| json!({})))
+                .collect();
+            self.fail(name, Value::Array(per_item));
+            return None;
+        }
+        let mut ids: Vec<i64> = parsed.into_iter().flatten().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Some(ids)
+    }
+
+    /// The limit/offset page (limit 1–100, default 100; offset ≥ 0, default 0).
+    pub fn page(&mut self, input: &Input) -> Page {
+        let limit = self.int(input, "limit", false, Some(1), Some(100));
+        let offset = self.int(input, "offset", false, Some(0), None);
+        Page {
+            limit: limit.unwrap_or(100),
+            offset: offset.unwrap_or(0),
+        }
+    }
+
+    pub fn finish(self) -> Result<(), DirectoryError> {
+        if self.fields.is_empty() {
+            Ok(())
+        } else {
+            Err(DirectoryError::Validation(self.fields))
+        }
+    }
+}
+
+fn int_of(value: &Value) -> Result<i64, &'static str> {
+    match value {
+        Value::Number(n) => n.as_i64().ok_or(NOT_INT),
+        Value::String(text) => text.trim().parse().map_err(|_| NOT_INT),
+        Value::Null => Err(BLANK),
+        _ => Err(NOT_INT),
+    }
+}
+
+/// A checked limit/offset page.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Page {
+    /// Rows to fetch: one more than the page, to know whether the list ends here.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+
+    /// `{"<key>": [...], "is_end_of_list_reached": …}` from up to `limit + 1` fetched rows.
+    pub fn respond<T: serde::Serialize>(&self, key: &str, mut rows: Vec<T>) -> axum::Json<Value> {
+        let is_end = rows.len() as i64 <= self.limit;
+        rows.truncate(self.limit as usize);
+        let mut body = Map::new();
+        body.insert(key.to_owned(), json!(rows));
+        body.insert("is_end_of_list_reached".to_owned(), json!(is_end));
+        axum::Json(Value::Object(body))
+    }
+}

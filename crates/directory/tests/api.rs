@@ -1,0 +1,335 @@
+//! Contract tests of the read endpoints and the chat endpoints (spec §3.1–3.3), on both backends, unprefixed
+//! and under `/api/`.
+
+mod common;
+
+use axum::http::Method;
+use common::{Harness, PREFIXES, envelope, json};
+
+tillwire_testkit::both_backends!(units_regions_departments, |db| async move {
+    let t = Harness::new(db).await;
+    for p in PREFIXES {
+        let all = t.get(&format!("{p}/units/")).await;
+        assert_eq!(all.status, 200, "{}", all.text);
+        assert!(all.text.starts_with(r#"{"units":[{"id":1,"name":"Москва 1-1","uuid":"u-1","office_manager_account_name":"om1","dodo_is_api_account_name":"api1","region":"Москва 1"}"#), "{}", all.text);
+        assert_eq!(all.body["units"].as_array().unwrap().len(), 4);
+        assert_eq!(all.body["is_end_of_list_reached"], true);
+
+        let first = t.get(&format!("{p}/units/?limit=2")).await;
+        let ids: Vec<i64> = first.body["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            (ids, first.body["is_end_of_list_reached"].clone()),
+            (vec![1, 2], json!(false))
+        );
+        let last = t.get(&format!("{p}/units/?limit=2&offset=2")).await;
+        assert_eq!(last.body["units"][0]["id"], 3);
+        assert_eq!(last.body["is_end_of_list_reached"], true);
+        let past = t.get(&format!("{p}/units/?offset=50")).await;
+        assert_eq!(
+            past.body,
+            json!({"units": [], "is_end_of_list_reached": true})
+        );
+
+        let bad = t.get(&format!("{p}/units/?limit=101&offset=-1")).await;
+        assert_eq!(bad.status, 400);
+        assert_eq!(
+            bad.body,
+            json!({"message": "Validation error", "extra": {"fields": {
+            "limit": ["Убедитесь, что это значение меньше либо равно 100."],
+            "offset": ["Убедитесь, что это значение больше либо равно 0."]}}})
+        );
+        let not_int = t.get(&format!("{p}/units/?limit=abc")).await;
+        assert_eq!(
+            not_int.body["extra"]["fields"]["limit"],
+            json!(["Введите правильное число."])
+        );
+
+        let one = t.get(&format!("{p}/units/name/Москва%201-2/")).await;
+        assert_eq!(one.status, 200);
+        assert_eq!(
+            one.body,
+            json!({"id": 2, "name": "Москва 1-2", "uuid": "u-2", "office_manager_account_name": null, "dodo_is_api_account_name": null, "region": "Москва 1"})
+        );
+        let missing = t.get(&format!("{p}/units/name/nope/")).await;
+        assert_eq!(
+            (missing.status, missing.body),
+            (404, envelope("Unit by name is not found"))
+        );
+
+        let regions = t.get(&format!("{p}/units/regions/?limit=1")).await;
+        assert_eq!(
+            regions.body,
+            json!({"regions": [{"id": 1, "name": "Москва 1"}], "is_end_of_list_reached": false})
+        );
+        let departments = t.get(&format!("{p}/units/departments/")).await;
+        assert_eq!(
+            departments.body,
+            json!({"departments": [{"id": 4, "name": "Подольск", "uuid": "dep-4"}], "is_end_of_list_reached": true})
+        );
+    }
+});
+
+tillwire_testkit::both_backends!(report_types, |db| async move {
+    let t = Harness::new(db).await;
+    for p in PREFIXES {
+        // Active, not statistics children, by priority DESC.
+        let list = t.get(&format!("{p}/report-types/")).await;
+        assert_eq!(
+            list.body,
+            json!({"report_types": [
+            {"id": 7, "name": "CANCELED_ORDERS", "verbose_name": "Отмены заказов"},
+            {"id": 2, "name": "INGREDIENTS_STOP_SALES", "verbose_name": "Стопы (тесто, сыр, пицца-соус)"},
+            {"id": 1, "name": "STATISTICS", "verbose_name": "Отчёты по статистике"}],
+            "is_end_of_list_reached": true})
+        );
+        let paged = t.get(&format!("{p}/report-types/?limit=1&offset=1")).await;
+        assert_eq!(paged.body["report_types"][0]["id"], 2);
+        assert_eq!(paged.body["is_end_of_list_reached"], false);
+        let statistics = t.get(&format!("{p}/report-types/statistics/")).await;
+        assert_eq!(
+            statistics.body,
+            json!({"report_types": [{"id": 10, "name": "COOKING_TIME", "verbose_name": "Время приготовления (общее)"}], "is_end_of_list_reached": true})
+        );
+        let children = t.get(&format!("{p}/report-types/?parent_id=1")).await;
+        assert_eq!(
+            children.body,
+            json!([{"id": 10, "name": "COOKING_TIME", "verbose_name": "Время приготовления (общее)"}])
+        );
+        let bad_parent = t.get(&format!("{p}/report-types/?parent_id=abc")).await;
+        assert_eq!(bad_parent.status, 400);
+
+        let by_name = t.get(&format!("{p}/report-types/names/STATISTICS/")).await;
+        assert_eq!(
+            by_name.body,
+            json!({"id": 1, "name": "STATISTICS", "verbose_name": "Отчёты по статистике"})
+        );
+        for name in ["STREET_STOP_SALES", "statistics", "NOPE"] {
+            let missing = t.get(&format!("{p}/report-types/names/{name}/")).await;
+            assert_eq!(
+                (missing.status, missing.body),
+                (404, envelope("Report type is not found")),
+                "{name}"
+            );
+        }
+    }
+});
+
+tillwire_testkit::both_backends!(seeded_report_types_have_production_ids, |db| async move {
+    let t = Harness::new(db).await;
+    let rows: Vec<(i64, String, String, Option<i64>)> = tillwire_platform::read!(&t.platform.store, db => sqlx::query_as(
+        "SELECT id, name, verbose_name, parent_id FROM directory_report_types WHERE id IN (1, 13, 20, 21) ORDER BY id")
+        .fetch_all(db).await).unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (1, "STATISTICS".into(), "Отчёты по статистике".into(), None),
+            (
+                13,
+                "DELIVERY_AWAITING_TIME".into(),
+                "Время на полке / 1в1".into(),
+                Some(1)
+            ),
+            (
+                20,
+                "PRODUCTIVITY_BALANCE".into(),
+                "Баланс эффективности".into(),
+                Some(1)
+            ),
+            (
+                21,
+                "LATE_DELIVERY_VOUCHERS".into(),
+                "Сертификаты за опоздание".into(),
+                None
+            ),
+        ]
+    );
+    // Seeding again adds nothing.
+    assert_eq!(
+        tillwire_directory::seed::init(&t.platform).await.unwrap(),
+        0
+    );
+});
+
+tillwire_testkit::both_backends!(telegram_chats, |db| async move {
+    let t = Harness::new(db).await;
+    for (n, p) in PREFIXES.iter().enumerate() {
+        let id = 500 + n as i64;
+        let created = t
+            .call(
+                Method::POST,
+                &format!("{p}/telegram-chats/"),
+                Some(json!({"chat_id": id, "type": "PRIVATE", "title": "Новый", "username": ""})),
+            )
+            .await;
+        assert_eq!((created.status, created.text.as_str()), (201, ""));
+        let again = t
+            .call(
+                Method::POST,
+                &format!("{p}/telegram-chats/"),
+                Some(json!({"chat_id": id, "type": "GROUP", "title": "x"})),
+            )
+            .await;
+        assert_eq!(
+            (again.status, again.body),
+            (409, envelope("Chat with provided chat ID already exists"))
+        );
+        let invalid = t
+            .call(
+                Method::POST,
+                &format!("{p}/telegram-chats/"),
+                Some(json!({"chat_id": 9, "type": "private", "title": ""})),
+            )
+            .await;
+        assert_eq!(invalid.status, 400);
+        assert_eq!(
+            invalid.body["extra"]["fields"],
+            json!({"type": ["Значения private нет среди допустимых вариантов."], "title": ["Это поле не может быть пустым."]})
+        );
+        let long_title = "Т".repeat(200);
+        let group = t
+            .call(
+                Method::POST,
+                &format!("{p}/telegram-chats/"),
+                Some(json!({"chat_id": -id, "type": "GROUP", "title": long_title})),
+            )
+            .await;
+        assert_eq!(
+            group.status, 201,
+            "titles up to Telegram's length: {}",
+            group.text
+        );
+        let too_long = t.call(Method::POST, &format!("{p}/telegram-chats/"), Some(json!({"chat_id": 7, "type": "GROUP", "title": "x", "username": "u".repeat(65)}))).await;
+        assert_eq!(
+            too_long.body["extra"]["fields"]["username"],
+            json!(["Убедитесь, что это значение содержит не более 64 символов."])
+        );
+        let malformed = t
+            .call(Method::POST, &format!("{p}/telegram-chats/"), None)
+            .await;
+        assert_eq!(
+            malformed.body["extra"]["fields"]["chat_id"],
+            json!(["Обязательное поле."])
+        );
+
+        let detail = t.get(&format!("{p}/telegram-chats/{id}/")).await;
+        assert_eq!(
+            detail.text,
+            format!(
+                r#"{{"chat_id":{id},"username":null,"title":"Новый","type":"Личный","type_name":"PRIVATE"}}"#
+            )
+        );
+        let unknown = t.get(&format!("{p}/telegram-chats/999999/")).await;
+        assert_eq!(
+            (unknown.status, unknown.body),
+            (404, envelope("Chat by chat ID is not found"))
+        );
+
+        // Title only (telegram-chats-manager): the username is kept.
+        t.call(
+            Method::PUT,
+            &format!("{p}/telegram-chats/111/"),
+            Some(json!({"title": "Eldos", "username": "eldos"})),
+        )
+        .await;
+        let put = t
+            .call(
+                Method::PUT,
+                &format!("{p}/telegram-chats/111/"),
+                Some(json!({"title": "Eldos K"})),
+            )
+            .await;
+        assert_eq!((put.status, put.text.as_str()), (204, ""));
+        let after = t.get(&format!("{p}/telegram-chats/111/")).await;
+        assert_eq!(
+            (after.body["title"].clone(), after.body["username"].clone()),
+            (json!("Eldos K"), json!("eldos"))
+        );
+        let cleared = t
+            .call(
+                Method::PUT,
+                &format!("{p}/telegram-chats/111/"),
+                Some(json!({"title": "Eldos", "username": null})),
+            )
+            .await;
+        assert_eq!(cleared.status, 204);
+        assert_eq!(
+            t.get(&format!("{p}/telegram-chats/111/")).await.body["username"],
+            json!(null)
+        );
+        let put_unknown = t
+            .call(
+                Method::PUT,
+                &format!("{p}/telegram-chats/999999/"),
+                Some(json!({"title": "x"})),
+            )
+            .await;
+        assert_eq!(
+            (put_unknown.status, put_unknown.body),
+            (404, envelope("Chat by chat ID is not found"))
+        );
+
+        let types = t.get(&format!("{p}/telegram-chats/chat-types/")).await;
+        assert_eq!(types.body, json!(["PRIVATE", "GROUP"]));
+        let list = t.get(&format!("{p}/telegram-chats/?limit=1")).await;
+        assert_eq!(
+            list.body,
+            json!({"telegram_chats": [{"title": "Eldos", "chat_id": 111}], "is_end_of_list_reached": false})
+        );
+    }
+});
+
+tillwire_testkit::both_backends!(errors_are_json_envelopes, |db| async move {
+    let t = Harness::new(db).await;
+    for p in PREFIXES {
+        let wrong_method = t
+            .call(Method::POST, &format!("{p}/units/"), Some(json!({})))
+            .await;
+        assert_eq!(
+            (wrong_method.status, wrong_method.body),
+            (405, envelope("Метод \"POST\" не разрешен."))
+        );
+        let no_get = t.get(&format!("{p}/report-routes/")).await;
+        assert_eq!(
+            (no_get.status, no_get.body),
+            (405, envelope("Метод \"GET\" не разрешен."))
+        );
+        let patch_chat = t
+            .call(
+                Method::PATCH,
+                &format!("{p}/telegram-chats/111/"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(patch_chat.status, 405);
+        for path in [
+            "/telegram-chats/abc/",
+            "/units/nope/deeper/",
+            "/roles/users/x/units/",
+            "/report-routes/zzz/",
+        ] {
+            let unknown = t.get(&format!("{p}{path}")).await;
+            assert_eq!(
+                (unknown.status, unknown.body),
+                (404, envelope("Not found.")),
+                "{path}"
+            );
+        }
+        let malformed = t
+            .call_raw(&format!("{p}/telegram-chats/"), "{chat_id: 1}")
+            .await;
+        assert_eq!(malformed.status, 400);
+        assert!(
+            malformed.body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("JSON parse error - "),
+            "{}",
+            malformed.text
+        );
+    }
+});
