@@ -7,6 +7,7 @@
 mod board;
 mod collect;
 mod import;
+mod print;
 mod server;
 mod startup;
 
@@ -68,6 +69,20 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         samples: usize,
     },
+    /// Tickets through the print queue to a raw TCP printer: tickets/s, and import reply → first byte latency.
+    Print {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: Backend,
+        /// Tickets in the throughput burst.
+        #[arg(long, default_value_t = 2_000)]
+        tickets: usize,
+        /// Printers (registers 1–5 each get their own, all pointing at the sink); each prints in order.
+        #[arg(long, default_value_t = 5)]
+        printers: usize,
+        /// One-at-a-time tickets for the latency figures.
+        #[arg(long, default_value_t = 300)]
+        samples: usize,
+    },
     /// Start-up time to a healthy /healthz, and idle resident memory.
     Startup {
         #[arg(long, default_value_t = 10)]
@@ -119,6 +134,16 @@ async fn main() -> anyhow::Result<()> {
         } => {
             for backend in backends(backend) {
                 collect::run(&target, backend, receipts, timer, samples).await?;
+            }
+        }
+        Command::Print {
+            backend,
+            tickets,
+            printers,
+            samples,
+        } => {
+            for backend in backends(backend) {
+                print::run(&target, backend, tickets, printers, samples).await?;
             }
         }
         Command::Startup { runs } => startup::run(&target, runs).await?,

@@ -17,6 +17,8 @@ pub struct Server {
     child: Child,
     pub base: String,
     pub pid: u32,
+    /// The database it serves, for setting up what its pages would (e.g. a printer's address).
+    pub database_url: String,
     _dir: tempfile::TempDir,
     pg_database: Option<(String, String)>,
 }
@@ -76,6 +78,7 @@ impl Server {
             child,
             base,
             pid,
+            database_url: url.clone(),
             _dir: dir,
             pg_database,
         };

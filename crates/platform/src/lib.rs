@@ -21,12 +21,20 @@ pub use jobs::JobQueue;
 pub use store::{Backend, Migration, Store};
 
 /// The schema the platform owns (jobs, users, sessions).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    area: "platform",
-    version: 1,
-    sqlite: include_str!("../migrations/sqlite/0001_platform.sql"),
-    postgres: include_str!("../migrations/postgres/0001_platform.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        area: "platform",
+        version: 1,
+        sqlite: include_str!("../migrations/sqlite/0001_platform.sql"),
+        postgres: include_str!("../migrations/postgres/0001_platform.sql"),
+    },
+    Migration {
+        area: "platform",
+        version: 2,
+        sqlite: include_str!("../migrations/sqlite/0002_active_jobs.sql"),
+        postgres: include_str!("../migrations/postgres/0002_active_jobs.sql"),
+    },
+];
 
 /// Shared services handed to every area. Cheap to clone.
 #[derive(Clone)]
