@@ -12,8 +12,11 @@ const TTL: Duration = Duration::from_secs(10);
 /// Bounds memory however many distinct keys are presented; only known keys are stored.
 const CAPACITY: usize = 4096;
 
+/// The unit, the units generation it was read under, and when.
+type Entry = (UnitId, u64, Instant);
+
 #[derive(Clone, Default)]
-pub(crate) struct KeyCache(Arc<Mutex<HashMap<String, (UnitId, u64, Instant)>>>);
+pub(crate) struct KeyCache(Arc<Mutex<HashMap<String, Entry>>>);
 
 impl KeyCache {
     /// `hash` is the key's SHA-256, so no device key is kept in memory longer than its request.
