@@ -196,6 +196,11 @@ pub const ADMIN_LINKS: &[AdminLink] = &[
         en: "Printer status",
     },
     AdminLink {
+        href: "/admin/collector/",
+        ru: "Сборщик Set Retail",
+        en: "Set Retail collector",
+    },
+    AdminLink {
         href: "/admin/orders/",
         ru: "Заказы",
         en: "Orders",
