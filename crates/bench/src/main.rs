@@ -6,6 +6,7 @@
 
 mod board;
 mod collect;
+mod directory;
 mod import;
 mod print;
 mod server;
@@ -83,6 +84,20 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         samples: usize,
     },
+    /// Directory reads: GET /report-routes/telegram-chats/ and GET /units/ with concurrent clients.
+    Directory {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: Backend,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 5_000)]
+        units: usize,
+        #[arg(long, default_value_t = 50_000)]
+        routes: usize,
+        /// Requests per endpoint.
+        #[arg(long, default_value_t = 50_000)]
+        requests: usize,
+    },
     /// Start-up time to a healthy /healthz, and idle resident memory.
     Startup {
         #[arg(long, default_value_t = 10)]
@@ -144,6 +159,17 @@ async fn main() -> anyhow::Result<()> {
         } => {
             for backend in backends(backend) {
                 print::run(&target, backend, tickets, printers, samples).await?;
+            }
+        }
+        Command::Directory {
+            backend,
+            clients,
+            units,
+            routes,
+            requests,
+        } => {
+            for backend in backends(backend) {
+                directory::run(&target, backend, clients, units, routes, requests).await?;
             }
         }
         Command::Startup { runs } => startup::run(&target, runs).await?,

@@ -249,6 +249,15 @@ impl AccessCode {
         }
     }
 
+    /// A fresh code of 12 characters from a 57-letter alphabet (about 70 bits), shown once.
+    pub fn generate() -> Self {
+        AccessCode(random_token(12))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
     /// `salt$sha256(salt + code)`: a per-code salt, so equal codes never look equal in the table.
     pub fn hash(&self) -> String {
         let salt = random_token(16);

@@ -105,8 +105,34 @@ impl IntoResponse for DirectoryError {
     }
 }
 
+/// The same error for the admin pages, in the `{"error": …}` shape `html_errors` turns into a page.
+pub struct AdminError(pub DirectoryError);
+
+impl<E: Into<DirectoryError>> From<E> for AdminError {
+    fn from(error: E) -> Self {
+        AdminError(error.into())
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let mut message = self.0.public_message();
+        if let DirectoryError::Validation(fields) = &self.0 {
+            message = format!("{message}: {}", Value::Object(fields.clone()));
+        }
+        (status, axum::Json(json!({ "error": message }))).into_response()
+    }
+}
+
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     error
         .as_database_error()
         .is_some_and(|e| e.is_unique_violation())
+}
+
+pub(crate) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|e| e.is_foreign_key_violation())
 }

@@ -104,6 +104,21 @@ pub struct ImportReport {
     pub telegram_chats: usize,
 }
 
+impl std::fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} regions, {} departments, {} units, {} report types, {} roles, {} Telegram chats",
+            self.regions,
+            self.departments,
+            self.units,
+            self.report_types,
+            self.roles,
+            self.telegram_chats
+        )
+    }
+}
+
 /// Where a row starts in the file: the line of the `{` of the `index`-th element of the top-level `section`.
 fn row_line(text: &str, section: &str, index: usize) -> usize {
     let (mut depth, mut line, mut in_string, mut escaped) = (0usize, 1usize, false, false);

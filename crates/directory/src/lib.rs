@@ -9,6 +9,7 @@ mod api;
 mod error;
 pub mod import;
 mod input;
+mod manage;
 mod pages;
 pub mod seed;
 mod storage;

@@ -206,6 +206,11 @@ pub const ADMIN_LINKS: &[AdminLink] = &[
         en: "Orders",
     },
     AdminLink {
+        href: "/admin/directory/",
+        ru: "Справочник маршрутов",
+        en: "Routes directory",
+    },
+    AdminLink {
         href: "/admin/users/",
         ru: "Пользователи",
         en: "Users",

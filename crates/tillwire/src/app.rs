@@ -155,6 +155,20 @@ pub async fn print_test(settings: Settings, printer: &str) -> anyhow::Result<()>
     Ok(())
 }
 
+/// `tillwire directory import FILE`: the directory's master data from one JSON file, all or nothing.
+pub async fn directory_import(settings: Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let platform = open(settings).await?;
+    let report = tillwire_directory::import::import(&platform.store, &text, "cli").await;
+    platform.store.close().await;
+    println!(
+        "Imported {}.",
+        report.with_context(|| file.display().to_string())?
+    );
+    Ok(())
+}
+
 /// `tillwire collect setretail --config main.json`: ELQ's collector with a cursor, posting to main.json's `api`.
 pub async fn collect_setretail(
     settings: Settings,

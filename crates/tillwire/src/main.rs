@@ -59,6 +59,16 @@ enum Command {
     /// Ticket printers.
     #[command(subcommand)]
     Print(PrintCommand),
+    /// The unit-routes directory.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
+}
+
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Import regions, departments, units, report types, roles and Telegram chats from a JSON file
+    /// (idempotent; all or nothing).
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -121,6 +131,9 @@ fn main() -> std::process::ExitCode {
             }) => app::collect_setretail(settings, cli.common.config, batch, lookback_hours).await,
             Command::Print(PrintCommand::Test { printer }) => {
                 app::print_test(settings, &printer).await
+            }
+            Command::Directory(DirectoryCommand::Import { file }) => {
+                app::directory_import(settings, &file).await
             }
         }
     });

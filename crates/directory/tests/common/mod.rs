@@ -136,6 +136,11 @@ impl Harness {
         }
     }
 
+    /// The router, for requests the helpers above do not cover (pages, uploads).
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.call(Method::GET, path, None).await
     }

@@ -1,0 +1,78 @@
+//! `tillwire migrate`, then `tillwire directory import`, then `tillwire serve`: the directory lists exactly the
+//! imported units (no default unit is created next to them), and the kitchen sees the same units.
+
+use std::process::Stdio;
+
+use tillwire_testkit::{ServerProcess, http_client};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tillwire");
+
+const FILE: &str = r#"{
+  "regions": [{"id": 1, "name": "Москва 1"}],
+  "departments": [{"id": 4, "name": "Подольск", "uuid": "d4"}],
+  "units": [
+    {"id": 1398, "name": "Подольск-3", "uuid": "220ece1a-f30a-9f46-11ed-4958027557a6", "region_id": 1, "department_id": 4},
+    {"id": 1400, "name": "Москва 4-9", "uuid": "u-1400", "region_id": 1, "department_id": 4}
+  ]
+}"#;
+
+async fn run(database_url: &str, args: &[&str]) -> String {
+    let output = tokio::process::Command::new(BIN)
+        .args(args)
+        .env("TILLWIRE_DATABASE_URL", database_url)
+        .env_remove("TILLWIRE_CONFIG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run tillwire");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "tillwire {args:?}: {text}");
+    text
+}
+
+tillwire_testkit::both_backends!(imported_units_leave_no_default_unit, |db| async move {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("directory.json");
+    std::fs::write(&file, FILE).unwrap();
+    run(db.url(), &["migrate"]).await;
+    let imported = run(db.url(), &["directory", "import", file.to_str().unwrap()]).await;
+    assert!(
+        imported.contains("Imported 1 regions, 1 departments, 2 units"),
+        "{imported}"
+    );
+    run(db.url(), &["directory", "import", file.to_str().unwrap()]).await;
+    let server = ServerProcess::start(BIN, &[], &[("TILLWIRE_DATABASE_URL", db.url())]).await;
+    let units: serde_json::Value = http_client()
+        .get(format!("{}/api/units/", server.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = units["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Подольск-3", "Москва 4-9"]);
+    let statistics = http_client()
+        .get(format!(
+            "{}/report-types/names/STATISTICS/",
+            server.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        statistics.status(),
+        404,
+        "seeded report types start inactive"
+    );
+});
