@@ -278,12 +278,30 @@ impl Page {
     }
 
     /// `{"<key>": [...], "is_end_of_list_reached": …}` from up to `limit + 1` fetched rows.
-    pub fn respond<T: serde::Serialize>(&self, key: &str, mut rows: Vec<T>) -> axum::Json<Value> {
+    pub fn respond<T: serde::Serialize>(
+        &self,
+        key: &'static str,
+        mut rows: Vec<T>,
+    ) -> axum::Json<PageBody<T>> {
         let is_end = rows.len() as i64 <= self.limit;
         rows.truncate(self.limit as usize);
-        let mut body = Map::new();
-        body.insert(key.to_owned(), json!(rows));
-        body.insert("is_end_of_list_reached".to_owned(), json!(is_end));
-        axum::Json(Value::Object(body))
+        axum::Json(PageBody { key, rows, is_end })
+    }
+}
+
+/// A page's body, serialised straight from the rows (no intermediate JSON tree on the hot lists).
+pub struct PageBody<T> {
+    key: &'static str,
+    rows: Vec<T>,
+    is_end: bool,
+}
+
+impl<T: serde::Serialize> serde::Serialize for PageBody<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry(self.key, &self.rows)?;
+        map.serialize_entry("is_end_of_list_reached", &self.is_end)?;
+        map.end()
     }
 }

@@ -154,8 +154,8 @@ pub struct RouteRequest {
     pub unit_ids: Vec<i64>,
 }
 
-const UNIT_COLUMNS: &str = "u.id, u.name, i.uuid, i.office_manager_account_name, i.dodo_is_api_account_name, r.name AS region
-     FROM units u LEFT JOIN directory_unit_info i ON i.unit_id = u.id LEFT JOIN directory_regions r ON r.id = i.region_id";
+const UNIT_FIELDS: &str = "u.id, u.name, i.uuid, i.office_manager_account_name, i.dodo_is_api_account_name, r.name AS region";
+const UNIT_JOINS: &str = "LEFT JOIN directory_unit_info i ON i.unit_id = u.id LEFT JOIN directory_regions r ON r.id = i.region_id";
 const ACTIVE_TOP_LEVEL: &str = "is_active AND (parent_id IS NULL OR parent_id NOT IN
      (SELECT id FROM directory_report_types WHERE name = 'STATISTICS'))";
 const STATISTICS_CHILDREN: &str =
@@ -166,7 +166,12 @@ pub struct Catalog<'a>(pub &'a Store);
 
 impl Catalog<'_> {
     pub async fn units(&self, page: Page) -> Result<Vec<UnitItem>, DirectoryError> {
-        let sql = format!("SELECT {UNIT_COLUMNS} ORDER BY u.id LIMIT $1 OFFSET $2");
+        // Page the bare units first, then join only that page: joining every unit before LIMIT/OFFSET made
+        // each page cost the whole table.
+        let sql = format!(
+            "SELECT {UNIT_FIELDS} FROM (SELECT id, name FROM units ORDER BY id LIMIT $1 OFFSET $2) u {UNIT_JOINS}
+             ORDER BY u.id"
+        );
         Ok(read!(self.0, db => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(page.fetch())
             .bind(page.offset)
@@ -175,7 +180,7 @@ impl Catalog<'_> {
     }
 
     pub async fn unit_by_name(&self, name: &str) -> Result<UnitItem, DirectoryError> {
-        let sql = format!("SELECT {UNIT_COLUMNS} WHERE u.name = $1");
+        let sql = format!("SELECT {UNIT_FIELDS} FROM units u {UNIT_JOINS} WHERE u.name = $1");
         let found: Option<UnitItem> = read!(self.0, db => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(name)
             .fetch_optional(db)
