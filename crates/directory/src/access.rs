@@ -15,8 +15,9 @@ use ipnet::IpNet;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 use tillwire_platform::web::ClientAddr;
-use tillwire_platform::{Store, now_ms, random_token, read, sha256_hex, write};
+use tillwire_platform::{Store, now_ms, random_token, read, sha256_hex, write_tx};
 
+use crate::storage::audit;
 use crate::{Directory, DirectoryError};
 
 const ALLOW_VAR: &str = "TILLWIRE_DIRECTORY_ALLOW";
@@ -147,7 +148,7 @@ pub struct Tokens<'a>(pub &'a Store);
 
 impl Tokens<'_> {
     /// Returns the plain token: the only time it exists on our side.
-    pub async fn issue(&self, name: &str) -> Result<(i64, String), DirectoryError> {
+    pub async fn issue(&self, name: &str, actor: &str) -> Result<(i64, String), DirectoryError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 128 {
             return Err(DirectoryError::Invalid(
@@ -155,17 +156,21 @@ impl Tokens<'_> {
             ));
         }
         let plain = format!("twd_{}", random_token(40));
-        let (id,): (i64,) = write!(self.0, db => sqlx::query_as(
-            "INSERT INTO directory_tokens (name, token_hash, prefix, revoked, created_ms)
-             VALUES ($1, $2, $3, FALSE, $4) RETURNING id",
-        )
-        .bind(name)
-        .bind(sha256_hex(&plain))
-        .bind(&plain[..10])
-        .bind(now_ms())
-        .fetch_one(db)
-        .await)?;
-        Ok((id, plain))
+        let issued: Result<i64, DirectoryError> = write_tx!(self.0, tx => {
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO directory_tokens (name, token_hash, prefix, revoked, created_ms)
+                 VALUES ($1, $2, $3, FALSE, $4) RETURNING id",
+            )
+            .bind(name)
+            .bind(sha256_hex(&plain))
+            .bind(&plain[..10])
+            .bind(now_ms())
+            .fetch_one(&mut **tx)
+            .await?;
+            audit!(tx, actor, "token.issue", serde_json::json!({"id": id, "name": name}));
+            Ok(id)
+        });
+        Ok((issued?, plain))
     }
 
     /// The name of the token, when it is known and not revoked.
@@ -187,16 +192,20 @@ impl Tokens<'_> {
         .await)?)
     }
 
-    pub async fn revoke(&self, id: i64) -> Result<(), DirectoryError> {
-        let revoked = write!(self.0, db => sqlx::query("UPDATE directory_tokens SET revoked = TRUE WHERE id = $1")
-            .bind(id)
-            .execute(db)
-            .await
-            .map(|r| r.rows_affected()))?;
-        match revoked {
-            1 => Ok(()),
-            _ => Err(DirectoryError::NotFound("token not found")),
-        }
+    pub async fn revoke(&self, id: i64, actor: &str) -> Result<(), DirectoryError> {
+        let revoked: Result<(), DirectoryError> = write_tx!(self.0, tx => {
+            let revoked = sqlx::query("UPDATE directory_tokens SET revoked = TRUE WHERE id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            if revoked != 1 {
+                return Err(DirectoryError::NotFound("token not found"));
+            }
+            audit!(tx, actor, "token.revoke", serde_json::json!({"id": id}));
+            Ok(())
+        });
+        revoked
     }
 }
 

@@ -1,7 +1,7 @@
 //! The compatible HTTP API (spec §3), mounted both unprefixed and under `/api/`.
 
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, patch, post};
 use axum::{Extension, Json, Router, middleware};
@@ -99,9 +99,14 @@ async fn units(State(d): State<Directory>, QueryInput(input): QueryInput) -> Rep
     let mut check = Check::default();
     let page = check.page(&input);
     check.finish()?;
-    Ok(page
-        .respond("units", catalog(&d).units(page).await?)
-        .into_response())
+    let body = d
+        .unit_pages
+        .get_or_render(page, async {
+            let rows = catalog(&d).units(page).await?;
+            Ok::<_, DirectoryError>(serde_json::to_vec(&page.body("units", rows))?.into())
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn unit_by_name(State(d): State<Directory>, Path(name): Path<String>) -> Reply {

@@ -35,6 +35,8 @@ pub enum DirectoryError {
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
     Units(#[from] tillwire_units::UnitError),
 }
 
@@ -67,6 +69,7 @@ impl DirectoryError {
             DirectoryError::Units(error) if !error.status().is_server_error() => error.status(),
             DirectoryError::Config { .. }
             | DirectoryError::Database(_)
+            | DirectoryError::Json(_)
             | DirectoryError::Units(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -135,4 +138,11 @@ pub(crate) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
     error
         .as_database_error()
         .is_some_and(|e| e.is_foreign_key_violation())
+}
+
+/// A handler that panicked still answers the envelope (500, no details), never an empty reply.
+pub(crate) fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("directory handler panicked");
+    let body = json!({ "message": "Internal server error", "extra": {} });
+    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
 }

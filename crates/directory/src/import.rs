@@ -4,8 +4,10 @@
 //! so importing the same file twice changes nothing. The whole file is one transaction: a row that does not fit
 //! is reported with its line and field, and nothing is written.
 
+use std::collections::HashSet;
+
 use serde::Deserialize;
-use tillwire_platform::{Backend, Store, write_tx};
+use tillwire_platform::{Backend, Store, read, write_tx};
 
 use crate::DirectoryError;
 use crate::access::AccessCode;
@@ -179,7 +181,8 @@ pub async fn import(
             row_line(text, section, index)
         ))
     };
-    check_rows(&file, &at)?;
+    let existing = Existing::load(store).await?;
+    check_rows(&file, &existing, &at)?;
     let is_postgres = store.backend() == Backend::Postgres;
     let report: Result<ImportReport, DirectoryError> = write_tx!(store, tx => {
         for (i, row) in file.regions.iter().enumerate() {
@@ -258,6 +261,8 @@ pub async fn import(
         }
         for row in &file.telegram_chats {
             let username = row.username.as_deref().filter(|u| !u.is_empty());
+            let stored: Option<(Option<i64>,)> = sqlx::query_as("SELECT role_id FROM directory_chats WHERE chat_id = $1")
+                .bind(row.chat_id).fetch_optional(&mut **tx).await?;
             let (id,): (i64,) = sqlx::query_as(
                 "INSERT INTO directory_chats (chat_id, username, title, chat_type, role_id, created_ms)
                  VALUES ($1, $2, $3, $4, $5, $6)
@@ -268,7 +273,11 @@ pub async fn import(
             .bind(row.chat_id).bind(username).bind(&row.title).bind(&row.kind).bind(row.role_id)
             .bind(tillwire_platform::now_ms())
             .fetch_one(&mut **tx).await?;
-            sqlx::query(PRUNE_CHAT).bind(id).execute(&mut **tx).await?;
+            // Only a role change prunes a chat's routes (as the API's PATCH does): a group without a role keeps
+            // the routes its members gave it, so re-importing a file changes nothing.
+            if matches!(stored, Some((old,)) if old != row.role_id) {
+                sqlx::query(PRUNE_CHAT).bind(id).execute(&mut **tx).await?;
+            }
         }
         if is_postgres {
             // Explicit ids do not move the sequences; rows created later must not collide with imported ones.
@@ -288,6 +297,7 @@ pub async fn import(
         audit!(tx, actor, "import", format!("{report:?}"));
         Ok(report)
     });
+    crate::cache::changed();
     report
 }
 
@@ -299,10 +309,43 @@ fn row_error(error: sqlx::Error, located: impl FnOnce() -> DirectoryError) -> Di
     }
 }
 
-/// The checks a row needs before any write: references inside the file or the database are left to the
-/// foreign keys, but what the file itself must get right is named here with its line.
+/// Ids already in the directory, which a file may refer to without listing them again (e.g. new units of an
+/// existing region).
+struct Existing {
+    regions: HashSet<i64>,
+    departments: HashSet<i64>,
+    units: HashSet<i64>,
+    report_types: HashSet<i64>,
+    roles: HashSet<i64>,
+    /// (role id, access code hash): a code must open exactly one role.
+    codes: Vec<(i64, String)>,
+}
+
+impl Existing {
+    async fn load(store: &Store) -> Result<Self, DirectoryError> {
+        let ids = |table: &'static str| async move {
+            let sql = format!("SELECT id FROM {table}");
+            let rows: Vec<(i64,)> =
+                read!(store, db => sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(db).await)?;
+            Ok::<_, DirectoryError>(rows.into_iter().map(|(id,)| id).collect::<HashSet<i64>>())
+        };
+        Ok(Existing {
+            regions: ids("directory_regions").await?,
+            departments: ids("directory_departments").await?,
+            units: ids("units").await?,
+            report_types: ids("directory_report_types").await?,
+            roles: ids("directory_roles").await?,
+            codes: read!(store, db => sqlx::query_as("SELECT id, access_code_hash FROM directory_roles")
+                .fetch_all(db).await)?,
+        })
+    }
+}
+
+/// The checks a row needs before any write, each named with its line: what the file itself must get right, and
+/// references, which must point at a row of the file or of the directory.
 fn check_rows(
     file: &ImportFile,
+    existing: &Existing,
     at: &impl Fn(&str, usize, &str, String) -> DirectoryError,
 ) -> Result<(), DirectoryError> {
     let name_ok = |name: &str| (1..=64).contains(&name.trim().chars().count());
@@ -326,16 +369,23 @@ fn check_rows(
         if row.uuid.trim().is_empty() {
             return Err(at("units", i, "uuid", "required".into()));
         }
-        if !file.regions.iter().any(|r| r.id == row.region_id) {
+        if !(file.regions.iter().any(|r| r.id == row.region_id)
+            || existing.regions.contains(&row.region_id))
+        {
             return Err(at(
                 "units",
                 i,
                 "region_id",
-                format!("no region {} in this file", row.region_id),
+                format!("no region {} in this file or the directory", row.region_id),
             ));
         }
-        if !file.departments.iter().any(|d| d.id == row.department_id) {
-            let message = format!("no department {} in this file", row.department_id);
+        if !(file.departments.iter().any(|d| d.id == row.department_id)
+            || existing.departments.contains(&row.department_id))
+        {
+            let message = format!(
+                "no department {} in this file or the directory",
+                row.department_id
+            );
             return Err(at("units", i, "department_id", message));
         }
     }
@@ -351,25 +401,42 @@ fn check_rows(
         if !(1..=64).contains(&row.access_code.chars().count()) {
             return Err(at("roles", i, "access_code", "1–64 characters".into()));
         }
-        if let Some(unit) = row
-            .unit_ids
+        if let Some(other) = file.roles[..i]
             .iter()
-            .find(|u| !file.units.iter().any(|f| f.id == **u))
+            .find(|other| other.access_code == row.access_code)
         {
+            let message = format!("the same code as role {}", other.id);
+            return Err(at("roles", i, "access_code", message));
+        }
+        let code = AccessCode::parse(&row.access_code)?;
+        let replaced = |id: &i64| file.roles.iter().any(|r| r.id == *id);
+        if let Some((other, _)) = existing
+            .codes
+            .iter()
+            .find(|(id, hash)| !replaced(id) && code.matches(hash))
+        {
+            let message = format!("already the code of role {other}");
+            return Err(at("roles", i, "access_code", message));
+        }
+        let known_unit =
+            |u: &i64| file.units.iter().any(|f| f.id == *u) || existing.units.contains(u);
+        if let Some(unit) = row.unit_ids.iter().find(|u| !known_unit(u)) {
             return Err(at(
                 "roles",
                 i,
                 "unit_ids",
-                format!("no unit {unit} in this file"),
+                format!("no unit {unit} in this file or the directory"),
             ));
         }
-        let known_type = |t: &i64| file.report_types.iter().any(|f| f.id == *t);
+        let known_type = |t: &i64| {
+            file.report_types.iter().any(|f| f.id == *t) || existing.report_types.contains(t)
+        };
         if let Some(t) = row.report_type_ids.iter().find(|t| !known_type(t)) {
             return Err(at(
                 "roles",
                 i,
                 "report_type_ids",
-                format!("no report type {t} in this file"),
+                format!("no report type {t} in this file or the directory"),
             ));
         }
     }
@@ -382,13 +449,13 @@ fn check_rows(
         }
         if let Some(role) = row
             .role_id
-            .filter(|r| !file.roles.iter().any(|f| f.id == *r))
+            .filter(|r| !(file.roles.iter().any(|f| f.id == *r) || existing.roles.contains(r)))
         {
             return Err(at(
                 "telegram_chats",
                 i,
                 "role_id",
-                format!("no role {role} in this file"),
+                format!("no role {role} in this file or the directory"),
             ));
         }
     }

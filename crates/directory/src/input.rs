@@ -281,11 +281,15 @@ impl Page {
     pub fn respond<T: serde::Serialize>(
         &self,
         key: &'static str,
-        mut rows: Vec<T>,
+        rows: Vec<T>,
     ) -> axum::Json<PageBody<T>> {
+        axum::Json(self.body(key, rows))
+    }
+
+    pub fn body<T: serde::Serialize>(&self, key: &'static str, mut rows: Vec<T>) -> PageBody<T> {
         let is_end = rows.len() as i64 <= self.limit;
         rows.truncate(self.limit as usize);
-        axum::Json(PageBody { key, rows, is_end })
+        PageBody { key, rows, is_end }
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod access;
 mod api;
+mod cache;
 mod error;
 pub mod import;
 mod input;
@@ -17,8 +18,11 @@ mod storage;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::FromRef;
+use axum::extract::{FromRef, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use tillwire_platform::{Migration, Platform};
+use tower_http::catch_panic::CatchPanicLayer;
 
 pub use access::{AccessConfig, CodeLimiter, Tokens};
 pub use error::DirectoryError;
@@ -37,6 +41,7 @@ pub struct Directory {
     pub platform: Platform,
     access: Arc<AccessConfig>,
     limiter: CodeLimiter,
+    unit_pages: cache::PageCache,
 }
 
 impl Directory {
@@ -51,6 +56,7 @@ impl Directory {
             platform,
             access: Arc::new(access),
             limiter: CodeLimiter::default(),
+            unit_pages: cache::PageCache::default(),
         }
     }
 }
@@ -66,5 +72,70 @@ pub fn router(directory: Directory) -> Router {
     Router::new()
         .merge(api::router(directory.clone()))
         .merge(pages::router())
+        .layer(middleware::from_fn(invalidate_after_writes))
+        .layer(CatchPanicLayer::custom(error::panicked))
         .with_state(directory)
+}
+
+/// Whether an unmatched path belongs to the directory's API (its sections, unprefixed or under `/api/`, where
+/// the kitchen's `/api/v1/` is not its): its clients get the JSON envelope there instead of an empty 404.
+pub fn owns_unmatched(path: &str) -> bool {
+    const SECTIONS: [&str; 5] = [
+        "/units",
+        "/telegram-chats",
+        "/report-types",
+        "/report-routes",
+        "/roles",
+    ];
+    let in_section = |rest: &str| {
+        SECTIONS.iter().any(|section| {
+            rest.strip_prefix(section)
+                .is_some_and(|tail| tail.is_empty() || tail.starts_with('/'))
+        })
+    };
+    match path.strip_prefix("/api") {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            !(rest == "/v1" || rest.starts_with("/v1/"))
+        }
+        _ => in_section(path),
+    }
+}
+
+/// The directory's 404 envelope, for paths [`owns_unmatched`] claims.
+pub fn not_found() -> Response {
+    DirectoryError::NotFound(error::messages::UNKNOWN_PATH).into_response()
+}
+
+/// Any request that may write (API or admin form) invalidates cached reads once it has been answered, that is
+/// after its transaction committed.
+async fn invalidate_after_writes(request: Request, next: Next) -> Response {
+    let writes = !request.method().is_safe();
+    let response = next.run(request).await;
+    if writes {
+        cache::changed();
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owns_unmatched;
+
+    #[test]
+    fn claims_its_sections_under_both_mounts_only() {
+        for path in [
+            "/units",
+            "/units/7",
+            "/roles/",
+            "/telegram-chats/111",
+            "/api/",
+            "/api/anything/",
+            "/api/units",
+        ] {
+            assert!(owns_unmatched(path), "{path}");
+        }
+        for path in ["/unitsx", "/", "/admin/nothing", "/api/v1/nothing", "/apix"] {
+            assert!(!owns_unmatched(path), "{path}");
+        }
+    }
 }

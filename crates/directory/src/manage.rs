@@ -351,11 +351,18 @@ impl Manage<'_> {
         actor: &str,
     ) -> Result<u64, DirectoryError> {
         let pruned: Result<u64, DirectoryError> = write_tx!(self.0, tx => {
-            let found: Option<(i64,)> = sqlx::query_as("UPDATE directory_chats SET role_id = $2 WHERE chat_id = $1 RETURNING id")
-                .bind(chat_id).bind(role).fetch_optional(&mut **tx).await
+            let found: Option<(i64, Option<i64>)> = sqlx::query_as("SELECT id, role_id FROM directory_chats WHERE chat_id = $1")
+                .bind(chat_id).fetch_optional(&mut **tx).await?;
+            let (id, old_role) = found.ok_or(DirectoryError::NotFound(crate::error::messages::CHAT_NOT_FOUND))?;
+            sqlx::query("UPDATE directory_chats SET role_id = $2 WHERE id = $1")
+                .bind(id).bind(role).execute(&mut **tx).await
                 .map_err(|e| conflict(e, "", "unknown role"))?;
-            let (id,) = found.ok_or(DirectoryError::NotFound(crate::error::messages::CHAT_NOT_FOUND))?;
-            let pruned = sqlx::query(PRUNE_CHAT).bind(id).execute(&mut **tx).await?.rows_affected();
+            // Saving a group's form again without a role must not drop the routes its members gave it.
+            let pruned = if old_role == role {
+                0
+            } else {
+                sqlx::query(PRUNE_CHAT).bind(id).execute(&mut **tx).await?.rows_affected()
+            };
             audit!(tx, actor, "chat.role", serde_json::json!({"chat_id": chat_id, "role_id": role, "pruned_routes": pruned}));
             Ok(pruned)
         });

@@ -532,13 +532,15 @@ async fn tokens_page(State(d): State<Directory>, admin: Admin) -> Page {
 
 /// Shows the new token in the response to this POST only; it is never retrievable again.
 async fn issue_token(State(d): State<Directory>, admin: Admin, Form(form): Form<NameForm>) -> Page {
-    let (id, plain) = Tokens(&d.platform.store).issue(&form.name).await?;
+    let (id, plain) = Tokens(&d.platform.store)
+        .issue(&form.name, &actor(&admin))
+        .await?;
     tracing::info!(token = id, by = admin.username(), "directory token issued");
     tokens_view(&d, &admin, Some(plain)).await
 }
 
 async fn revoke_token(State(d): State<Directory>, admin: Admin, Path(id): Path<i64>) -> Done {
-    Tokens(&d.platform.store).revoke(id).await?;
+    Tokens(&d.platform.store).revoke(id, &actor(&admin)).await?;
     tracing::info!(token = id, by = admin.username(), "directory token revoked");
     Ok(Redirect::to("/admin/directory/tokens/"))
 }

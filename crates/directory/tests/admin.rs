@@ -154,6 +154,24 @@ tillwire_testkit::both_backends!(admin_pages_manage_the_directory, |db| async mo
             .body["unit_ids"],
         json!([])
     );
+    // Saving a group's form again (still without a role) keeps the routes its members gave it.
+    let body = json!({"report_type_id": 2, "chat_id": -1001, "user_chat_id": 111, "unit_ids": [1]});
+    let routed = t.call(Method::POST, "/report-routes/", Some(body)).await;
+    assert_eq!(routed.status, 201, "{}", routed.text);
+    page(
+        &t,
+        &cookie,
+        Method::POST,
+        "/admin/directory/chats/-1001/role",
+        "role_id=",
+    )
+    .await;
+    assert_eq!(
+        t.get("/report-routes/units/?chat_id=-1001&report_type_id=2")
+            .await
+            .body["unit_ids"],
+        json!([1])
+    );
 
     // Activate a seeded type with a priority.
     let (status, _) = page(

@@ -333,3 +333,32 @@ tillwire_testkit::both_backends!(errors_are_json_envelopes, |db| async move {
         );
     }
 });
+
+tillwire_testkit::both_backends!(unit_pages_follow_every_change, |db| async move {
+    let t = Harness::new(db).await;
+    let count = |reply: common::Reply| reply.body["units"].as_array().map_or(0, Vec::len);
+    assert_eq!(count(t.get("/units/").await), 4);
+    // A unit made by the kitchen's side (this process) shows at once.
+    tillwire_units::Units(&t.platform.store)
+        .create(&tillwire_units::UnitName::parse("Кухня").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(count(t.get("/units/").await), 5);
+    // A write this process did not make (another instance, the import command) shows within seconds.
+    tillwire_platform::write!(&t.platform.store, db => sqlx::query(
+        "UPDATE directory_regions SET name = 'Москва Север' WHERE id = 1").execute(db).await.map(|_| ()))
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let page = t.get("/units/").await;
+        if page.body["units"][0]["region"] == "Москва Север" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never refreshed: {}",
+            page.text
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+});

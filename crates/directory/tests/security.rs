@@ -67,7 +67,7 @@ tillwire_testkit::both_backends!(
             .await;
         assert_eq!(inside.status, 200);
         let (id, token) = Tokens(&t.platform.store)
-            .issue("notifications-router")
+            .issue("notifications-router", "admin:test")
             .await
             .unwrap();
         let bearer = format!("Bearer {token}");
@@ -104,7 +104,10 @@ tillwire_testkit::both_backends!(
             (wrong.status, wrong.body),
             (401, envelope("Invalid token."))
         );
-        Tokens(&t.platform.store).revoke(id).await.unwrap();
+        Tokens(&t.platform.store)
+            .revoke(id, "admin:test")
+            .await
+            .unwrap();
         let revoked = t
             .call_as(
                 Method::GET,
@@ -116,7 +119,10 @@ tillwire_testkit::both_backends!(
             .await;
         assert_eq!(revoked.status, 401);
         // Writes are audited under the caller's name.
-        let (_, token) = Tokens(&t.platform.store).issue("bot").await.unwrap();
+        let (_, token) = Tokens(&t.platform.store)
+            .issue("bot", "admin:test")
+            .await
+            .unwrap();
         let created = t
             .call_as(
                 Method::POST,
@@ -179,7 +185,10 @@ tillwire_testkit::both_backends!(access_code_brute_force_is_throttled, |db| asyn
 tillwire_testkit::both_backends!(no_secret_in_responses_or_logs, |db| async move {
     let logs = captured_logs();
     let t = Harness::new(db).await;
-    let (_, token) = Tokens(&t.platform.store).issue("worker").await.unwrap();
+    let (_, token) = Tokens(&t.platform.store)
+        .issue("worker", "admin:test")
+        .await
+        .unwrap();
     let mut bodies = String::new();
     for (method, path, body) in [
         (
@@ -211,6 +220,12 @@ tillwire_testkit::both_backends!(no_secret_in_responses_or_logs, |db| async move
         "SELECT actor, detail FROM directory_audit").fetch_all(db).await)
         .unwrap();
     let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(
+        audit
+            .iter()
+            .any(|(a, d)| a == "admin:test" && d.contains("\"name\":\"worker\"")),
+        "issuing a token is audited: {audit:?}"
+    );
     for secret in ["secret-one", "secret-two", "secret-wrong", token.as_str()] {
         assert!(!bodies.contains(secret), "{secret} in a response");
         assert!(!logged.contains(secret), "{secret} in the log");

@@ -8,7 +8,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tillwire_kitchen::Kitchen;
 use tillwire_platform::auth::{NewPassword, Username, Users};
 use tillwire_platform::jobs::{JobFailure, JobHandler, NewJob};
@@ -225,12 +225,22 @@ pub fn router(platform: &Platform, kitchen: Kitchen) -> anyhow::Result<Router> {
         .merge(tillwire_printing::router().with_state(kitchen.clone()))
         .merge(tillwire_kitchen::router(kitchen))
         .merge(tillwire_directory::router(directory))
+        .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             platform.clone(),
             tillwire_platform::auth::require_csrf,
         ))
         .layer(middleware::from_fn(web::security_headers))
         .layer(middleware::from_fn(observe)))
+}
+
+/// The directory's clients get its JSON envelope for unknown paths; everything else a plain 404.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if tillwire_directory::owns_unmatched(uri.path()) {
+        tillwire_directory::not_found()
+    } else {
+        (axum::http::StatusCode::NOT_FOUND, "not found").into_response()
+    }
 }
 
 /// Request metrics and a log line per request, with the path but never the query (it may hold a CSRF token).
