@@ -2,10 +2,11 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{PIZZA, SALAD, WOK_SAUCE, eventually};
-use tillwire_printing::sim::{EscPosSink, decode};
+use common::{PIZZA, SALAD, WOK_BUCKWHEAT, WOK_SAUCE, eventually};
+use tillwire_printing::sim::{EscPosSink, PrintedLine, decode};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -161,4 +162,75 @@ tillwire_testkit::both_backends!(tickets_wait_for_a_printer_that_is_down, |db| a
         decode(&again.bytes).unwrap().numbers(),
         vec![format!("№ {}", orders[1].number)]
     );
+});
+
+tillwire_testkit::both_backends!(qr_code_and_station_slips, |db| async move {
+    let app = common::start(&db, |s| {
+        s.print.qr_code = true;
+        s.print.station_slips = true;
+    })
+    .await;
+    let sink = EscPosSink::start(0).await.unwrap();
+    app.set_printer_address(&sink.printer_address()).await;
+
+    // Two wares of the wok station, one each of the pizza and salad stations.
+    let order = app
+        .import(
+            1,
+            1,
+            &[
+                (PIZZA, 2.0),
+                (WOK_SAUCE, 1.0),
+                (WOK_BUCKWHEAT, 3.0),
+                (SALAD, 1.0),
+            ],
+        )
+        .await;
+    let job = eventually("the ticket arrives", LIMIT, || async {
+        sink.received().pop()
+    })
+    .await;
+    let printed = decode(&job.bytes).expect("a well-formed ESC/POS stream");
+    let number = format!("№ {}", order.number);
+
+    assert!(printed.uncut.is_empty(), "every slip is cut");
+    assert_eq!(
+        printed.slips.len(),
+        4,
+        "one ticket, then one slip per station"
+    );
+    assert_eq!(printed.numbers(), vec![number.clone(); 4]);
+    for slip in &printed.slips {
+        let big: Vec<&PrintedLine> = slip.iter().filter(|l| l.big).collect();
+        assert_eq!(big.len(), 1, "{slip:?}");
+        assert!(big[0].bold, "the number is bold as well as large");
+    }
+    let qr_codes: Vec<Vec<&str>> = printed
+        .slips
+        .iter()
+        .map(|slip| slip.iter().filter_map(|l| l.qr.as_deref()).collect())
+        .collect();
+    let on_ticket = order.number.to_string();
+    assert_eq!(
+        qr_codes,
+        [vec![on_ticket.as_str()], vec![], vec![], vec![]],
+        "the ticket carries a QR code of the number, the station slips none"
+    );
+
+    // Each station slip: the station's name, the number, the time, a blank line, its wares, a rule.
+    let mut by_station = BTreeMap::new();
+    for slip in &printed.slips[1..] {
+        let lines: Vec<&str> = slip.iter().map(|l| l.text.trim()).collect();
+        assert_eq!(lines[1], number, "{lines:?}");
+        assert_eq!(lines[3], "", "{lines:?}");
+        let (rule, wares) = lines[4..].split_last().expect("a rule");
+        assert_eq!(rule.trim_start_matches('-'), "", "{lines:?}");
+        by_station.insert(lines[0], wares.to_vec());
+    }
+    let expected = BTreeMap::from([
+        ("Вок", vec!["Вок остр. пр. соус   1", "Вок остр. греча   3"]),
+        ("Пиццерия", vec!["Пицца 4 сыра   2"]),
+        ("Салаты", vec!["Салат оливье   1"]),
+    ]);
+    assert_eq!(by_station, expected);
 });

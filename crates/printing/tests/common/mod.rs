@@ -19,6 +19,7 @@ use tillwire_units::{UnitId, Units};
 
 pub const PIZZA: &str = "48566"; // Пиццерия, "Пицца 4 сыра"
 pub const WOK_SAUCE: &str = "51356"; // Вок, "Вок остр. пр. соус"
+pub const WOK_BUCKWHEAT: &str = "51358"; // Вок, "Вок остр. греча"
 pub const SALAD: &str = "12356"; // Салаты, "Салат оливье"
 
 pub struct App {
