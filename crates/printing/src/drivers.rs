@@ -11,12 +11,32 @@ use ipp::parser::IppParser;
 use ipp::payload::IppPayload;
 use ipp::request::IppRequestResponse;
 use ipp::value::IppValue;
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use tillwire_kitchen::model::PrinterAddress;
 use tillwire_platform::config::CodePage;
 use tokio::io::AsyncWriteExt;
 
 use crate::ticket::Ticket;
-use crate::{escpos, pdf};
+use crate::{escpos, pdf, same_name};
+
+/// The longest one print attempt may take, all its steps together (for IPP up to four HTTP requests). It must
+/// stay under the job lease (60 s, `tillwire_platform::jobs`): a job still printing when its lease runs out is
+/// handed to another worker, which would print the ticket again.
+pub const ATTEMPT_DEADLINE: Duration = Duration::from_secs(45);
+
+/// What is percent-encoded when a configured IPP path becomes a URI: controls, non-ASCII (a CUPS queue may have
+/// a Cyrillic name) and the characters a URI may not hold. `%` is kept, so an already encoded path is unchanged.
+const NOT_IN_URI: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
 
 /// Why a ticket did not print. Every failure is worth retrying: printers come back, queues get re-created.
 #[derive(Debug, thiserror::Error)]
@@ -29,16 +49,20 @@ impl PrintError {
     }
 }
 
-/// How to reach printers: one HTTP client for IPP, the code page for ESC/POS, the per-step timeout.
+/// How to reach printers: one HTTP client for IPP, the code page for ESC/POS, the per-step timeout and the
+/// deadline of a whole attempt.
 #[derive(Clone)]
 pub struct Drivers {
     http: reqwest::Client,
     code_page: CodePage,
     timeout: Duration,
+    deadline: Duration,
 }
 
 impl Drivers {
-    pub fn new(code_page: CodePage, timeout: Duration) -> Self {
+    /// `timeout` bounds each connect and write (an HTTP request gets twice that); `deadline` bounds the whole
+    /// attempt (see [`ATTEMPT_DEADLINE`]).
+    pub fn new(code_page: CodePage, timeout: Duration, deadline: Duration) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(timeout)
             .timeout(timeout * 2)
@@ -49,11 +73,29 @@ impl Drivers {
             http,
             code_page,
             timeout,
+            deadline,
         }
     }
 
-    /// Prints `ticket`; `title` names the job on IPP printers.
+    /// Prints `ticket`; `title` names the job on IPP printers. Gives up once the deadline has passed, whichever
+    /// step it is in.
     pub async fn print(
+        &self,
+        address: &PrinterAddress,
+        ticket: &Ticket,
+        title: &str,
+    ) -> Result<(), PrintError> {
+        tokio::time::timeout(self.deadline, self.attempt(address, ticket, title))
+            .await
+            .unwrap_or_else(|_| {
+                Err(PrintError(format!(
+                    "{address}: the attempt did not finish within {} s",
+                    self.deadline.as_secs_f32()
+                )))
+            })
+    }
+
+    async fn attempt(
         &self,
         address: &PrinterAddress,
         ticket: &Ticket,
@@ -90,8 +132,9 @@ impl Drivers {
     }
 
     /// ELQ chose the CUPS queue by name, case-insensitively. The URI is tried as written; when the server
-    /// does not know it, its queues are listed (CUPS-Get-Printers) and the one whose name matches is used.
-    /// Driver-based queues get a PDF; queues that only take raw data get ESC/POS.
+    /// does not know it, its queues are listed (CUPS-Get-Printers) and the one whose name matches the URI's
+    /// last segment is used (see [`queue_uri`]). Driver-based queues get a PDF; queues that only take raw data
+    /// get ESC/POS.
     async fn print_ipp(
         &self,
         host: &str,
@@ -101,11 +144,13 @@ impl Drivers {
         title: &str,
     ) -> Result<(), PrintError> {
         let server = format!("http://{host}:{port}");
-        let mut uri = format!("ipp://{host}:{port}{path}");
+        let mut uri = format!(
+            "ipp://{host}:{port}{}",
+            utf8_percent_encode(path, NOT_IN_URI)
+        );
         let mut attributes = self.call(&server, &uri, printer_attributes(&uri)?).await?;
         if attributes.header().status_code() == StatusCode::ClientErrorNotFound {
-            let wanted = path.rsplit('/').next().unwrap_or_default();
-            uri = self.find_queue(&server, wanted).await?;
+            uri = self.find_queue(&server, &last_segment(path)).await?;
             attributes = self.call(&server, &uri, printer_attributes(&uri)?).await?;
         }
         ensure_success(&attributes, "Get-Printer-Attributes")?;
@@ -140,20 +185,8 @@ impl Drivers {
             .call(server, server, CupsGetPrinters::new().into_ipp_request())
             .await?;
         ensure_success(&reply, "CUPS-Get-Printers")?;
-        for group in reply
-            .attributes()
-            .groups_of(DelimiterTag::PrinterAttributes)
-        {
-            let name = group.get("printer-name").map(|a| a.value().to_string());
-            if name.is_some_and(|n| n.eq_ignore_ascii_case(wanted))
-                && let Some(uri) = group.get("printer-uri-supported")
-            {
-                return Ok(listed(uri.value()).into_iter().next().unwrap_or_default());
-            }
-        }
-        Err(PrintError(format!(
-            "{server}: no print queue named {wanted:?}"
-        )))
+        queue_uri(&reply, wanted)
+            .ok_or_else(|| PrintError(format!("{server}: no print queue named {wanted:?}")))
     }
 
     /// Sends one IPP request to the HTTP path of `uri` on `server`.
@@ -186,6 +219,35 @@ impl Drivers {
             .parse()
             .map_err(|e| PrintError(format!("{url}: not an IPP reply: {e}")))
     }
+}
+
+/// The URI of the queue named `wanted` in a CUPS-Get-Printers reply, ignoring case in any script. A queue's
+/// name is its `printer-name`; only a queue listed without one is known by the last segment of its URI.
+pub fn queue_uri(reply: &IppRequestResponse, wanted: &str) -> Option<String> {
+    reply
+        .attributes()
+        .groups_of(DelimiterTag::PrinterAttributes)
+        .find_map(|queue| {
+            let uri = listed(queue.get("printer-uri-supported")?.value())
+                .into_iter()
+                .next()?;
+            let name = match queue.get("printer-name").map(|a| a.value()) {
+                Some(IppValue::NameWithLanguage { name, .. }) => name.to_string(),
+                Some(other) => other.to_string(),
+                None => last_segment(&uri),
+            };
+            same_name(&name, wanted).then_some(uri)
+        })
+}
+
+/// The last segment of a path or URI, percent-decoded: `/printers/%D0%9A%D1%83%D1%85%D0%BD%D1%8F` → `Кухня`.
+fn last_segment(path: &str) -> String {
+    let segment = path
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    percent_decode_str(segment).decode_utf8_lossy().into_owned()
 }
 
 fn printer_attributes(uri: &str) -> Result<IppRequestResponse, PrintError> {
@@ -231,4 +293,135 @@ fn values(reply: &IppRequestResponse, name: &str) -> Vec<String> {
         .filter_map(|g| g.get(name))
         .flat_map(|a| listed(a.value()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use ipp::attribute::{IppAttribute, IppAttributeGroup};
+    use ipp::model::IppVersion;
+
+    use super::*;
+    use crate::ticket::Paper;
+
+    /// A CUPS-Get-Printers reply listing `queues` (name, URI), encoded as a server sends it and parsed back.
+    fn cups_printers(queues: &[(Option<IppValue>, &str)]) -> IppRequestResponse {
+        let mut reply =
+            IppRequestResponse::new_response(IppVersion::v2_0(), StatusCode::SuccessfulOk, 1)
+                .unwrap();
+        for (name, uri) in queues {
+            let mut group = IppAttributeGroup::new(DelimiterTag::PrinterAttributes);
+            let attributes = group.attributes_mut();
+            if let Some(name) = name {
+                attributes.push(IppAttribute::with_name("printer-name", name.clone()).unwrap());
+            }
+            let uri = IppValue::Uri(uri.to_string().try_into().unwrap());
+            attributes.push(IppAttribute::with_name("printer-uri-supported", uri).unwrap());
+            reply.attributes_mut().groups_mut().push(group);
+        }
+        let bytes = reply.to_bytes();
+        IppParser::new(Cursor::new(bytes)).parse().unwrap()
+    }
+
+    fn name(text: &str) -> Option<IppValue> {
+        Some(IppValue::NameWithoutLanguage(
+            text.to_owned().try_into().unwrap(),
+        ))
+    }
+
+    #[test]
+    fn the_queue_is_found_by_printer_name_ignoring_case_in_any_script() {
+        let reply = cups_printers(&[
+            (name("Bar"), "ipp://cups:631/printers/Bar"),
+            // The URI says "Кухня" but the queue's name is "Зал": the name decides.
+            (name("Зал"), "ipp://cups:631/printers/Кухня-old"),
+            (
+                Some(IppValue::NameWithLanguage {
+                    language: "ru".to_owned().try_into().unwrap(),
+                    name: "Кухня".to_owned().try_into().unwrap(),
+                }),
+                "ipp://cups:631/printers/%D0%9A%D1%83%D1%85%D0%BD%D1%8F",
+            ),
+            (name("ELLIX50"), "ipp://cups:631/printers/ELLIX50"),
+        ]);
+        assert_eq!(
+            queue_uri(&reply, "кУХНЯ").as_deref(),
+            Some("ipp://cups:631/printers/%D0%9A%D1%83%D1%85%D0%BD%D1%8F")
+        );
+        assert_eq!(
+            queue_uri(&reply, "ellix50").as_deref(),
+            Some("ipp://cups:631/printers/ELLIX50")
+        );
+        assert_eq!(queue_uri(&reply, "кухня-old"), None, "not by the URI");
+        assert_eq!(queue_uri(&reply, "Кухн"), None, "the whole name");
+    }
+
+    #[test]
+    fn a_queue_without_a_name_is_known_by_its_uri() {
+        let reply = cups_printers(&[
+            (name("Bar"), "ipp://cups:631/printers/Bar"),
+            (
+                None,
+                "ipp://cups:631/printers/%D0%9A%D1%83%D1%85%D0%BD%D1%8F",
+            ),
+        ]);
+        assert_eq!(
+            queue_uri(&reply, "КУХНЯ").as_deref(),
+            Some("ipp://cups:631/printers/%D0%9A%D1%83%D1%85%D0%BD%D1%8F")
+        );
+    }
+
+    #[test]
+    fn configured_paths_are_matched_decoded() {
+        assert_eq!(last_segment("/printers/Кухня"), "Кухня");
+        assert_eq!(
+            last_segment("/printers/%D0%9A%D1%83%D1%85%D0%BD%D1%8F/"),
+            "Кухня"
+        );
+        assert_eq!(
+            utf8_percent_encode("/printers/Кухня", NOT_IN_URI).to_string(),
+            "/printers/%D0%9A%D1%83%D1%85%D0%BD%D1%8F"
+        );
+        assert_eq!(
+            utf8_percent_encode("/printers/%D0%9A", NOT_IN_URI).to_string(),
+            "/printers/%D0%9A",
+            "an encoded path stays as it is"
+        );
+    }
+
+    /// An IPP printer that takes the request and never answers: the attempt ends at the deadline, long before
+    /// the HTTP timeouts (30 s to connect, 60 s per request) would end it.
+    #[tokio::test]
+    async fn an_attempt_ends_at_its_deadline() {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let drivers = Drivers::new(
+            CodePage::Cp866,
+            Duration::from_secs(30),
+            Duration::from_secs(1),
+        );
+        let address = PrinterAddress::parse(&format!("ipp://127.0.0.1:{port}/ipp/print"))
+            .unwrap()
+            .unwrap();
+        let paper = Paper {
+            width_mm: 57,
+            height_mm: 120,
+        };
+        let error = drivers
+            .print(&address, &Ticket::test_page("Кухня", "now", paper), "test")
+            .await
+            .expect_err("nobody answers");
+        assert_eq!(
+            error.to_string(),
+            format!("ipp://127.0.0.1:{port}/ipp/print: the attempt did not finish within 1 s")
+        );
+        silent.abort();
+    }
 }

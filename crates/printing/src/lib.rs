@@ -67,7 +67,11 @@ pub struct Printing {
 impl Printing {
     pub fn new(kitchen: Kitchen) -> Self {
         let print = &kitchen.platform.settings.print;
-        let drivers = Drivers::new(print.code_page, Duration::from_secs(print.timeout_secs));
+        let drivers = Drivers::new(
+            print.code_page,
+            Duration::from_secs(print.timeout_secs),
+            drivers::ATTEMPT_DEADLINE,
+        );
         Printing { kitchen, drivers }
     }
 
@@ -207,6 +211,14 @@ impl Printing {
     }
 }
 
+/// Whether two printer or queue names are the same, ignoring case in any script ("Принтер" = "пРИНТЕР"), as
+/// ELQ's `lower()` comparison did.
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
+}
+
 fn parse_payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, JobFailure> {
     serde_json::from_str(&job.payload).map_err(|e| JobFailure::Fatal(format!("bad payload: {e}")))
 }
@@ -218,5 +230,19 @@ fn failure(error: KitchenError) -> JobFailure {
             JobFailure::Fatal(error.to_string())
         }
         other => JobFailure::Retry(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_name;
+
+    #[test]
+    fn names_match_ignoring_case_in_any_script() {
+        assert!(same_name("Принтер этикеток", "пРИНТЕР ЭТИКЕТОК"));
+        assert!(same_name("Kitchen57", "KITCHEN57"));
+        assert!(same_name("Ёлка", "ёЛКА"));
+        assert!(!same_name("Принтер этикеток", "Принтер этикеток 2"));
+        assert!(!same_name("Кухня", "Кухня "));
     }
 }
