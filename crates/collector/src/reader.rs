@@ -163,7 +163,8 @@ impl Register {
         Ok(batch)
     }
 
-    /// A custom query (ELQ's `sql`), run as it is. When its rows carry `datecommit` and `purchase_id`, sales at
+    /// A custom query (ELQ's `sql`), run as it is and read as ELQ read it: by position ([`ELQ_COLUMNS`]). When its
+    /// rows also carry `datecommit` and `purchase_id` (by name), sales at
     /// or before the cursor are left out and the rest are sent in commit order; otherwise every row is sent each
     /// pass, as ELQ did, and the import's de-duplication absorbs the repeats.
     pub async fn custom_batch(&mut self, sql: &str, after: Cursor) -> Result<Batch, ReadError> {
@@ -207,9 +208,43 @@ fn parse_rows(rows: &[String]) -> Result<Vec<Row>, ReadError> {
     rows.iter().map(|text| parse_row(text)).collect()
 }
 
+/// ELQ read its query's rows by position, whatever the columns are called (its main.sql names the quantity
+/// `ware_amount`, tillwire's query `ware_count`): these six come first, in this order.
+const ELQ_COLUMNS: [&str; 6] = [
+    "cash_id",
+    "shift_id",
+    "check_id",
+    "check_date",
+    "ware",
+    "quantity",
+];
+
 fn parse_row(text: &str) -> Result<Row, ReadError> {
     let value: Value = serde_json::from_str(text).map_err(|e| ReadError::Row(e.to_string()))?;
-    let field = |name: &str| value.get(name).filter(|v| !v.is_null());
+    let Value::Object(named) = value else {
+        return Err(ReadError::Row(format!("not a row: {text}")));
+    };
+    // `row_to_json` keeps the query's column order and serde_json's `preserve_order` (a workspace feature) keeps it.
+    let columns: Vec<(&String, &Value)> = named.iter().collect();
+    if columns.len() < ELQ_COLUMNS.len() {
+        let names: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
+        return Err(ReadError::Row(format!(
+            "the query returned {} column(s) ({}); it must return {} first, in that order, as ELQ read them",
+            columns.len(),
+            names.join(", "),
+            ELQ_COLUMNS.join(", ")
+        )));
+    }
+    let column = |i: usize| Some(columns[i].1).filter(|v| !v.is_null());
+    let unusable = |i: usize| {
+        ReadError::Row(format!(
+            "no usable {} (column {} `{}`) in {text}",
+            ELQ_COLUMNS[i],
+            i + 1,
+            columns[i].0
+        ))
+    };
+    let field = |name: &str| named.get(name).filter(|v| !v.is_null());
     let missing = |name: &str| ReadError::Row(format!("no usable {name} in {text}"));
     let position = match (field("datecommit"), field("purchase_id")) {
         (Some(commit), Some(id)) => Some(Cursor {
@@ -222,39 +257,38 @@ fn parse_row(text: &str) -> Result<Row, ReadError> {
         _ => None,
     };
     // A sale without a shift (or lines) has nothing to send, but its position still counts.
-    let key = match field("cash_id") {
+    let key = match column(0) {
         None if position.is_some() => None,
-        _ => Some((
-            field("cash_id")
-                .and_then(integer)
-                .ok_or_else(|| missing("cash_id"))?,
-            field("shift_id")
-                .and_then(integer)
-                .ok_or_else(|| missing("shift_id"))?,
-            field("check_id")
-                .and_then(integer)
-                .ok_or_else(|| missing("check_id"))?,
-            field("check_date")
+        cash => Some((
+            cash.and_then(integer).ok_or_else(|| unusable(0))?,
+            column(1).and_then(integer).ok_or_else(|| unusable(1))?,
+            column(2).and_then(integer).ok_or_else(|| unusable(2))?,
+            column(3)
                 .and_then(Value::as_str)
                 .and_then(|d| d.get(..10))
                 .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                .ok_or_else(|| missing("check_date"))?,
+                .ok_or_else(|| unusable(3))?,
         )),
     };
-    let line = match (field("ware"), field("ware_count")) {
-        (Some(ware), Some(count)) => {
+    // No item is a sale without lines; an item without a quantity is a query that cannot be read, never a line
+    // to drop quietly.
+    let line = match column(4) {
+        None => None,
+        Some(ware) => {
             let code = match ware {
                 Value::String(text) => text.trim().to_owned(),
                 other => other.to_string(),
             };
-            let count = count
-                .as_f64()
-                .or_else(|| count.as_str().and_then(|t| t.trim().parse().ok()))
-                .ok_or_else(|| missing("ware_count"))?;
+            let count = column(5)
+                .and_then(|count| {
+                    count
+                        .as_f64()
+                        .or_else(|| count.as_str().and_then(|t| t.trim().parse().ok()))
+                })
+                .ok_or_else(|| unusable(5))?;
             // Float products such as 350 × 0.001 carry noise; tills count to the thousandth at most.
             Some((code, (count * 1e6).round() / 1e6))
         }
-        _ => None,
     };
     Ok(Row {
         key,
@@ -370,6 +404,31 @@ mod tests {
         .expect("row");
         assert!(row.position.is_none());
         assert!(parse_row(r#"{"cash_id": "x"}"#).is_err());
+    }
+
+    #[test]
+    fn columns_are_read_by_position_as_elq_did() {
+        let row = parse_row(
+            r#"{"cashnum": 2, "numshift": 1, "numberfield": 3, "shiftopen": "2024-05-01", "item": "48566", "ware_amount": 2.0}"#,
+        )
+        .expect("ELQ's main.sql shape");
+        assert_eq!(row.line, Some(("48566".to_owned(), 2.0)));
+        assert_eq!(
+            row.key,
+            NaiveDate::from_ymd_opt(2024, 5, 1).map(|d| (2, 1, 3, d))
+        );
+        let error = parse_row(
+            r#"{"cash_id": 2, "shift_id": 1, "check_id": 3, "check_date": "2024-05-01", "ware": "48566"}"#,
+        )
+        .expect_err("no quantity column")
+        .to_string();
+        assert!(error.contains("quantity"), "{error}");
+        let error = parse_row(
+            r#"{"cash_id": 2, "shift_id": 1, "check_id": 3, "check_date": "2024-05-01", "ware": "48566", "datecommit": "2024-05-01T10:00:00", "purchase_id": 1}"#,
+        )
+        .expect_err("the sixth column is no quantity")
+        .to_string();
+        assert!(error.contains("column 6 `datecommit`"), "{error}");
     }
 
     #[test]

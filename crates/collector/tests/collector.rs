@@ -8,8 +8,11 @@ use tillwire_collector::status::Reporter;
 use tillwire_collector::{Collectors, Cursors, KitchenSink, Options, Task};
 use tillwire_kitchen::Kitchen;
 use tillwire_platform::{Platform, Settings, Store, read};
-use tillwire_testkit::{Purchase, SetRetailDatabase, TestDatabase};
+use tillwire_testkit::{Backend, Purchase, SetRetailDatabase, TestDatabase};
 use tillwire_units::{UnitId, Units};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 const PIZZA: &str = "48566";
 const SALAD: &str = "12356";
@@ -42,13 +45,14 @@ async fn kitchen(db: &TestDatabase) -> Kitchen {
 }
 
 fn source(register: &SetRetailDatabase) -> CashSource {
-    let json = format!(
-        r#"{{"cashes": [{{"sql_server": "{}", "sql_database": "{}", "sql_login": "{}"}}]}}"#,
-        register.server(),
-        register.database(),
-        register.login()
-    );
-    MainConfig::parse(&json)
+    custom_source(register, "")
+}
+
+/// `register` with main.json's `sql` (empty: the built-in query).
+fn custom_source(register: &SetRetailDatabase, sql: &str) -> CashSource {
+    let json = serde_json::json!({"cashes": [{"sql_server": register.server(), "sql_database": register.database(),
+        "sql_login": register.login(), "sql": sql}]});
+    MainConfig::parse(&json.to_string())
         .expect("main.json")
         .cashes
         .remove(0)
@@ -65,6 +69,15 @@ async fn default_unit(kitchen: &Kitchen) -> UnitId {
 
 /// Collectors for `registers`, feeding the default unit, reading `batch` sales per query.
 async fn start(kitchen: &Kitchen, registers: &[&SetRetailDatabase], batch: u32) -> Collectors {
+    start_sources(
+        kitchen,
+        registers.iter().map(|r| source(r)).collect(),
+        batch,
+    )
+    .await
+}
+
+async fn start_sources(kitchen: &Kitchen, sources: Vec<CashSource>, batch: u32) -> Collectors {
     let unit = default_unit(kitchen).await;
     let options = Options {
         timer: MainConfig::parse(r#"{"timer": 0.2}"#).expect("timer").timer,
@@ -73,21 +86,18 @@ async fn start(kitchen: &Kitchen, registers: &[&SetRetailDatabase], batch: u32) 
         batch,
         zone: Some(chrono_tz::UTC),
     };
-    let tasks = registers
-        .iter()
-        .map(|register| {
-            let source = source(register);
-            Task {
-                key: format!("unit {}: {}", unit.0, source.name()),
-                reporter: Reporter::new(&source.name(), "test"),
-                sink: KitchenSink {
-                    kitchen: kitchen.clone(),
-                    unit,
-                },
-                cursors: Cursors(kitchen.platform.store.clone()),
-                options,
-                source,
-            }
+    let tasks = sources
+        .into_iter()
+        .map(|source| Task {
+            key: format!("unit {}: {}", unit.0, source.name()),
+            reporter: Reporter::new(&source.name(), "test"),
+            sink: KitchenSink {
+                kitchen: kitchen.clone(),
+                unit,
+            },
+            cursors: Cursors(kitchen.platform.store.clone()),
+            options,
+            source,
         })
         .collect();
     Collectors::start(tasks)
@@ -319,5 +329,87 @@ tillwire_testkit::both_backends!(
             .collect();
         assert_eq!(from_down, vec![1.0, 4.0], "caught up, in order");
         assert_eq!(order_count(&kitchen.platform).await, 4);
+    }
+);
+
+/// ELQ's main.sql as spec §5 describes it: six columns read by position, the quantity named `ware_amount`,
+/// summed per receipt and item, no ORDER BY and no cursor columns.
+const ELQ_SQL: &str = "SELECT s.cashnum AS cash_id, s.numshift AS shift_id, p.numberfield AS check_id,
+        to_char(s.shiftopen, 'YYYY-MM-DD') AS check_date, pos.item AS ware,
+        SUM(CASE WHEN pos.precision < 1 THEN pos.qnty * pos.precision ELSE pos.qnty / 1000.0 END) AS ware_amount
+    FROM ch_shift s JOIN ch_purchase p ON p.id_shift = s.id JOIN ch_position pos ON pos.id_purchase = p.id
+    WHERE p.datecommit > timestamp '2024-05-01' -- ELQ: the last 3 minutes; the test sales are in 2024
+      AND p.cashoperation = 0 AND p.operationtype = true AND p.checkstatus = 0
+    GROUP BY s.cashnum, s.numshift, p.numberfield, s.shiftopen, pos.item";
+
+tillwire_testkit::both_backends!(elq_custom_sql_is_read_by_position, |db| async move {
+    let kitchen = kitchen(&db).await;
+    let register = SetRetailDatabase::new().await;
+    register.open_shift(1, 3, 2, "2024-05-01 08:00:00").await;
+    let mut returned = sale(2, 2, "2024-05-01 10:00:02", 9);
+    returned.operationtype = false;
+    register
+        .insert(&[
+            sale(1, 1, "2024-05-01 10:00:01", 2),
+            returned,
+            Purchase::sale(
+                3,
+                1,
+                3,
+                "2024-05-01 10:00:03",
+                &[(PIZZA, 1000, 1.0), (PIZZA, 3000, 1.0), (SALAD, 350, 0.001)],
+            ),
+        ])
+        .await;
+    let collectors = start_sources(&kitchen, vec![custom_source(&register, ELQ_SQL)], 50).await;
+    let mut found = wait_for_pizzas(&kitchen.platform, 2).await;
+    // Without cursor columns every pass re-sends the window, as ELQ did; de-duplication keeps one order each.
+    let before = tillwire_platform::now_ms();
+    wait_idle(&register, before).await;
+    let before = tillwire_platform::now_ms();
+    wait_idle(&register, before).await;
+    collectors.stop().await;
+    found.sort_by(|a, b| a.1.total_cmp(&b.1));
+    assert_eq!(
+        found,
+        vec![(3, 2.0), (3, 4.0)],
+        "quantities by position, summed per item"
+    );
+    assert_eq!(order_count(&kitchen.platform).await, 2);
+    let salad: Vec<(f64,)> = read!(&kitchen.platform.store, db => sqlx::query_as(
+        "SELECT quantity FROM order_lines WHERE code = $1").bind(SALAD).fetch_all(db).await)
+    .expect("salad");
+    assert_eq!(salad, vec![(0.35,)]);
+});
+
+tillwire_testkit::both_backends!(
+    a_custom_sql_without_a_quantity_fails_loudly_and_keeps_the_cursor,
+    |db| async move {
+        let kitchen = kitchen(&db).await;
+        let register = SetRetailDatabase::new().await;
+        register.open_shift(1, 1, 1, "2024-05-01 08:00:00").await;
+        register
+            .insert(&[sale(1, 1, "2024-05-01 10:00:00", 1)])
+            .await;
+        // Five of ELQ's columns, then the cursor's: the sixth is a time, not a quantity.
+        let sql = "SELECT s.cashnum AS cash_id, s.numshift AS shift_id, p.numberfield AS check_id,
+                to_char(s.shiftopen, 'YYYY-MM-DD') AS check_date, pos.item AS ware, p.datecommit, p.id AS purchase_id
+            FROM ch_shift s JOIN ch_purchase p ON p.id_shift = s.id JOIN ch_position pos ON pos.id_purchase = p.id";
+        let source = custom_source(&register, sql);
+        let state = Reporter::new(&source.name(), "test");
+        let collectors = start_sources(&kitchen, vec![source], 50).await;
+        eventually("the error on the admin page", || async {
+            state
+                .state()
+                .last_error
+                .is_some_and(|e| e.contains("no usable quantity (column 6 `datecommit`)"))
+        })
+        .await;
+        collectors.stop().await;
+        assert_eq!(order_count(&kitchen.platform).await, 0);
+        let (cursors,): (i64,) = read!(&kitchen.platform.store, db => sqlx::query_as(
+            "SELECT COUNT(*) FROM collector_cursors").fetch_one(db).await)
+        .expect("cursors");
+        assert_eq!(cursors, 0, "nothing was read, so the cursor did not move");
     }
 );
