@@ -17,7 +17,11 @@ use crate::config::CashSource;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// ELQ used 5 minutes; a batch read by primary-key order needs far less, and a stuck register must not hold
 /// its task for long.
-const STATEMENT_TIMEOUT: &str = "30s";
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// `statement_timeout` is the server's: a register that went silent (a cut cable, a firewall dropping packets)
+/// never sends it, and TCP would wait for minutes. Every query also has this client-side deadline, the
+/// server's plus a margin for the round trip.
+const READ_TIMEOUT: Duration = STATEMENT_TIMEOUT.saturating_add(Duration::from_secs(5));
 
 const SALES: &str = "p.cashoperation = 0 AND p.operationtype = true AND p.checkstatus = 0";
 
@@ -110,6 +114,8 @@ pub struct Batch {
 pub enum ReadError {
     #[error("cannot connect within {0:?}: {1}")]
     Connect(Duration, String),
+    #[error("{0}: no answer within {1:?}")]
+    Silent(&'static str, Duration),
     #[error("query failed: {0}")]
     Query(#[from] sqlx::Error),
     #[error("unexpected row: {0}")]
@@ -131,23 +137,28 @@ impl Register {
             .username(&source.login)
             .password(source.password.expose())
             .application_name("tillwire-collector")
-            .options([("statement_timeout", STATEMENT_TIMEOUT)]);
-        let connecting = options.connect();
-        let connection = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .options([(
+                "statement_timeout",
+                format!("{}ms", STATEMENT_TIMEOUT.as_millis()),
+            )]);
+        let connection = tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
             .await
-            .map_err(|_| ReadError::Connect(CONNECT_TIMEOUT, "timed out".into()))?
+            .map_err(|_| ReadError::Silent("connecting", CONNECT_TIMEOUT))?
             .map_err(|e| ReadError::Connect(CONNECT_TIMEOUT, e.to_string()))?;
         Ok(Register { connection })
     }
 
     /// The next `limit` sales after `after`, in commit order.
     pub async fn next_batch(&mut self, after: Cursor, limit: u32) -> Result<Batch, ReadError> {
-        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(batch_sql()))
-            .bind(after.commit_text())
-            .bind(after.purchase_id)
-            .bind(i64::from(limit))
-            .fetch_all(&mut self.connection)
-            .await?;
+        let rows: Vec<String> = within(
+            "reading sales",
+            sqlx::query_scalar(sqlx::AssertSqlSafe(batch_sql()))
+                .bind(after.commit_text())
+                .bind(after.purchase_id)
+                .bind(i64::from(limit))
+                .fetch_all(&mut self.connection),
+        )
+        .await?;
         let rows = parse_rows(&rows)?;
         let sales = rows.iter().filter_map(|row| row.position).fold(
             Vec::new(),
@@ -169,9 +180,11 @@ impl Register {
     /// pass, as ELQ did, and the import's de-duplication absorbs the repeats.
     pub async fn custom_batch(&mut self, sql: &str, after: Cursor) -> Result<Batch, ReadError> {
         let wrapped = format!("SELECT row_to_json(c)::text FROM ({sql}) AS c");
-        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(wrapped))
-            .fetch_all(&mut self.connection)
-            .await?;
+        let rows: Vec<String> = within(
+            "running the custom sql",
+            sqlx::query_scalar(sqlx::AssertSqlSafe(wrapped)).fetch_all(&mut self.connection),
+        )
+        .await?;
         let mut rows = parse_rows(&rows)?;
         rows.retain(|row| row.position.is_none_or(|p| p > after));
         rows.sort_by_key(|row| row.position);
@@ -184,16 +197,30 @@ impl Register {
             "SELECT count(*) FROM ch_purchase p WHERE {SALES}
              AND (p.datecommit::timestamp, p.id::bigint) > ($1::text::timestamp, $2::bigint)"
         );
-        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(after.commit_text())
-            .bind(after.purchase_id)
-            .fetch_one(&mut self.connection)
-            .await?)
+        within(
+            "counting the backlog",
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(after.commit_text())
+                .bind(after.purchase_id)
+                .fetch_one(&mut self.connection),
+        )
+        .await
     }
 
+    /// Says goodbye, unless the register no longer answers at all.
     pub async fn close(self) {
-        let _ = self.connection.close().await;
+        let _ = tokio::time::timeout(CONNECT_TIMEOUT, self.connection.close()).await;
     }
+}
+
+/// A query under [`READ_TIMEOUT`].
+async fn within<T>(
+    what: &'static str,
+    query: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, ReadError> {
+    Ok(tokio::time::timeout(READ_TIMEOUT, query)
+        .await
+        .map_err(|_| ReadError::Silent(what, READ_TIMEOUT))??)
 }
 
 /// One row of the built-in or a custom query.

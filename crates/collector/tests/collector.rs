@@ -413,3 +413,112 @@ tillwire_testkit::both_backends!(
         assert_eq!(cursors, 0, "nothing was read, so the cursor did not move");
     }
 );
+
+/// A loopback TCP relay to a register database that can turn into a black hole: it then accepts connections and
+/// never answers, and stops relaying on the ones already open (sockets stay open, bytes go nowhere).
+struct BlackHole {
+    port: u16,
+    black: watch::Sender<bool>,
+}
+
+impl BlackHole {
+    async fn to(register: &SetRetailDatabase) -> BlackHole {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let (black, swallowing) = watch::channel(false);
+        let target = register.server();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (swallowing, target) = (swallowing.clone(), target.clone());
+                tokio::spawn(async move {
+                    if *swallowing.borrow() {
+                        return std::future::pending::<()>().await;
+                    }
+                    let server = TcpStream::connect(target).await.expect("the register");
+                    let (client_in, client_out) = client.into_split();
+                    let (server_in, server_out) = server.into_split();
+                    tokio::join!(
+                        relay(client_in, server_out, swallowing.clone()),
+                        relay(server_in, client_out, swallowing)
+                    );
+                });
+            }
+        });
+        BlackHole { port, black }
+    }
+
+    fn swallow(&self, black: bool) {
+        self.black.send_replace(black);
+    }
+}
+
+async fn relay(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    swallowing: watch::Receiver<bool>,
+) {
+    let mut buffer = vec![0; 16 * 1024];
+    while let Ok(read @ 1..) = from.read(&mut buffer).await {
+        if *swallowing.borrow() {
+            // Hold both sockets open forever, answering nothing.
+            return std::future::pending::<()>().await;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Needs no second backend: what is tested is the register's connection, not tillwire's storage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_black_holed_register_times_out_and_the_others_keep_flowing() {
+    let db = TestDatabase::new(Backend::Sqlite).await;
+    let kitchen = kitchen(&db).await;
+    let (far, near) = (
+        SetRetailDatabase::new().await,
+        SetRetailDatabase::new().await,
+    );
+    far.open_shift(1, 1, 1, "2024-05-01 08:00:00").await;
+    near.open_shift(1, 2, 1, "2024-05-01 08:00:00").await;
+    far.insert(&[sale(1, 1, "2024-05-01 10:00:00", 1)]).await;
+    near.insert(&[sale(1, 1, "2024-05-01 10:00:00", 2)]).await;
+    let hole = BlackHole::to(&far).await;
+    let mut through_hole = source(&far);
+    through_hole.port = hole.port;
+    let far_state = Reporter::new(&through_hole.name(), "test");
+    let collectors = start_sources(&kitchen, vec![through_hole, source(&near)], 50).await;
+    wait_for_pizzas(&kitchen.platform, 2).await;
+
+    // The far register goes silent while its collector holds an open connection.
+    hole.swallow(true);
+    far.insert(&[sale(2, 2, "2024-05-01 10:01:00", 3)]).await;
+    near.insert(&[sale(2, 2, "2024-05-01 10:01:00", 4)]).await;
+    let found = wait_for_pizzas(&kitchen.platform, 3).await;
+    assert_eq!(
+        found.last(),
+        Some(&(2, 4.0)),
+        "the near register kept flowing"
+    );
+    eventually("the far register's timeout", || async {
+        far_state
+            .state()
+            .last_error
+            .is_some_and(|e| e.contains("no answer within"))
+    })
+    .await;
+
+    hole.swallow(false);
+    let found = wait_for_pizzas(&kitchen.platform, 4).await;
+    collectors.stop().await;
+    let from_far: Vec<f64> = found
+        .iter()
+        .filter(|(r, _)| *r == 1)
+        .map(|(_, q)| *q)
+        .collect();
+    assert_eq!(
+        from_far,
+        vec![1.0, 3.0],
+        "caught up once the register answered"
+    );
+    assert_eq!(order_count(&kitchen.platform).await, 4);
+}
