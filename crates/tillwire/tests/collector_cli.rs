@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{BIN, DEVICE_KEY, data_dir, eventually, query_pairs, serve};
+use common::{BIN, DEVICE_KEY, data_dir, eventually, query_pairs, serve, serve_on_port};
 use tillwire_testkit::{Purchase, SetRetailDatabase, TestDatabase};
 
 const PIZZA: &str = "48566";
@@ -37,6 +37,28 @@ fn collect(main_json: &Path, state: &Path, log: &Path) -> tokio::process::Child 
         .kill_on_drop(true)
         .spawn()
         .expect("start tillwire collect")
+}
+
+/// ELQ's main.json in `dir`: one register, posting to `server`'s import endpoint.
+fn write_main_json(
+    dir: &Path,
+    server: &tillwire_testkit::ServerProcess,
+    register: &SetRetailDatabase,
+) -> std::path::PathBuf {
+    let main_json = dir.join("main.json");
+    std::fs::write(
+        &main_json,
+        serde_json::json!({
+            "api": format!("{}/devices/import_receipt/", server.base_url()),
+            "api_key": DEVICE_KEY,
+            "timer": 0.2,
+            "cashes": [{"sql_server": register.server(), "sql_database": register.database(),
+                        "sql_login": register.login(), "sql_password": PASSWORD, "sql": ""}],
+        })
+        .to_string(),
+    )
+    .expect("write main.json");
+    main_json
 }
 
 async fn pizzas(db: &TestDatabase) -> Vec<(i64, i64)> {
@@ -74,19 +96,7 @@ tillwire_testkit::both_backends!(collects_from_elq_main_json_over_http, |db| asy
         .await;
     let dir = data_dir();
     let server = serve(&db, dir.path(), &[("API_KEY", DEVICE_KEY)]).await;
-    let main_json = dir.path().join("main.json");
-    std::fs::write(
-        &main_json,
-        serde_json::json!({
-            "api": format!("{}/devices/import_receipt/", server.base_url()),
-            "api_key": DEVICE_KEY,
-            "timer": 0.2,
-            "cashes": [{"sql_server": register.server(), "sql_database": register.database(),
-                        "sql_login": register.login(), "sql_password": PASSWORD, "sql": ""}],
-        })
-        .to_string(),
-    )
-    .expect("write main.json");
+    let main_json = write_main_json(dir.path(), &server, &register);
     let state = dir.path().join("collector");
     let log = dir.path().join("collector.log");
 
@@ -115,6 +125,59 @@ tillwire_testkit::both_backends!(collects_from_elq_main_json_over_http, |db| asy
     assert!(!output.contains(PASSWORD), "the password leaked: {output}");
     drop(server);
 });
+
+tillwire_testkit::both_backends!(
+    serve_down_for_a_while_loses_nothing_and_repeats_nothing,
+    |db| async move {
+        let register = SetRetailDatabase::new().await;
+        register.open_shift(1, 1, 1, "2024-05-01 08:00:00").await;
+        register.insert(&[sale(1, "2024-05-01 10:00:00", 1)]).await;
+        let dir = data_dir();
+        let mut server = serve(&db, dir.path(), &[("API_KEY", DEVICE_KEY)]).await;
+        let main_json = write_main_json(dir.path(), &server, &register);
+        let log = dir.path().join("collector.log");
+        let mut collector = collect(&main_json, &dir.path().join("collector"), &log);
+        wait_for(&db, 1).await;
+
+        // tillwire crashes; the registers keep selling, the collector keeps running.
+        server.kill9();
+        register.insert(&[sale(3, "2024-05-01 10:01:00", 2)]).await;
+        eventually("the collector to notice", LIMIT, || async {
+            let output = std::fs::read_to_string(&log).unwrap_or_default();
+            if output.contains("receipt not accepted") {
+                Ok(())
+            } else {
+                Err(output)
+            }
+        })
+        .await;
+        // Committed while tillwire is down, ids out of commit order.
+        register
+            .insert(&[
+                sale(2, "2024-05-01 10:02:00", 3),
+                sale(5, "2024-05-01 10:03:00", 4),
+                sale(4, "2024-05-01 10:03:30", 5),
+            ])
+            .await;
+        register.insert(&[sale(6, "2024-05-01 10:04:00", 6)]).await;
+
+        // Back on the same database and port.
+        let server =
+            serve_on_port(&db, dir.path(), server.port(), &[("API_KEY", DEVICE_KEY)]).await;
+        wait_for(&db, 6).await;
+        // Delivery is in commit order: once a later sale is in, every retry before it is over.
+        register.insert(&[sale(7, "2024-05-01 10:05:00", 7)]).await;
+        wait_for(&db, 7).await;
+        collector.kill().await.expect("stop the collector");
+        let counts: Vec<i64> = pizzas(&db).await.iter().map(|(_, q)| *q).collect();
+        assert_eq!(
+            counts,
+            vec![1, 2, 3, 4, 5, 6, 7],
+            "every sale once, in commit order"
+        );
+        drop(server);
+    }
+);
 
 #[tokio::test]
 async fn an_unknown_main_json_key_is_named() {
