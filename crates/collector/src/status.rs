@@ -53,13 +53,16 @@ impl Reporter {
 
     pub fn delivered(&self, cursor: &str, lag_ms: Option<i64>) {
         let now = tillwire_platform::now_ms();
+        let mut backlog = 0;
         update(&self.source, |state| {
             state.last_success_ms = Some(now);
             state.lag_ms = lag_ms.or(state.lag_ms);
             state.last_error = None;
             state.cursor = Some(cursor.to_owned());
             state.delivered += 1;
+            // Outside a backfill the backlog is 0 and stays 0.
             state.backlog = state.backlog.saturating_sub(1);
+            backlog = state.backlog;
         });
         let labels = [("register", self.source.clone())];
         metrics::counter!("tillwire_collector_receipts_total", &labels).increment(1);
@@ -68,7 +71,7 @@ impl Reporter {
         if let Some(lag) = lag_ms {
             metrics::gauge!("tillwire_collector_lag_seconds", &labels).set(lag as f64 / 1e3);
         }
-        metrics::gauge!("tillwire_collector_backlog", &labels).decrement(1.0);
+        metrics::gauge!("tillwire_collector_backlog", &labels).set(backlog as f64);
     }
 
     /// A pass that found nothing new still proves the register is reachable.
@@ -112,5 +115,35 @@ impl Reporter {
 fn update(source: &str, change: impl FnOnce(&mut RegisterState)) {
     if let Ok(mut board) = board().lock() {
         change(board.entry(source.to_owned()).or_default());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backlog_gauge(source: &str) -> Option<String> {
+        let metrics = tillwire_platform::telemetry::metrics_handle().render();
+        let prefix = format!("tillwire_collector_backlog{{register=\"{source}\"}} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix).map(str::to_owned))
+    }
+
+    #[test]
+    fn the_backlog_counts_down_to_zero_and_no_further() {
+        tillwire_platform::telemetry::metrics_handle();
+        let reporter = Reporter::new("status-test:5432/cash", "test");
+        reporter.delivered("a", Some(10));
+        reporter.delivered("b", Some(10));
+        assert_eq!(backlog_gauge("status-test:5432/cash").as_deref(), Some("0"));
+        reporter.backlog(2);
+        reporter.delivered("c", None);
+        assert_eq!(backlog_gauge("status-test:5432/cash").as_deref(), Some("1"));
+        assert_eq!(reporter.state().backlog, 1);
+        reporter.delivered("d", None);
+        reporter.delivered("e", None);
+        assert_eq!(backlog_gauge("status-test:5432/cash").as_deref(), Some("0"));
+        assert_eq!(reporter.state().delivered, 5);
     }
 }

@@ -208,10 +208,34 @@ async fn an_unknown_main_json_key_is_named() {
     assert!(stderr.contains("main.json"), "{stderr}");
 }
 
+/// The `<tr>` of the admin page's table that shows `source`.
+fn row_of<'a>(page: &'a str, source: &str) -> &'a str {
+    let cell = format!("<td>{source}</td>");
+    let start = page
+        .find(&cell)
+        .unwrap_or_else(|| panic!("no row for {source}: {page}"));
+    let end = page[start..]
+        .find("</tr>")
+        .map_or(page.len(), |e| start + e);
+    &page[start..end]
+}
+
+/// The value of the Prometheus sample `name{register="source"}`.
+fn sample(metrics: &str, name: &str, source: &str) -> Option<f64> {
+    let prefix = format!("{name}{{register=\"{source}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix)?.trim().parse().ok())
+}
+
 tillwire_testkit::both_backends!(
     serve_collects_in_process_and_shows_each_register,
     |db| async move {
-        let register = SetRetailDatabase::new().await;
+        let (register, down) = (
+            SetRetailDatabase::new().await,
+            SetRetailDatabase::new().await,
+        );
+        down.take_down().await;
         // The shift opened the day before; the sale after midnight belongs to the new business day.
         register.open_shift(1, 1, 1, "2024-05-01 20:00:00").await;
         register
@@ -222,16 +246,23 @@ tillwire_testkit::both_backends!(
             .await;
         let dir = data_dir();
         let settings = dir.path().join("tillwire.toml");
+        let cash = |r: &SetRetailDatabase| {
+            format!(
+                "{{ sql_server = \"{}\", sql_database = \"{}\", sql_login = \"{}\", sql_password = \"{PASSWORD}\" }}",
+                r.server(),
+                r.database(),
+                r.login()
+            )
+        };
         std::fs::write(
-        &settings,
-        format!(
-            "[[collector.setretail]]\nlookback_hours = 87600\ntimer = 0.2\ncashes = [{{ sql_server = \"{}\", sql_database = \"{}\", sql_login = \"{}\", sql_password = \"{PASSWORD}\" }}]\n",
-            register.server(),
-            register.database(),
-            register.login()
-        ),
-    )
-    .expect("write tillwire.toml");
+            &settings,
+            format!(
+                "[[collector.setretail]]\nlookback_hours = 87600\ntimer = 0.2\ncashes = [{}, {}]\n",
+                cash(&register),
+                cash(&down)
+            ),
+        )
+        .expect("write tillwire.toml");
         let data = dir.path().to_str().expect("UTF-8 path");
         let server = tillwire_testkit::ServerProcess::start(
             BIN,
@@ -273,27 +304,83 @@ tillwire_testkit::both_backends!(
             &common::admin_password(&server),
         )
         .await;
-        let page = client
-            .get(format!("{}/admin/collector/", server.base_url()))
-            .send()
-            .await
-            .expect("admin page")
-            .text()
-            .await
-            .expect("page text");
-        assert!(page.contains(&register.database()), "{page}");
-        assert!(!page.contains(PASSWORD));
-        let metrics = client
-            .get(format!("{}/metrics", server.base_url()))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text");
+        let (up_name, down_name) = (
+            format!("{}/{}", register.server(), register.database()),
+            format!("{}/{}", down.server(), down.database()),
+        );
+        let (page, metrics) = eventually("both registers' state", LIMIT, || async {
+            let get = |path: &str| {
+                let request = client.get(format!("{}{path}", server.base_url()));
+                async move {
+                    request
+                        .send()
+                        .await
+                        .expect("GET")
+                        .text()
+                        .await
+                        .expect("text")
+                }
+            };
+            let (page, metrics) = (get("/admin/collector/").await, get("/metrics").await);
+            let down_seen = sample(&metrics, "tillwire_collector_up", &down_name) == Some(0.0);
+            if down_seen && row_of(&page, &down_name).contains("pill danger") {
+                Ok((page, metrics))
+            } else {
+                Err(page)
+            }
+        })
+        .await;
+        let up_row = row_of(&page, &up_name);
+        let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
         assert!(
-            metrics.contains("tillwire_collector_receipts_total"),
-            "{metrics}"
+            up_row.contains(&format!("<td>{today} ")),
+            "last success: {up_row}"
+        );
+        assert!(up_row.contains(" s</td>"), "lag: {up_row}");
+        assert!(!up_row.contains("pill danger"), "no error: {up_row}");
+        let down_row = row_of(&page, &down_name);
+        assert!(
+            down_row.contains("cannot connect"),
+            "last error: {down_row}"
+        );
+        assert!(
+            down_row.contains("<td>—</td>"),
+            "never succeeded: {down_row}"
+        );
+        assert!(!page.contains(PASSWORD));
+
+        assert_eq!(
+            sample(&metrics, "tillwire_collector_up", &up_name),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&metrics, "tillwire_collector_receipts_total", &up_name),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(&metrics, "tillwire_collector_backlog", &up_name),
+            Some(0.0)
+        );
+        let last_success = sample(
+            &metrics,
+            "tillwire_collector_last_success_seconds",
+            &up_name,
+        )
+        .expect("last success");
+        assert!(last_success > 1.7e9, "a Unix time: {last_success}");
+        let lag = sample(&metrics, "tillwire_collector_lag_seconds", &up_name).expect("lag");
+        assert!(lag > 0.0, "the 2024 sales are old: {lag}");
+        assert!(
+            sample(&metrics, "tillwire_collector_errors_total", &down_name)
+                .is_some_and(|n| n >= 1.0)
+        );
+        assert_eq!(
+            sample(
+                &metrics,
+                "tillwire_collector_last_success_seconds",
+                &down_name
+            ),
+            None
         );
         assert!(!server.output().contains(PASSWORD));
     }
