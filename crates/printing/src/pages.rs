@@ -1,5 +1,6 @@
-//! `/admin/printers/status`: per printer, the last success, the last error and the jobs waiting; a test page
-//! button and a "print now" button that ends the backoff of a printer that is back.
+//! `/admin/printers/status`: per printer, the last success, the last error, the jobs waiting and the tickets given
+//! up on; a test page button, a "print now" button that ends the backoff of a printer that is back, and a retry
+//! button that puts the given-up tickets back in line (the platform's manual retry of dead jobs).
 
 use std::collections::HashMap;
 
@@ -13,18 +14,24 @@ use serde::Deserialize;
 use tillwire_kitchen::tickets::{TICKET_QUEUE, printer_job_key};
 use tillwire_kitchen::{Kitchen, KitchenError};
 use tillwire_platform::admin::{Admin, html_errors, local_time};
+use tillwire_platform::jobs::{JobRow, JobState};
 use tillwire_platform::web::{PageContext, render};
 use tillwire_units::{Unit, UnitId, Units};
 
 use crate::{TEST_QUEUE, health, test_job};
 
 const STATUS: &str = "/admin/printers/status";
+/// How many of the newest dead jobs the page looks through for given-up tickets (a ticket dies only after
+/// `TILLWIRE_PRINT_MAX_ATTEMPTS`, ≈ 2 h by default, so this is days of a busy shop's tickets). Beyond it the
+/// count stops growing; "Retry" takes the ones found, and `/admin/jobs/?state=dead` lists every dead job.
+const DEAD_SCANNED: i64 = 10_000;
 
 pub fn router() -> Router<Kitchen> {
     Router::new()
         .route(STATUS, get(status_page))
         .route("/admin/printers/{id}/test", post(test_page))
         .route("/admin/printers/{id}/wake", post(wake))
+        .route("/admin/printers/{id}/retry", post(retry))
         .layer(middleware::from_fn(html_errors))
 }
 
@@ -41,6 +48,7 @@ struct Row {
     last_error: String,
     last_error_at: String,
     pending: i64,
+    dead: usize,
 }
 
 #[derive(Template)]
@@ -77,6 +85,7 @@ async fn status_page(
         .await?
         .into_iter()
         .collect();
+    let dead = dead_tickets(&kitchen).await?;
     let settings = &kitchen.platform.settings;
     let when = |ms: Option<i64>| {
         ms.map_or_else(String::new, |ms| {
@@ -94,6 +103,10 @@ async fn status_page(
                     .get(&printer_job_key(printer.id))
                     .copied()
                     .unwrap_or(0),
+                dead: dead
+                    .iter()
+                    .filter(|job| job.job_key == printer_job_key(printer.id))
+                    .count(),
                 address: printer.address.map(|a| a.to_string()).unwrap_or_default(),
                 last_success: when(health.last_success_ms),
                 last_error_at: when(health.last_error_ms),
@@ -110,6 +123,17 @@ async fn status_page(
         unit,
         printers,
     }))
+}
+
+/// The ticket jobs that ran out of attempts (the newest [`DEAD_SCANNED`] dead jobs of any queue).
+async fn dead_tickets(kitchen: &Kitchen) -> Result<Vec<JobRow>, KitchenError> {
+    let mut dead = kitchen
+        .platform
+        .jobs
+        .list(Some(JobState::Dead.as_str()), DEAD_SCANNED)
+        .await?;
+    dead.retain(|job| job.queue == TICKET_QUEUE);
+    Ok(dead)
 }
 
 /// The printer's unit, for the way back; 404 when there is no such printer.
@@ -140,6 +164,30 @@ async fn wake(
         woken,
         by = admin.username(),
         "printer's jobs woken"
+    );
+    Ok(Redirect::to(&format!("{STATUS}?unit={unit}")))
+}
+
+/// Puts every given-up ticket of the printer back in line with a fresh set of attempts; they print in their
+/// original order (the queue goes by job id within a printer).
+async fn retry(
+    State(kitchen): State<Kitchen>,
+    admin: Admin,
+    Path(id): Path<i64>,
+) -> Result<Redirect, KitchenError> {
+    let unit = unit_of(&kitchen, id).await?;
+    let key = printer_job_key(id);
+    let mut retried = 0;
+    for job in dead_tickets(&kitchen).await? {
+        if job.job_key == key && kitchen.platform.jobs.retry(job.id).await? {
+            retried += 1;
+        }
+    }
+    tracing::info!(
+        printer = id,
+        retried,
+        by = admin.username(),
+        "given-up tickets put back in line"
     );
     Ok(Redirect::to(&format!("{STATUS}?unit={unit}")))
 }

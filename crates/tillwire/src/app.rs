@@ -125,7 +125,7 @@ pub async fn maintenance(settings: Settings) -> anyhow::Result<()> {
 }
 
 /// `tillwire print test PRINTER`: prints a test page now, bypassing the queue, and says what happened.
-/// `PRINTER` is a printer's id or its name (in any unit, case-insensitively).
+/// `PRINTER` is a printer's id or its name (in any unit, ignoring case in any script: "принтер" finds "Принтер").
 pub async fn print_test(settings: Settings, printer: &str) -> anyhow::Result<()> {
     let platform = open(settings).await?;
     let kitchen = Kitchen::new(platform.clone());
@@ -136,7 +136,9 @@ pub async fn print_test(settings: Settings, printer: &str) -> anyhow::Result<()>
                 .printers(unit.unit_id())
                 .await?
                 .into_iter()
-                .filter(|p| p.id.to_string() == printer || p.name.eq_ignore_ascii_case(printer)),
+                .filter(|p| {
+                    p.id.to_string() == printer || tillwire_printing::same_name(&p.name, printer)
+                }),
         );
     }
     let target = match found.as_slice() {
