@@ -362,3 +362,108 @@ tillwire_testkit::both_backends!(unit_pages_follow_every_change, |db| async move
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 });
+
+tillwire_testkit::both_backends!(remaining_error_branches, |db| async move {
+    let t = Harness::new(db).await;
+    let fields = |reply: &common::Reply| (reply.status, reply.body["extra"]["fields"].clone());
+    for p in PREFIXES {
+        let chat = format!("{p}/telegram-chats/111/");
+        let no_title = t
+            .call(Method::PUT, &chat, Some(json!({"username": "x"})))
+            .await;
+        assert_eq!(
+            fields(&no_title),
+            (400, json!({"title": ["Обязательное поле."]}))
+        );
+        let long = "я".repeat(256);
+        let too_long = t
+            .call(Method::PUT, &chat, Some(json!({"title": long})))
+            .await;
+        assert_eq!(too_long.status, 400, "{}", too_long.text);
+        assert!(
+            too_long.body["extra"]["fields"]["title"].is_array(),
+            "{}",
+            too_long.text
+        );
+        // Telegram's longest titles fit (the original's 64 did not).
+        let longest = t
+            .call(Method::PUT, &chat, Some(json!({"title": "я".repeat(255)})))
+            .await;
+        assert_eq!(longest.status, 204, "{}", longest.text);
+
+        let role = format!("{p}/roles/users/222/");
+        let missing = t.call(Method::PATCH, &role, Some(json!({}))).await;
+        assert_eq!(
+            fields(&missing),
+            (400, json!({"access_code": ["Обязательное поле."]}))
+        );
+        let long_code = t
+            .call(
+                Method::PATCH,
+                &role,
+                Some(json!({"access_code": "x".repeat(65)})),
+            )
+            .await;
+        assert_eq!(
+            fields(&long_code),
+            (
+                400,
+                json!({"access_code": ["Убедитесь, что это значение содержит не более 64 символов."]})
+            )
+        );
+
+        let bad_region = t
+            .get(&format!("{p}/roles/users/111/units/?region_id=0"))
+            .await;
+        assert_eq!(
+            fields(&bad_region),
+            (
+                400,
+                json!({"region_id": ["Убедитесь, что это значение больше либо равно 1."]})
+            )
+        );
+        let bad_parent = t.get(&format!("{p}/report-types/?parent_id=abc")).await;
+        assert_eq!(
+            fields(&bad_parent),
+            (400, json!({"parent_id": ["Введите правильное число."]}))
+        );
+
+        let not_object = t.call_raw(&format!("{p}/telegram-chats/"), "[1, 2]").await;
+        assert_eq!(
+            fields(&not_object),
+            (
+                400,
+                json!({"non_field_errors": ["Недопустимые данные. Ожидался dict."]})
+            )
+        );
+        let broken = t
+            .call_raw(&format!("{p}/telegram-chats/"), "{\"chat_id\": ")
+            .await;
+        assert_eq!(broken.status, 400);
+        assert!(
+            broken.body["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("JSON parse error - ")),
+            "{}",
+            broken.text
+        );
+    }
+    // The bot's form-encoded bodies are read like JSON ones.
+    let form = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/telegram-chats/")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .extension(axum::extract::ConnectInfo(
+            "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(),
+        ))
+        .body(axum::body::Body::from(
+            "chat_id=555&type=GROUP&title=Form%20group",
+        ))
+        .unwrap();
+    let created = tower::ServiceExt::oneshot(t.router(), form).await.unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(
+        t.get("/telegram-chats/555/").await.body["title"],
+        "Form group"
+    );
+});

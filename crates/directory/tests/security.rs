@@ -171,6 +171,10 @@ tillwire_testkit::both_backends!(access_code_brute_force_is_throttled, |db| asyn
         throttled.status, 429,
         "even the right code waits once the chat is throttled"
     );
+    assert_eq!(
+        throttled.body,
+        envelope("Request was throttled. Expected available in 60 seconds.")
+    );
     // Per address: one client guessing for many chats.
     let mut statuses = Vec::new();
     for chat in 0..61 {

@@ -1,5 +1,8 @@
 //! `tillwire migrate`, then `tillwire directory import`, then `tillwire serve`: the directory lists exactly the
-//! imported units (no default unit is created next to them), and the kitchen sees the same units.
+//! imported units (no default unit is created next to them), and the kitchen sees the same units. Unknown
+//! directory paths answer the JSON envelope.
+
+mod common;
 
 use std::process::Stdio;
 
@@ -75,4 +78,57 @@ tillwire_testkit::both_backends!(imported_units_leave_no_default_unit, |db| asyn
         404,
         "seeded report types start inactive"
     );
+
+    // The kitchen's unit admin lists the same units.
+    // (The operator screen at `/` asks which unit when there are several, so sign in without visiting it.)
+    let admin = http_client();
+    let signed_in = admin
+        .post(format!("{}/users/login/", server.base_url()))
+        .form(&[
+            ("username", common::admin_username(&server.output())),
+            ("password", common::admin_password(&server)),
+            ("next", "/admin/units/".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let kitchen_units = admin
+        .get(format!("{}/admin/units/", server.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in ["Подольск-3", "Москва 4-9"] {
+        assert!(kitchen_units.contains(name), "{name} not on /admin/units/");
+    }
+
+    // Unknown paths of the directory's sections answer its JSON envelope, as its clients expect.
+    for path in [
+        "/units",
+        "/roles/",
+        "/api/nothing/",
+        "/telegram-chats/111/x/y",
+    ] {
+        let reply = http_client()
+            .get(format!("{}{path}", server.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 404, "{path}");
+        let body: serde_json::Value = reply.json().await.unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"message": "Not found.", "extra": {}}),
+            "{path}"
+        );
+    }
+    let elsewhere = http_client()
+        .get(format!("{}/no-such-page", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 404);
 });
