@@ -19,7 +19,9 @@ use crate::store::Store;
 use crate::{now_ms, read, write, write_tx};
 
 /// How long a claimed job is ours before another worker may take it over (see [`JobQueue::with_lease`]).
-const LEASE_MS: i64 = 60_000;
+/// Handlers with side effects that cannot be repeated safely must finish well within it.
+pub const LEASE: Duration = Duration::from_secs(60);
+const LEASE_MS: i64 = LEASE.as_millis() as i64;
 const CLAIM_BATCH: i64 = 64;
 const IDLE_POLL: Duration = Duration::from_millis(500);
 

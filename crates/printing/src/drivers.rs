@@ -19,10 +19,11 @@ use tokio::io::AsyncWriteExt;
 use crate::ticket::Ticket;
 use crate::{escpos, pdf, same_name};
 
-/// The longest one print attempt may take, all its steps together (for IPP up to four HTTP requests). It must
-/// stay under the job lease (60 s, `tillwire_platform::jobs`): a job still printing when its lease runs out is
-/// handed to another worker, which would print the ticket again.
-pub const ATTEMPT_DEADLINE: Duration = Duration::from_secs(45);
+/// The longest one print attempt may take, all its steps together (for IPP up to four HTTP requests). It stays
+/// under the job lease: a job still printing when its lease runs out is handed to another worker, which would
+/// print the ticket again.
+pub const ATTEMPT_DEADLINE: Duration =
+    tillwire_platform::jobs::LEASE.saturating_sub(Duration::from_secs(15));
 
 /// What is percent-encoded when a configured IPP path becomes a URI: controls, non-ASCII (a CUPS queue may have
 /// a Cyrillic name) and the characters a URI may not hold. `%` is kept, so an already encoded path is unchanged.

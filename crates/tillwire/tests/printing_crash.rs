@@ -28,37 +28,10 @@ tillwire_testkit::both_backends!(pending_tickets_print_after_kill_9, |db| async 
     let user = common::admin_username(&server.output());
     let csrf = login(&admin, &base, &user, &common::admin_password(&server)).await;
     let address = format!("tcp://127.0.0.1:{port}");
-    let saved = admin
-        .post(format!("{base}/admin/printers/1"))
-        .form(&[
-            ("name", "Принтер этикеток"),
-            ("address", address.as_str()),
-            ("csrf", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .expect("POST /admin/printers/1");
-    assert_eq!(
-        saved.status(),
-        303,
-        "{}",
-        saved.text().await.unwrap_or_default()
-    );
-    let refused = admin
-        .post(format!("{base}/admin/printers/1"))
-        .form(&[
-            ("name", "x"),
-            ("address", "10.0.0.5:9100"),
-            ("csrf", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .expect("POST /admin/printers/1");
-    assert_eq!(
-        refused.status(),
-        422,
-        "an address without a scheme is refused"
-    );
+    let saved = common::save_printer(&admin, &base, &csrf, "Принтер этикеток", &address).await;
+    assert_eq!(saved, 303);
+    let refused = common::save_printer(&admin, &base, &csrf, "x", "10.0.0.5:9100").await;
+    assert_eq!(refused, 422, "an address without a scheme is refused");
 
     let client = http_client();
     let mut numbers = Vec::new();

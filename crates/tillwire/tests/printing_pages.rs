@@ -30,22 +30,8 @@ async fn signed_in(
     let admin = http_client();
     let user = common::admin_username(&server.output());
     let csrf = login(&admin, &base, &user, &common::admin_password(&server)).await;
-    let saved = admin
-        .post(format!("{base}/admin/printers/1"))
-        .form(&[
-            ("name", PRINTER),
-            ("address", address),
-            ("csrf", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .expect("POST /admin/printers/1");
-    assert_eq!(
-        saved.status(),
-        303,
-        "{}",
-        saved.text().await.unwrap_or_default()
-    );
+    let saved = common::save_printer(&admin, &base, &csrf, PRINTER, address).await;
+    assert_eq!(saved, 303);
     (server, admin, csrf)
 }
 

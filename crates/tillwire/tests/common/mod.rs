@@ -286,3 +286,21 @@ pub fn occurrences(haystack: &str, needle: &str) -> usize {
     assert!(!needle.is_empty(), "counting an empty string");
     haystack.matches(needle).count()
 }
+
+/// The seeded printer (registers 1–5) renamed to `name` and pointed at `address` through the admin page, as a
+/// person would do it; the page's status.
+pub async fn save_printer(
+    admin: &reqwest::Client,
+    base: &str,
+    csrf: &str,
+    name: &str,
+    address: &str,
+) -> StatusCode {
+    admin
+        .post(format!("{base}/admin/printers/1"))
+        .form(&[("name", name), ("address", address), ("csrf", csrf)])
+        .send()
+        .await
+        .expect("POST /admin/printers/1")
+        .status()
+}
