@@ -22,11 +22,11 @@ const DEFAULT_PORT: u16 = 5432;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCash {
-    sql_server: Option<String>,
-    sql_database: Option<String>,
-    sql_login: Option<String>,
-    sql_password: Option<String>,
-    sql: Option<String>,
+    pub sql_server: Option<String>,
+    pub sql_database: Option<String>,
+    pub sql_login: Option<String>,
+    pub sql_password: Option<String>,
+    pub sql: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -54,10 +54,10 @@ pub struct CashSource {
 impl CashSource {
     /// `host:port/database`: how logs, the admin page, metrics and the cursor table name this register.
     pub fn name(&self) -> String {
-        format!("{}:{}/{}", self.host, self.port, self.database)
+        register_name(&self.host, i64::from(self.port), &self.database)
     }
 
-    fn parse(raw: RawCash) -> Result<Self, String> {
+    pub(crate) fn parse(raw: RawCash) -> Result<Self, String> {
         let server = raw
             .sql_server
             .filter(|s| !s.trim().is_empty())
@@ -88,6 +88,11 @@ impl CashSource {
     }
 }
 
+/// `host:port/database`, see [`CashSource::name`].
+pub(crate) fn register_name(host: &str, port: i64, database: &str) -> String {
+    format!("{host}:{port}/{database}")
+}
+
 fn parse_cashes(raw: Vec<RawCash>) -> Result<Vec<CashSource>, String> {
     let cashes = raw
         .into_iter()
@@ -106,7 +111,7 @@ fn parse_cashes(raw: Vec<RawCash>) -> Result<Vec<CashSource>, String> {
 pub struct Timer(Duration);
 
 impl Timer {
-    fn parse(seconds: Option<f64>) -> Result<Self, String> {
+    pub(crate) fn parse(seconds: Option<f64>) -> Result<Self, String> {
         let seconds = seconds.unwrap_or(DEFAULT_TIMER_SECS);
         if !(0.05..=3600.0).contains(&seconds) {
             return Err(format!("timer {seconds} must be 0.05–3600 seconds"));
@@ -115,6 +120,14 @@ impl Timer {
     }
     pub fn get(self) -> Duration {
         self.0
+    }
+
+    pub(crate) fn millis(self) -> i64 {
+        i64::try_from(self.0.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    pub(crate) fn from_millis(ms: i64) -> Result<Self, String> {
+        Self::parse(Some(ms as f64 / 1e3))
     }
 }
 

@@ -10,6 +10,7 @@ mod inprocess;
 mod pages;
 pub mod reader;
 mod run;
+mod sources;
 pub mod status;
 
 use tillwire_kitchen::Kitchen;
@@ -22,12 +23,20 @@ pub use inprocess::KitchenSink;
 pub use pages::router;
 pub use run::{Ack, Collectors, DEFAULT_BATCH, Options, Sink, Task};
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    area: "collector",
-    version: 1,
-    sqlite: include_str!("../migrations/sqlite/0001_collector.sql"),
-    postgres: include_str!("../migrations/postgres/0001_collector.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        area: "collector",
+        version: 1,
+        sqlite: include_str!("../migrations/sqlite/0001_collector.sql"),
+        postgres: include_str!("../migrations/postgres/0001_collector.sql"),
+    },
+    Migration {
+        area: "collector",
+        version: 2,
+        sqlite: include_str!("../migrations/sqlite/0002_sources.sql"),
+        postgres: include_str!("../migrations/postgres/0002_sources.sql"),
+    },
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectorError {
@@ -43,9 +52,25 @@ pub enum CollectorError {
     Http(#[from] reqwest::Error),
 }
 
-/// Starts the registers configured under `[[collector.setretail]]` in `tillwire.toml`, each feeding its unit's
-/// kitchen directly. Their cursors live in tillwire's own database.
-pub async fn start_in_process(kitchen: &Kitchen) -> Result<Collectors, CollectorError> {
+/// The collector inside `tillwire serve`: the registers of `tillwire.toml` and those added on the admin pages.
+pub struct InProcess {
+    configured: Collectors,
+    stop: tokio::sync::watch::Sender<bool>,
+    supervisor: tokio::task::JoinHandle<()>,
+}
+
+impl InProcess {
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.supervisor.await;
+        self.configured.stop().await;
+    }
+}
+
+/// Starts the registers configured under `[[collector.setretail]]` in `tillwire.toml`, and those of
+/// `collector_sources` (kept in step with the admin pages), each feeding its unit's kitchen directly. Their cursors
+/// live in tillwire's own database.
+pub async fn start_in_process(kitchen: &Kitchen) -> Result<InProcess, CollectorError> {
     let platform = &kitchen.platform;
     let units = Units(&platform.store);
     let mut tasks = Vec::new();
@@ -64,7 +89,7 @@ pub async fn start_in_process(kitchen: &Kitchen) -> Result<Collectors, Collector
         for source in section.cashes {
             let name = source.name();
             tasks.push(Task {
-                key: format!("unit {}: {name}", unit.id),
+                key: sources::task_key(unit.id, &name),
                 reporter: status::Reporter::new(&name, &unit.name),
                 sink: KitchenSink {
                     kitchen: kitchen.clone(),
@@ -76,5 +101,12 @@ pub async fn start_in_process(kitchen: &Kitchen) -> Result<Collectors, Collector
             });
         }
     }
-    Ok(Collectors::start(tasks))
+    let keys = tasks.iter().map(|task| task.key.clone()).collect();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let supervisor = tokio::spawn(sources::supervise(kitchen.clone(), keys, stopped));
+    Ok(InProcess {
+        configured: Collectors::start(tasks),
+        stop,
+        supervisor,
+    })
 }

@@ -95,27 +95,58 @@ pub struct Task<S> {
     pub reporter: Reporter,
 }
 
-/// The running tasks; `stop` ends them between two receipts.
+/// The running tasks, each with its own stop signal. Stopping ends a task at once, even mid-pass: a receipt being
+/// delivered is then either acknowledged or sent again next time (and de-duplicated), since the cursor only moves
+/// after the acknowledgement.
+#[derive(Default)]
 pub struct Collectors {
+    running: Vec<Running>,
+}
+
+struct Running {
+    key: String,
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    task: JoinHandle<()>,
 }
 
 impl Collectors {
     pub fn start<S: Sink>(tasks: Vec<Task<S>>) -> Self {
+        let mut collectors = Collectors::default();
+        for task in tasks {
+            collectors.spawn(task);
+        }
+        collectors
+    }
+
+    pub(crate) fn spawn<S: Sink>(&mut self, task: Task<S>) {
         let (stop, stopped) = watch::channel(false);
-        let tasks = tasks
+        self.running.push(Running {
+            key: task.key.clone(),
+            stop,
+            task: tokio::spawn(task.run(stopped)),
+        });
+    }
+
+    /// Stops the tasks whose key is in `keys`; the others go on.
+    pub(crate) async fn stop_keys(&mut self, keys: &[String]) {
+        let (stopping, kept) = std::mem::take(&mut self.running)
             .into_iter()
-            .map(|task| tokio::spawn(task.run(stopped.clone())))
-            .collect();
-        Collectors { stop, tasks }
+            .partition(|running| keys.contains(&running.key));
+        self.running = kept;
+        finish(stopping).await;
     }
 
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        for task in self.tasks {
-            let _ = task.await;
-        }
+        finish(self.running).await;
+    }
+}
+
+async fn finish(running: Vec<Running>) {
+    for task in &running {
+        let _ = task.stop.send(true);
+    }
+    for task in running {
+        let _ = task.task.await;
     }
 }
 
@@ -135,11 +166,13 @@ impl<S: Sink> Task<S> {
         let mut cursor = None;
         let mut progress = None;
         let mut failures = 0;
+        let mut stopping = stop.clone();
         while !*stop.borrow() {
-            let pause = match self
-                .pass(&mut register, &mut cursor, &mut progress, &mut stop)
-                .await
-            {
+            let outcome = tokio::select! {
+                outcome = self.pass(&mut register, &mut cursor, &mut progress, &mut stop) => outcome,
+                _ = stopping.wait_for(|stopped| *stopped) => break,
+            };
+            let pause = match outcome {
                 Ok(true) => {
                     failures = 0;
                     continue;

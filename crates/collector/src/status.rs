@@ -112,6 +112,13 @@ impl Reporter {
     }
 }
 
+/// Takes a register that is no longer collected off the board.
+pub(crate) fn forget(source: &str) {
+    if let Ok(mut board) = board().lock() {
+        board.remove(source);
+    }
+}
+
 fn update(source: &str, change: impl FnOnce(&mut RegisterState)) {
     if let Ok(mut board) = board().lock() {
         change(board.entry(source.to_owned()).or_default());

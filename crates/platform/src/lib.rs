@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod events;
 pub mod jobs;
+pub mod secretbox;
 pub mod store;
 pub mod telemetry;
 pub mod web;
