@@ -30,7 +30,8 @@ struct App {
     _server: tokio::task::JoinHandle<()>,
 }
 
-async fn app(db: &TestDatabase) -> (App, Kitchen) {
+/// The app, with `collector` as tillwire.toml's `[collector]` table.
+async fn app(db: &TestDatabase, collector: &str) -> (App, Kitchen) {
     let data_dir = tempfile::tempdir().expect("data dir");
     let store = Store::connect(db.url()).await.expect("connect");
     store
@@ -46,6 +47,7 @@ async fn app(db: &TestDatabase) -> (App, Kitchen) {
     settings.data_dir = data_dir.path().to_owned();
     settings.timezone = Some(chrono_tz::UTC);
     settings.kitchen.day_rollover_hour = 0;
+    settings.collector = toml::from_str(collector).expect("[collector]");
     let platform = Platform::new(store, settings);
     tillwire_kitchen::seed::init(&platform).await.expect("seed");
     tillwire_kitchen::seed::load_demo(&platform)
@@ -188,6 +190,22 @@ fn sale_now(id: i64, pizzas: i64) -> Purchase {
     )
 }
 
+/// The page's form for `register`.
+fn form(
+    register: &SetRetailDatabase,
+    password: &'static str,
+    timer: &'static str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("sql_server", register.server()),
+        ("sql_database", register.database()),
+        ("sql_login", register.login()),
+        ("sql_password", password.to_owned()),
+        ("sql", String::new()),
+        ("timer", timer.to_owned()),
+    ]
+}
+
 fn state_of(register: &SetRetailDatabase) -> Option<tillwire_collector::status::RegisterState> {
     tillwire_collector::status::snapshot()
         .into_iter()
@@ -195,7 +213,7 @@ fn state_of(register: &SetRetailDatabase) -> Option<tillwire_collector::status::
 }
 
 tillwire_testkit::both_backends!(sources_are_managed_on_the_admin_pages, |db| async move {
-    let (app, kitchen) = app(&db).await;
+    let (app, kitchen) = app(&db, "").await;
     let collectors = tillwire_collector::start_in_process(&kitchen)
         .await
         .expect("start");
@@ -213,16 +231,6 @@ tillwire_testkit::both_backends!(sources_are_managed_on_the_admin_pages, |db| as
         "{page}"
     );
 
-    let form = |register: &SetRetailDatabase, password: &'static str, timer: &'static str| {
-        vec![
-            ("sql_server", register.server()),
-            ("sql_database", register.database()),
-            ("sql_login", register.login()),
-            ("sql_password", password.to_owned()),
-            ("sql", String::new()),
-            ("timer", timer.to_owned()),
-        ]
-    };
     // Behind the session's CSRF token; checked like main.json.
     assert_eq!(
         app.post(SOURCES, &form(&a, SECRET, "0.2"), false).await,
@@ -360,3 +368,57 @@ tillwire_testkit::both_backends!(sources_are_managed_on_the_admin_pages, |db| as
     collectors.stop().await;
     assert_eq!(app.pizzas().await.len(), 3, "nothing twice");
 });
+
+tillwire_testkit::both_backends!(
+    a_register_tillwire_toml_lists_is_not_collected_twice,
+    |db| async move {
+        let (a, b) = (
+            SetRetailDatabase::new().await,
+            SetRetailDatabase::new().await,
+        );
+        a.open_shift(1, 1, 1, "2024-05-01 08:00:00").await;
+        b.open_shift(1, 2, 1, "2024-05-01 08:00:00").await;
+        a.insert(&[sale_now(1, 1)]).await;
+        b.insert(&[sale_now(1, 2)]).await;
+        let toml = format!(
+            "[[setretail]]\ntimer = 0.2\ncashes = [{{ sql_server = \"{}\", sql_database = \"{}\", sql_login = \"{}\" }}]",
+            a.server(),
+            a.database(),
+            a.login()
+        );
+        let (app, kitchen) = app(&db, &toml).await;
+        let collectors = tillwire_collector::start_in_process(&kitchen)
+            .await
+            .expect("start");
+        eventually("tillwire.toml's register", || async {
+            app.pizzas().await == vec![(1, 1.0)]
+        })
+        .await;
+        assert_eq!(
+            app.post(SOURCES, &form(&a, SECRET, "0.2"), true).await,
+            StatusCode::SEE_OTHER
+        );
+        assert_eq!(
+            app.post(SOURCES, &form(&b, SECRET, "0.2"), true).await,
+            StatusCode::SEE_OTHER
+        );
+        // b's task starts from a reload that also saw a's row, so a's fate is decided by then.
+        eventually("the page's register", || async {
+            app.pizzas().await.len() == 2
+        })
+        .await;
+        assert_eq!(
+            collector_connections(&a).await.len(),
+            1,
+            "one task for a: tillwire.toml's"
+        );
+        a.insert(&[sale_now(2, 3)]).await;
+        eventually("a's next sale", || async { app.pizzas().await.len() == 3 }).await;
+        collectors.stop().await;
+        assert_eq!(
+            app.pizzas().await,
+            vec![(1, 1.0), (2, 2.0), (1, 3.0)],
+            "nothing twice"
+        );
+    }
+);
