@@ -15,7 +15,7 @@ pub struct CliOptions {
     pub lookback_hours: Option<u32>,
 }
 
-/// Runs until Ctrl-C or SIGTERM, then stops between two receipts.
+/// Runs until Ctrl-C or SIGTERM, then stops every task at once (see [`Collectors`]).
 pub async fn run(settings: &Settings, options: CliOptions) -> Result<(), CollectorError> {
     let config = MainConfig::load(&options.main_json)?;
     if config.cashes.is_empty() {
