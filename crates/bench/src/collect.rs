@@ -71,8 +71,14 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();
+    // Acknowledged is not enough: every sale must have become exactly one order.
+    let orders = count_orders(&server.database_url).await?;
+    anyhow::ensure!(
+        orders == receipts,
+        "{receipts} sales collected but {orders} orders in the queue"
+    );
     println!(
-        "collect {backend:?}: backfill of {receipts} receipts from one register: {:.0} receipts/s ({:.1} s)",
+        "collect {backend:?}: backfill of {receipts} receipts from one register: {:.0} receipts/s ({:.1} s), {orders} orders",
         receipts as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64()
     );
@@ -107,4 +113,13 @@ pub async fn run(
     store.close().await;
     server.stop().await;
     Ok(())
+}
+
+async fn count_orders(database_url: &str) -> anyhow::Result<i64> {
+    let store = tillwire_platform::Store::connect(database_url).await?;
+    let (orders,): (i64,) = tillwire_platform::read!(&store, db => sqlx::query_as("SELECT COUNT(*) FROM orders")
+        .fetch_one(db)
+        .await)?;
+    store.close().await;
+    Ok(orders)
 }

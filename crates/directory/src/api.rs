@@ -101,12 +101,16 @@ async fn units(State(d): State<Directory>, QueryInput(input): QueryInput) -> Rep
     check.finish()?;
     let body = d
         .unit_pages
-        .get_or_render(page, async {
+        .get_or_render((page.limit, page.offset), async {
             let rows = catalog(&d).units(page).await?;
             Ok::<_, DirectoryError>(serde_json::to_vec(&page.body("units", rows))?.into())
         })
         .await?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    Ok(json_body(body))
+}
+
+fn json_body(body: axum::body::Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn unit_by_name(State(d): State<Directory>, Path(name): Path<String>) -> Reply {
@@ -285,10 +289,17 @@ async fn routed_chats(State(d): State<Directory>, QueryInput(input): QueryInput)
     let (Some(unit_id), Some(report_type_id)) = (unit_id, report_type_id) else {
         return Err(DirectoryError::Validation(Default::default()));
     };
-    let rows = catalog(&d)
-        .routed_chats(unit_id, report_type_id, page)
+    let key = (unit_id, report_type_id, page.limit, page.offset);
+    let body = d
+        .fan_out_pages
+        .get_or_render(key, async {
+            let rows = catalog(&d)
+                .routed_chats(unit_id, report_type_id, page)
+                .await?;
+            Ok::<_, DirectoryError>(serde_json::to_vec(&page.body("chat_ids", rows))?.into())
+        })
         .await?;
-    Ok(page.respond("chat_ids", rows).into_response())
+    Ok(json_body(body))
 }
 
 async fn create_routes(

@@ -1,5 +1,6 @@
-//! Rendered `/units/` pages. Notification services and report workers ask for the first page of units all the
-//! time, and the answer only changes when units or the directory do. A write through this process (the API, the
+//! Rendered pages of the hot reads: `/units/` (notification services and report workers resolve units through
+//! its first page all the time) and the notification fan-out `/report-routes/telegram-chats/`. Their answers only
+//! change when units or the directory do. A write through this process (the API, the
 //! admin pages, the units pages) invalidates every page at once; a write by another process on the same database
 //! (another instance, `tillwire directory import`) is seen here within `TTL`.
 
@@ -9,8 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-
-use crate::input::Page;
 
 const TTL: Duration = Duration::from_secs(2);
 /// Bounds memory whatever limit/offset pairs clients send.
@@ -34,17 +33,23 @@ struct Entry {
     at: Instant,
 }
 
-#[derive(Clone, Default)]
-pub(crate) struct PageCache(Arc<Mutex<HashMap<(i64, i64), Entry>>>);
+/// Bodies by their request's checked parameters `K`.
+#[derive(Clone)]
+pub(crate) struct PageCache<K>(Arc<Mutex<HashMap<K, Entry>>>);
 
-impl PageCache {
-    /// The cached body of `page`, or `render`'s, cached under the generation read before it ran (so a write that
+impl<K> Default for PageCache<K> {
+    fn default() -> Self {
+        PageCache(Arc::default())
+    }
+}
+
+impl<K: std::hash::Hash + Eq> PageCache<K> {
+    /// The cached body for `key`, or `render`'s, cached under the generation read before it ran (so a write that
     /// lands while it reads leaves the entry already stale).
-    pub(crate) async fn get_or_render<F, E>(&self, page: Page, render: F) -> Result<Bytes, E>
+    pub(crate) async fn get_or_render<F, E>(&self, key: K, render: F) -> Result<Bytes, E>
     where
         F: Future<Output = Result<Bytes, E>>,
     {
-        let key = (page.limit, page.offset);
         let generation = generation();
         if let Some(entry) = self.0.lock().ok().and_then(|entries| {
             entries

@@ -41,7 +41,10 @@ pub struct Directory {
     pub platform: Platform,
     access: Arc<AccessConfig>,
     limiter: CodeLimiter,
-    unit_pages: cache::PageCache,
+    /// `/units/` by (limit, offset).
+    unit_pages: cache::PageCache<(i64, i64)>,
+    /// The fan-out by (unit, report type, limit, offset).
+    fan_out_pages: cache::PageCache<(i64, i64, i64, i64)>,
 }
 
 impl Directory {
@@ -57,6 +60,7 @@ impl Directory {
             access: Arc::new(access),
             limiter: CodeLimiter::default(),
             unit_pages: cache::PageCache::default(),
+            fan_out_pages: cache::PageCache::default(),
         }
     }
 }

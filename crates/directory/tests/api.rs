@@ -361,6 +361,32 @@ tillwire_testkit::both_backends!(unit_pages_follow_every_change, |db| async move
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    // The fan-out follows the route API at once, and a route written by another process within seconds.
+    let fan_out = "/report-routes/telegram-chats/?unit_id=1&report_type_id=2";
+    assert_eq!(t.get(fan_out).await.body["chat_ids"], json!([]));
+    let body = json!({"report_type_id": 2, "chat_id": -1001, "user_chat_id": 111, "unit_ids": [1]});
+    assert_eq!(
+        t.call(Method::POST, "/report-routes/", Some(body))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(t.get(fan_out).await.body["chat_ids"], json!([-1001]));
+    tillwire_platform::write!(&t.platform.store, db => sqlx::query(
+        "DELETE FROM directory_routes").execute(db).await.map(|_| ()))
+    .unwrap();
+    loop {
+        let page = t.get(fan_out).await;
+        if page.body["chat_ids"] == json!([]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never refreshed: {}",
+            page.text
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 });
 
 tillwire_testkit::both_backends!(remaining_error_branches, |db| async move {
