@@ -59,8 +59,10 @@ impl Directory {
             platform,
             access: Arc::new(access),
             limiter: CodeLimiter::default(),
-            unit_pages: cache::PageCache::default(),
-            fan_out_pages: cache::PageCache::default(),
+            // Pages of units are few; the fan-out has one entry per unit and report type asked about, each a
+            // few hundred bytes.
+            unit_pages: cache::PageCache::with_capacity(1024),
+            fan_out_pages: cache::PageCache::with_capacity(65_536),
         }
     }
 }
