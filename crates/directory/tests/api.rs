@@ -348,19 +348,7 @@ tillwire_testkit::both_backends!(unit_pages_follow_every_change, |db| async move
     tillwire_platform::write!(&t.platform.store, db => sqlx::query(
         "UPDATE directory_regions SET name = 'Москва Север' WHERE id = 1").execute(db).await.map(|_| ()))
     .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let page = t.get("/units/").await;
-        if page.body["units"][0]["region"] == "Москва Север" {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never refreshed: {}",
-            page.text
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    until_answers(&t, "/units/", "/units/0/region", json!("Москва Север")).await;
     // The fan-out follows the route API at once, and a route written by another process within seconds.
     let fan_out = "/report-routes/telegram-chats/?unit_id=1&report_type_id=2";
     assert_eq!(t.get(fan_out).await.body["chat_ids"], json!([]));
@@ -375,19 +363,26 @@ tillwire_testkit::both_backends!(unit_pages_follow_every_change, |db| async move
     tillwire_platform::write!(&t.platform.store, db => sqlx::query(
         "DELETE FROM directory_routes").execute(db).await.map(|_| ()))
     .unwrap();
+    until_answers(&t, fan_out, "/chat_ids", json!([])).await;
+});
+
+/// Waits until `path` answers `expected` at `pointer`: a write made outside this process reaches the read caches
+/// within their TTL (seconds), so a generous bound only stops a broken server.
+async fn until_answers(t: &Harness, path: &str, pointer: &str, expected: serde_json::Value) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let page = t.get(fan_out).await;
-        if page.body["chat_ids"] == json!([]) {
-            break;
+        let page = t.get(path).await;
+        if page.body.pointer(pointer) == Some(&expected) {
+            return;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "never refreshed: {}",
+            "{path} never showed {expected} at {pointer}: {}",
             page.text
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-});
+}
 
 tillwire_testkit::both_backends!(remaining_error_branches, |db| async move {
     let t = Harness::new(db).await;
