@@ -1,13 +1,15 @@
 //! The collector in process, against real Set Retail register databases on PostgreSQL and a real kitchen on
 //! each tillwire backend: filters, quantities, commit order, exactly once, downtime and a register going away.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use tillwire_collector::config::{CashSource, Lookback, MainConfig};
 use tillwire_collector::status::Reporter;
 use tillwire_collector::{Collectors, Cursors, KitchenSink, Options, Task};
 use tillwire_kitchen::Kitchen;
-use tillwire_platform::{Platform, Settings, Store, read};
+use tillwire_platform::{Platform, read};
 use tillwire_testkit::{Backend, Purchase, SetRetailDatabase, TestDatabase};
 use tillwire_units::{UnitId, Units};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,24 +21,7 @@ const SALAD: &str = "12356";
 const WAIT: Duration = Duration::from_secs(90);
 
 async fn kitchen(db: &TestDatabase) -> Kitchen {
-    let store = Store::connect(db.url()).await.expect("connect");
-    store
-        .migrate(&[
-            tillwire_platform::MIGRATIONS,
-            tillwire_units::MIGRATIONS,
-            tillwire_kitchen::MIGRATIONS,
-            tillwire_collector::MIGRATIONS,
-        ])
-        .await
-        .expect("migrate");
-    let mut settings = Settings::for_database(db.url());
-    settings.timezone = Some(chrono_tz::UTC);
-    settings.kitchen.day_rollover_hour = 0;
-    let platform = Platform::new(store, settings);
-    tillwire_kitchen::seed::init(&platform).await.expect("seed");
-    tillwire_kitchen::seed::load_demo(&platform)
-        .await
-        .expect("demo wares");
+    let platform = common::demo_platform(db, |_| {}).await;
     // Salad is sold by weight here: 0.1 kg and up counts.
     tillwire_platform::write!(&platform.store, db => sqlx::query("UPDATE wares SET catch_quantity = 0.1 WHERE code = $1")
         .bind(SALAD).execute(db).await.map(|_| ()))

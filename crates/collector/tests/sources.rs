@@ -2,12 +2,14 @@
 //! page behind the session and CSRF, pickup without a restart (only the affected task restarts, keeping its
 //! cursor), and a password that is sealed at rest and never sent back.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use tillwire_kitchen::Kitchen;
 use tillwire_platform::auth::{NewPassword, Username, Users};
 use tillwire_platform::secretbox::SecretBox;
-use tillwire_platform::{Platform, Role, Settings, Store, read};
+use tillwire_platform::{Platform, Role, read};
 use tillwire_testkit::reqwest::{Client, StatusCode};
 use tillwire_testkit::{Purchase, SetRetailDatabase, TestDatabase, http_client, login};
 
@@ -33,26 +35,11 @@ struct App {
 /// The app, with `collector` as tillwire.toml's `[collector]` table.
 async fn app(db: &TestDatabase, collector: &str) -> (App, Kitchen) {
     let data_dir = tempfile::tempdir().expect("data dir");
-    let store = Store::connect(db.url()).await.expect("connect");
-    store
-        .migrate(&[
-            tillwire_platform::MIGRATIONS,
-            tillwire_units::MIGRATIONS,
-            tillwire_kitchen::MIGRATIONS,
-            tillwire_collector::MIGRATIONS,
-        ])
-        .await
-        .expect("migrate");
-    let mut settings = Settings::for_database(db.url());
-    settings.data_dir = data_dir.path().to_owned();
-    settings.timezone = Some(chrono_tz::UTC);
-    settings.kitchen.day_rollover_hour = 0;
-    settings.collector = toml::from_str(collector).expect("[collector]");
-    let platform = Platform::new(store, settings);
-    tillwire_kitchen::seed::init(&platform).await.expect("seed");
-    tillwire_kitchen::seed::load_demo(&platform)
-        .await
-        .expect("demo wares");
+    let platform = common::demo_platform(db, |settings| {
+        settings.data_dir = data_dir.path().to_owned();
+        settings.collector = toml::from_str(collector).expect("[collector]");
+    })
+    .await;
     Users(&platform.store)
         .create(
             &Username::parse(ADMIN).expect("username"),
