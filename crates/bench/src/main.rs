@@ -8,6 +8,7 @@ mod board;
 mod collect;
 mod directory;
 mod import;
+mod jobs;
 mod print;
 mod server;
 mod startup;
@@ -98,6 +99,13 @@ enum Command {
         #[arg(long, default_value_t = 50_000)]
         requests: usize,
     },
+    /// No-op jobs/s through the typed durable queue, in process, with 1, 100 and 10,000 distinct keys.
+    Jobs {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: Backend,
+        #[arg(long, default_value_t = 20_000)]
+        jobs: usize,
+    },
     /// Start-up time to a healthy /healthz, and idle resident memory.
     Startup {
         #[arg(long, default_value_t = 10)]
@@ -170,6 +178,11 @@ async fn main() -> anyhow::Result<()> {
         } => {
             for backend in backends(backend) {
                 directory::run(&target, backend, clients, units, routes, requests).await?;
+            }
+        }
+        Command::Jobs { backend, jobs } => {
+            for backend in backends(backend) {
+                jobs::run(&target, backend, jobs).await?;
             }
         }
         Command::Startup { runs } => startup::run(&target, runs).await?,

@@ -13,19 +13,16 @@ pub struct Target {
     pub postgres: String,
 }
 
-pub struct Server {
-    child: Child,
-    pub base: String,
-    pub pid: u32,
-    /// The database it serves, for setting up what its pages would (e.g. a printer's address).
-    pub database_url: String,
-    _dir: tempfile::TempDir,
+/// An empty database of one backend (a SQLite file in a temporary directory, or a new PostgreSQL database),
+/// removed by [`FreshDatabase::drop_database`].
+pub struct FreshDatabase {
+    pub url: String,
+    pub dir: tempfile::TempDir,
     pg_database: Option<(String, String)>,
 }
 
-impl Server {
-    /// Starts `tillwire serve --demo` with a fresh database of the chosen backend; returns once /healthz answers.
-    pub async fn start(target: &Target, backend: Backend) -> anyhow::Result<(Server, Duration)> {
+impl FreshDatabase {
+    pub async fn create(target: &Target, backend: Backend) -> anyhow::Result<FreshDatabase> {
         let dir = tempfile::tempdir()?;
         let (url, pg_database) = match backend {
             Backend::Postgres => {
@@ -49,6 +46,40 @@ impl Server {
                 None,
             ),
         };
+        Ok(FreshDatabase {
+            url,
+            dir,
+            pg_database,
+        })
+    }
+
+    pub async fn drop_database(mut self) {
+        if let Some((admin_url, name)) = self.pg_database.take()
+            && let Ok(admin) = sqlx::PgPool::connect(&admin_url).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&admin)
+            .await;
+        }
+    }
+}
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub pid: u32,
+    /// The database it serves, for setting up what its pages would (e.g. a printer's address).
+    pub database_url: String,
+    database: Option<FreshDatabase>,
+}
+
+impl Server {
+    /// Starts `tillwire serve --demo` with a fresh database of the chosen backend; returns once /healthz answers.
+    pub async fn start(target: &Target, backend: Backend) -> anyhow::Result<(Server, Duration)> {
+        let database = FreshDatabase::create(target, backend).await?;
+        let url = database.url.clone();
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
             probe.local_addr()?.port()
@@ -64,7 +95,7 @@ impl Server {
                 &url,
             ])
             .arg("--data-dir")
-            .arg(dir.path())
+            .arg(database.dir.path())
             .env("API_KEY", DEVICE_KEY)
             .env("RUST_LOG", "warn")
             .env("TILLWIRE_DAY_ROLLOVER_HOUR", "0")
@@ -79,8 +110,7 @@ impl Server {
             base,
             pid,
             database_url: url.clone(),
-            _dir: dir,
-            pg_database,
+            database: Some(database),
         };
         let client = reqwest::Client::new();
         loop {
@@ -116,14 +146,8 @@ impl Server {
             .arg(self.pid.to_string())
             .status();
         let _ = self.child.wait();
-        if let Some((admin_url, name)) = self.pg_database.take()
-            && let Ok(admin) = sqlx::PgPool::connect(&admin_url).await
-        {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&admin)
-            .await;
+        if let Some(database) = self.database.take() {
+            database.drop_database().await;
         }
     }
 }

@@ -14,7 +14,9 @@ mod sources;
 pub mod status;
 
 use tillwire_kitchen::Kitchen;
-use tillwire_platform::Migration;
+use tillwire_platform::area::SettingsSection;
+use tillwire_platform::web::NavLink;
+use tillwire_platform::{Access, Area, Migration};
 use tillwire_units::Units;
 
 pub use cursors::Cursors;
@@ -52,6 +54,37 @@ pub enum CollectorError {
     Http(#[from] reqwest::Error),
 }
 
+/// The Set Retail collector: its admin pages, and in `serve` one task per register.
+pub const AREA: Area = Area {
+    name: "collector",
+    migrations: MIGRATIONS,
+    admin_nav: &[NavLink::to(
+        "/admin/collector/",
+        "Сборщик Set Retail",
+        "Set Retail collector",
+    )],
+    settings: Some(SettingsSection {
+        name: "collector",
+        check: |settings| {
+            config::parse_section(settings.section("collector"))
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        },
+    }),
+    build: |assembly| {
+        let kitchen: Kitchen = assembly.service()?;
+        assembly.routes(Access::Session, router(assembly.platform.clone()));
+        assembly.task("collector", move |mut shutdown| async move {
+            let running = start_in_process(&kitchen).await?;
+            shutdown.wait().await;
+            running.stop().await;
+            Ok(())
+        });
+        Ok(())
+    },
+    ..Area::NONE
+};
+
 /// The collector inside `tillwire serve`: the registers of `tillwire.toml` and those added on the admin pages.
 pub struct InProcess {
     configured: Collectors,
@@ -74,7 +107,7 @@ pub async fn start_in_process(kitchen: &Kitchen) -> Result<InProcess, CollectorE
     let platform = &kitchen.platform;
     let units = Units(&platform.store);
     let mut tasks = Vec::new();
-    for section in config::parse_section(&platform.settings.collector)? {
+    for section in config::parse_section(platform.settings.section("collector"))? {
         let unit = match &section.unit {
             None => units.default_unit().await?,
             Some(name) => units.list().await?.into_iter().find(|u| &u.name == name),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tillwire_kitchen::Kitchen;
 use tillwire_platform::auth::{NewPassword, Username, Users};
 use tillwire_platform::secretbox::SecretBox;
-use tillwire_platform::{Platform, Role, read};
+use tillwire_platform::{Platform, Role, area, read};
 use tillwire_testkit::reqwest::{Client, StatusCode};
 use tillwire_testkit::{Purchase, SetRetailDatabase, TestDatabase, http_client, login};
 
@@ -37,7 +37,10 @@ async fn app(db: &TestDatabase, collector: &str) -> (App, Kitchen) {
     let data_dir = tempfile::tempdir().expect("data dir");
     let platform = common::demo_platform(db, |settings| {
         settings.data_dir = data_dir.path().to_owned();
-        settings.collector = toml::from_str(collector).expect("[collector]");
+        settings.sections.insert(
+            "collector".into(),
+            toml::from_str(collector).expect("[collector]"),
+        );
     })
     .await;
     Users(&platform.store)
@@ -48,15 +51,20 @@ async fn app(db: &TestDatabase, collector: &str) -> (App, Kitchen) {
         )
         .await
         .expect("admin");
-    let kitchen = Kitchen::new(platform.clone());
-    // The kitchen's pages too: the login helper lands on its operator screen.
-    let router = tillwire_platform::web::shell_router(platform.clone())
-        .merge(tillwire_kitchen::router(kitchen.clone()))
-        .merge(tillwire_collector::router(platform.clone()))
-        .layer(axum::middleware::from_fn_with_state(
-            platform.clone(),
-            tillwire_platform::auth::require_csrf,
-        ));
+    // The kitchen's pages too: the login helper lands on its operator screen. The collector's own task is not
+    // started: each test starts what it needs.
+    let built = area::assemble(
+        &[
+            &tillwire_platform::AREA,
+            &tillwire_units::AREA,
+            &tillwire_kitchen::AREA,
+            &tillwire_collector::AREA,
+        ],
+        &platform,
+    )
+    .expect("assemble the areas");
+    let kitchen: Kitchen = built.service().expect("the kitchen");
+    let router = built.router;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

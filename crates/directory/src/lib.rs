@@ -21,7 +21,9 @@ use axum::Router;
 use axum::extract::{FromRef, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use tillwire_platform::{Migration, Platform};
+use tillwire_platform::area::SettingsSection;
+use tillwire_platform::web::NavLink;
+use tillwire_platform::{Access, Area, Migration, Platform};
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use access::{AccessConfig, CodeLimiter, Tokens};
@@ -50,7 +52,7 @@ pub struct Directory {
 impl Directory {
     /// Reads the allow-list from `TILLWIRE_DIRECTORY_ALLOW` or `[directory] allow` in `tillwire.toml`.
     pub fn new(platform: Platform) -> Result<Self, DirectoryError> {
-        let access = AccessConfig::from_settings(&platform.settings.directory)?;
+        let access = AccessConfig::from_settings(platform.settings.section("directory"))?;
         Ok(Self::with_access(platform, access))
     }
 
@@ -73,15 +75,53 @@ impl FromRef<Directory> for Platform {
     }
 }
 
-/// The compatible API (unprefixed and under `/api/`) and the admin pages.
-pub fn router(directory: Directory) -> Router {
-    Router::new()
-        .merge(api::router(directory.clone()))
-        .merge(pages::router())
-        .layer(middleware::from_fn(invalidate_after_writes))
-        .layer(CatchPanicLayer::custom(error::panicked))
-        .with_state(directory)
+/// The compatible API (unprefixed and under `/api/`; a token or an allow-listed address) and the admin pages
+/// (a session).
+pub fn routes(directory: Directory) -> [(Access, Router); 2] {
+    let finish = |routes: Router<Directory>| {
+        routes
+            .layer(middleware::from_fn(invalidate_after_writes))
+            .layer(CatchPanicLayer::custom(error::panicked))
+            .with_state(directory.clone())
+    };
+    [
+        (Access::Credential, finish(api::router(directory.clone()))),
+        (Access::Session, finish(pages::router())),
+    ]
 }
+
+/// The unit-routes directory (replaces unit-routes-database).
+pub const AREA: Area = Area {
+    name: "directory",
+    migrations: MIGRATIONS,
+    admin_nav: &[NavLink::to(
+        "/admin/directory/",
+        "Справочник маршрутов",
+        "Routes directory",
+    )],
+    settings: Some(SettingsSection {
+        name: "directory",
+        check: |settings| {
+            AccessConfig::from_settings(settings.section("directory"))
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        },
+    }),
+    seed: Some(|platform| {
+        Box::pin(async move {
+            seed::init(platform).await?;
+            Ok(())
+        })
+    }),
+    build: |assembly| {
+        for (access, routes) in routes(Directory::new(assembly.platform.clone())?) {
+            assembly.routes(access, routes);
+        }
+        Ok(())
+    },
+    unmatched: Some(|path| owns_unmatched(path).then(not_found)),
+    ..Area::NONE
+};
 
 /// Whether an unmatched path belongs to the directory's API (its sections, unprefixed or under `/api/`, where
 /// the kitchen's `/api/v1/` is not its): its clients get the JSON envelope there instead of an empty 404.

@@ -17,7 +17,9 @@ use axum::Router;
 use axum::extract::FromRef;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tillwire_platform::{Migration, Platform, Store};
+use tillwire_platform::jobs::{Attempt, BackgroundJob, JobFailure};
+use tillwire_platform::web::NavLink;
+use tillwire_platform::{Access, Area, Migration, Platform, Store};
 
 pub use screens::ASSETS;
 pub use storage::{Actor, NewLine, NewOrder, PurgeReport, ReceiptKey, Registered, StatusChange};
@@ -73,15 +75,111 @@ impl FromRef<Kitchen> for Platform {
     }
 }
 
-/// Every route of the kitchen: the ELQ-compatible import, the JSON API, screens, board and admin pages.
-pub fn router(kitchen: Kitchen) -> Router {
-    Router::new()
-        .merge(import::legacy_router())
-        .merge(api::router())
-        .merge(screens::router())
-        .merge(admin::router())
-        .with_state(kitchen)
+/// The kitchen's routes by how they authenticate: the ELQ-compatible import and the JSON API take a device key;
+/// the screens, the board and the admin pages a session.
+pub fn routes(kitchen: Kitchen) -> [(Access, Router); 2] {
+    [
+        (
+            Access::Credential,
+            Router::new()
+                .merge(import::legacy_router())
+                .merge(api::router())
+                .with_state(kitchen.clone()),
+        ),
+        (
+            Access::Session,
+            Router::new()
+                .merge(screens::router())
+                .merge(admin::router())
+                .with_state(kitchen),
+        ),
+    ]
 }
+
+/// The production queue (replaces ELQ).
+pub const AREA: Area = Area {
+    name: "kitchen",
+    migrations: MIGRATIONS,
+    assets: ASSETS,
+    main_nav: &[
+        NavLink::to("/", "Заказы", "Orders"),
+        NavLink::to("/kitchen/", "Кухня", "Kitchen"),
+        NavLink {
+            href: "/dashboard/",
+            ru: "Очередь",
+            en: "Board",
+            new_tab: true,
+        },
+    ],
+    admin_nav: &[
+        NavLink::to("/admin/stations/", "Станции", "Stations"),
+        NavLink::to("/admin/wares/", "Товары", "Wares"),
+        NavLink::to("/admin/statuses/", "Статусы", "Statuses"),
+        NavLink::to("/admin/flows/", "Смены статусов", "Flows"),
+        NavLink::to("/admin/registers/", "Кассы", "Cash registers"),
+        NavLink::to("/admin/printers/", "Принтеры", "Printers"),
+        NavLink::to("/admin/orders/", "Заказы", "Orders"),
+    ],
+    seed: Some(|platform| {
+        Box::pin(async move {
+            if let Some(unit) = seed::init(platform).await? {
+                tracing::info!(
+                    unit = unit.0,
+                    "created the default unit with its stations, printer and registers 1–5"
+                );
+            }
+            Ok(())
+        })
+    }),
+    demo: Some(|platform| {
+        Box::pin(async move {
+            let added = seed::load_demo(platform).await?;
+            println!("Demo catalogue: {added} wares added.");
+            Ok(())
+        })
+    }),
+    build: |assembly| {
+        let kitchen = Kitchen::new(assembly.platform.clone());
+        for (access, routes) in routes(kitchen.clone()) {
+            assembly.routes(access, routes);
+        }
+        let retention = kitchen.clone();
+        assembly
+            .jobs()
+            .register(move |_: RetentionJob, _: Attempt| {
+                let kitchen = retention.clone();
+                async move {
+                    let report = kitchen
+                        .run_retention()
+                        .await
+                        .map_err(|e| JobFailure::Retry(e.to_string()))?;
+                    tracing::info!(
+                        orders = report.orders,
+                        receipts = report.receipts,
+                        "retention purge done"
+                    );
+                    Ok(())
+                }
+            });
+        let jobs = kitchen.platform.jobs.clone();
+        assembly.task("retention schedule", move |mut shutdown| async move {
+            let mut daily = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
+            loop {
+                tokio::select! {
+                    _ = shutdown.wait() => return Ok(()),
+                    _ = daily.tick() => {}
+                }
+                if let Err(error) = jobs.enqueue(&RetentionJob::default().to_job()).await {
+                    tracing::warn!(%error, "could not schedule the retention purge");
+                }
+            }
+        });
+        assembly.provide(kitchen);
+        Ok(())
+    },
+    openapi: Some(<api::KitchenApi as utoipa::OpenApi>::openapi),
+    ..Area::NONE
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KitchenError {
@@ -144,8 +242,18 @@ impl From<tillwire_platform::auth::AuthError> for KitchenError {
     }
 }
 
-/// The job queue the retention purge runs on.
-pub const RETENTION_QUEUE: &str = "kitchen.retention";
+/// The daily purge of finished orders and settled jobs (stored as `{}`), enqueued once a day from start.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+pub struct RetentionJob {}
+
+impl BackgroundJob for RetentionJob {
+    const QUEUE: &'static str = "kitchen.retention";
+    const MAX_ATTEMPTS: i64 = 5;
+
+    fn key(&self) -> String {
+        Self::QUEUE.to_owned()
+    }
+}
 
 impl Kitchen {
     /// Purges finished orders (and settled jobs) older than the retention period.

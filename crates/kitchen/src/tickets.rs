@@ -3,21 +3,28 @@
 //! Rendering and drivers live in the printing area, which runs the jobs; the kitchen only knows the job contract.
 
 use serde::{Deserialize, Serialize};
-use tillwire_platform::jobs::NewJob;
+use tillwire_platform::jobs::{BackgroundJob, NewJob};
 use tillwire_platform::{read, write};
 use tillwire_units::UnitId;
 
 use crate::model::{OrderView, PrinterAddress};
 use crate::{Kitchen, KitchenError};
 
-/// The queue ticket jobs run on.
-pub const TICKET_QUEUE: &str = "print.ticket";
-
-/// A ticket job's payload: print this order on this printer.
+/// A ticket job: print this order on this printer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketJob {
     pub order_id: i64,
     pub printer_id: i64,
+}
+
+impl BackgroundJob for TicketJob {
+    const QUEUE: &'static str = "print.ticket";
+    /// The default of `TILLWIRE_PRINT_MAX_ATTEMPTS`, which each enqueued ticket carries.
+    const MAX_ATTEMPTS: i64 = 20;
+
+    fn key(&self) -> String {
+        printer_job_key(self.printer_id)
+    }
 }
 
 /// Jobs of one printer share this key, so each printer prints its tickets one at a time, in order.
@@ -59,15 +66,12 @@ impl TryFrom<PrinterRow> for Printer {
 impl Kitchen {
     /// The job printing `order_id`'s ticket on `printer_id`.
     pub fn ticket_job(&self, order_id: i64, printer_id: i64) -> NewJob {
-        NewJob {
-            queue: TICKET_QUEUE,
-            key: printer_job_key(printer_id),
-            payload: serde_json::json!(TicketJob {
-                order_id,
-                printer_id
-            }),
-            max_attempts: self.platform.settings.print.max_attempts,
+        TicketJob {
+            order_id,
+            printer_id,
         }
+        .to_job()
+        .with_max_attempts(self.platform.settings.print.max_attempts)
     }
 
     pub async fn printer(&self, id: i64) -> Result<Printer, KitchenError> {

@@ -399,3 +399,32 @@ async fn retry_job(
     tracing::info!(job = id, by = admin.username(), "dead job put back in line");
     Ok(Redirect::to("/admin/jobs/?state=dead"))
 }
+
+/// Makes sure someone can sign in: with no active admin, creates one with a generated password, printed to the
+/// console once and never logged (it is the only copy).
+pub async fn ensure_admin(platform: &Platform) -> anyhow::Result<()> {
+    let users = Users(&platform.store);
+    if users.count_admins().await? > 0 {
+        return Ok(());
+    }
+    let password = NewPassword::generate();
+    let mut name = "admin".to_owned();
+    let id = loop {
+        match users
+            .create(&Username::parse(&name)?, &password, Role::Admin)
+            .await
+        {
+            Ok(id) => break id,
+            Err(AuthError::UsernameTaken) => {
+                name = format!("admin-{}", crate::random_token(4));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    };
+    tracing::info!(user = id, "created the first admin");
+    println!(
+        "First admin created. Username: {name}  Password: {}  (shown once; sign in at /users/login/)",
+        password.expose()
+    );
+    Ok(())
+}

@@ -119,15 +119,12 @@ pub struct Settings {
     pub secure_cookies: bool,
     pub legacy: LegacySettings,
     pub kitchen: KitchenSettings,
-    /// The `[collector]` table, parsed by the collector crate (it owns its shape).
-    pub collector: toml::Table,
-    /// The `[directory]` table, parsed by the directory crate (it owns its shape).
-    pub directory: toml::Table,
+    /// The other tables of `tillwire.toml` by name, each parsed by the area that owns it (`area::Area::settings`).
+    pub sections: std::collections::BTreeMap<String, toml::Table>,
     pub print: PrintSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FileSettings {
     listen: Option<String>,
     database_url: Option<String>,
@@ -137,11 +134,10 @@ struct FileSettings {
     #[serde(default)]
     kitchen: FileKitchen,
     #[serde(default)]
-    collector: toml::Table,
-    #[serde(default)]
-    directory: toml::Table,
-    #[serde(default)]
     print: FilePrint,
+    /// Every other key must be an area's table; which areas exist is checked at start.
+    #[serde(flatten)]
+    sections: std::collections::BTreeMap<String, toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -263,8 +259,7 @@ impl Settings {
             secure_cookies,
             legacy,
             kitchen,
-            collector: file.collector,
-            directory: file.directory,
+            sections: file.sections,
             print,
         })
     }
@@ -277,6 +272,12 @@ impl Settings {
             None => at.with_timezone(&chrono::Local).naive_local(),
         };
         (local - TimeDelta::hours(i64::from(self.kitchen.day_rollover_hour))).date()
+    }
+
+    /// An area's table of `tillwire.toml` (empty when absent).
+    pub fn section(&self, name: &str) -> &toml::Table {
+        static EMPTY: std::sync::LazyLock<toml::Table> = std::sync::LazyLock::new(toml::Table::new);
+        self.sections.get(name).unwrap_or(&EMPTY)
     }
 
     pub fn today(&self) -> NaiveDate {
@@ -297,8 +298,7 @@ impl Settings {
                 print_paper_w: 57,
                 print_paper_h: 120,
             },
-            collector: toml::Table::new(),
-            directory: toml::Table::new(),
+            sections: Default::default(),
             kitchen: KitchenSettings {
                 day_rollover_hour: 4,
                 station_readiness: true,

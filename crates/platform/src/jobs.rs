@@ -7,13 +7,17 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use rand::Rng;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::sync::{Notify, Semaphore};
+use tracing::Instrument;
 
 use crate::store::Store;
 use crate::{now_ms, read, write, write_tx};
@@ -54,6 +58,147 @@ pub struct NewJob {
     pub max_attempts: i64,
 }
 
+impl NewJob {
+    /// The same job with another attempt budget (one a setting chooses, as printing's does).
+    pub fn with_max_attempts(mut self, max_attempts: i64) -> Self {
+        self.max_attempts = max_attempts.max(1);
+        self
+    }
+}
+
+/// A kind of job: its queue name, its payload (the implementing type, stored as JSON), the key that orders it,
+/// how many attempts it gets and how long it waits between them. The handler is registered separately
+/// ([`JobRegistry::register`]), so the area that enqueues a job need not be the one that runs it.
+pub trait BackgroundJob: Serialize + DeserializeOwned + Send + 'static {
+    /// Stored with every job; renaming it strands the jobs already waiting.
+    const QUEUE: &'static str;
+    /// Attempts before the job is dead (a handler's panic and a lease lost to a crash count as attempts).
+    const MAX_ATTEMPTS: i64;
+
+    /// Jobs sharing a key run one at a time, oldest first.
+    fn key(&self) -> String;
+
+    /// How long to wait after failed attempt number `attempt` (1-based).
+    fn backoff(attempt: i64) -> Duration {
+        backoff(attempt)
+    }
+
+    /// The row to enqueue for this job.
+    fn to_job(&self) -> NewJob {
+        NewJob {
+            queue: Self::QUEUE,
+            key: self.key(),
+            // A derived `Serialize` of plain data cannot fail; `Null` would be refused by the handler as a bad
+            // payload rather than lost.
+            payload: serde_json::to_value(self).unwrap_or_default(),
+            max_attempts: Self::MAX_ATTEMPTS,
+        }
+    }
+}
+
+/// Which attempt a handler is running, for its logs and messages.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub job_id: i64,
+    pub key: String,
+    /// 1 for the first attempt.
+    pub number: i64,
+    pub max_attempts: i64,
+}
+
+impl Attempt {
+    /// Whether no attempt follows this one if it fails.
+    pub fn is_last(&self) -> bool {
+        self.number >= self.max_attempts
+    }
+}
+
+type ErasedHandler = Arc<dyn Fn(Job) -> JobFuture + Send + Sync>;
+
+struct Registered {
+    handler: ErasedHandler,
+    backoff: fn(i64) -> Duration,
+}
+
+/// The handlers the runner knows, by job type. A job whose queue has no handler is dead at once.
+#[derive(Default)]
+pub struct JobRegistry {
+    handlers: HashMap<&'static str, Registered>,
+}
+
+impl JobRegistry {
+    /// Runs jobs of type `J` with `handler`. A payload that does not parse as `J` is dead at once.
+    pub fn register<J, F, Fut>(&mut self, handler: F) -> &mut Self
+    where
+        J: BackgroundJob,
+        F: Fn(J, Attempt) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), JobFailure>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let erased: ErasedHandler = Arc::new(move |job: Job| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let payload: J = serde_json::from_str(&job.payload)
+                    .map_err(|e| JobFailure::Fatal(format!("bad payload: {e}")))?;
+                let attempt = Attempt {
+                    job_id: job.id,
+                    key: job.job_key,
+                    number: job.attempts,
+                    max_attempts: job.max_attempts,
+                };
+                handler(payload, attempt).await
+            })
+        });
+        let registered = Registered {
+            handler: erased,
+            backoff: J::backoff,
+        };
+        if self.handlers.insert(J::QUEUE, registered).is_some() {
+            tracing::warn!(
+                queue = J::QUEUE,
+                "a job type was registered twice; the last handler wins"
+            );
+        }
+        self
+    }
+
+    /// The queues that have a handler.
+    pub fn queues(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.handlers.keys().copied()
+    }
+
+    /// Runs one claimed job: its handler's outcome, a panic as a failed attempt, and when to try again.
+    async fn run(&self, job: &Job) -> (Result<(), JobFailure>, Duration) {
+        let Some(registered) = self.handlers.get(job.queue.as_str()) else {
+            let failure = JobFailure::Fatal(format!("no handler for queue {}", job.queue));
+            return (Err(failure), Duration::ZERO);
+        };
+        let outcome = match AssertUnwindSafe((registered.handler)(job.clone()))
+            .catch_unwind()
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let message = panic_message(panic.as_ref());
+                tracing::error!(job = job.id, queue = %job.queue, panic = %message, "job handler panicked");
+                Err(JobFailure::Retry(format!(
+                    "the handler panicked: {message}"
+                )))
+            }
+        };
+        (outcome, (registered.backoff)(job.attempts))
+    }
+}
+
+/// The text a panic was raised with, when it has one.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}
+
 /// A claimed job as a handler sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Job {
@@ -89,20 +234,6 @@ pub enum JobFailure {
 }
 
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobFailure>> + Send>>;
-
-pub trait JobHandler: Send + Sync + 'static {
-    fn run(&self, job: Job) -> JobFuture;
-}
-
-impl<F, Fut> JobHandler for F
-where
-    F: Fn(Job) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), JobFailure>> + Send + 'static,
-{
-    fn run(&self, job: Job) -> JobFuture {
-        Box::pin(self(job))
-    }
-}
 
 /// Enqueueing inside an open transaction, on either backend.
 pub trait EnqueueJob {
@@ -170,7 +301,8 @@ impl_enqueue!(sqlx::PgConnection);
 
 const CLAIM_CANDIDATES: &str = "SELECT j.id FROM jobs j
     WHERE j.run_at_ms <= $1
-      AND (j.state = 'pending' OR (j.state = 'running' AND j.locked_until_ms < $1))
+      AND (j.state = 'pending'
+           OR (j.state = 'running' AND j.locked_until_ms < $1 AND j.attempts < j.max_attempts))
       AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.job_key = j.job_key AND e.id < j.id
                       AND e.state IN ('pending', 'running'))
     ORDER BY j.id LIMIT $2";
@@ -213,9 +345,12 @@ impl JobQueue {
         id
     }
 
-    /// Claims ready jobs, oldest first, respecting per-key order.
+    /// Claims ready jobs, oldest first, respecting per-key order. A job whose worker died (its lease ran out)
+    /// during its last attempt is dead instead: handing it out again would run it past its attempts, and a job
+    /// that kills its worker every time would block its key for ever.
     pub async fn claim(&self, limit: i64) -> Result<Vec<Job>, sqlx::Error> {
         let now = now_ms();
+        self.bury_abandoned(now).await?;
         let returning = "RETURNING id, queue, job_key, payload, attempts, max_attempts";
         let lease_ms = self.lease_ms;
         match &self.store {
@@ -244,6 +379,24 @@ impl JobQueue {
         }
     }
 
+    async fn bury_abandoned(&self, now: i64) -> Result<(), sqlx::Error> {
+        let buried: Vec<(i64, String)> = write!(&self.store, db => sqlx::query_as(
+            "UPDATE jobs SET state = 'dead', updated_ms = $1,
+             last_error = 'the worker stopped during the last attempt (its lease ran out)'
+             WHERE state = 'running' AND locked_until_ms < $1 AND attempts >= max_attempts
+             RETURNING id, queue",
+        )
+        .bind(now)
+        .fetch_all(db)
+        .await)?;
+        for (id, queue) in buried {
+            tracing::warn!(job = id, %queue, "job dead: its worker stopped during the last attempt");
+            metrics::counter!("tillwire_jobs_total", "queue" => queue, "outcome" => "dead")
+                .increment(1);
+        }
+        Ok(())
+    }
+
     /// Marks a claimed job done. Like [`JobQueue::fail`], it only settles the attempt it was given: a worker
     /// whose lease expired and whose job was taken over cannot overwrite the newer attempt's outcome.
     pub async fn complete(&self, job: &Job) -> Result<(), sqlx::Error> {
@@ -259,8 +412,20 @@ impl JobQueue {
         Ok(())
     }
 
-    /// Records a failed attempt: back to `pending` after a backoff, or `dead` when attempts are spent.
+    /// Records a failed attempt: back to `pending` after the default [`backoff`], or `dead` when attempts are
+    /// spent.
     pub async fn fail(&self, job: &Job, failure: &JobFailure) -> Result<JobState, sqlx::Error> {
+        self.fail_then_wait(job, failure, backoff(job.attempts))
+            .await
+    }
+
+    /// Records a failed attempt whose retry waits `wait`.
+    async fn fail_then_wait(
+        &self,
+        job: &Job,
+        failure: &JobFailure,
+        wait: Duration,
+    ) -> Result<JobState, sqlx::Error> {
         let (message, fatal) = match failure {
             JobFailure::Retry(message) => (message.as_str(), false),
             JobFailure::Fatal(message) => (message.as_str(), true),
@@ -271,7 +436,7 @@ impl JobQueue {
             JobState::Pending
         };
         let now = now_ms();
-        let run_at = now + backoff(job.attempts).as_millis() as i64;
+        let run_at = now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2));
         write!(&self.store, db => sqlx::query(
             "UPDATE jobs SET state = $2, last_error = $3, run_at_ms = $4, updated_ms = $5
              WHERE id = $1 AND state = 'running' AND attempts = $6",
@@ -364,10 +529,10 @@ impl JobQueue {
             .map(|r| r.rows_affected()))
     }
 
-    /// Runs jobs with the given handlers until `shutdown` resolves; in-flight jobs finish first.
+    /// Runs jobs with the registered handlers until `shutdown` resolves; in-flight jobs finish first.
     pub async fn run(
         self,
-        handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
+        registry: Arc<JobRegistry>,
         concurrency: usize,
         shutdown: impl Future<Output = ()>,
     ) {
@@ -392,20 +557,19 @@ impl JobQueue {
                     .await
                     .expect("semaphore open");
                 let queue = self.clone();
-                let handler = handlers.get(job.queue.as_str()).cloned();
-                tokio::spawn(async move {
-                    let outcome = match handler {
-                        Some(handler) => handler.run(job.clone()).await,
-                        None => Err(JobFailure::Fatal(format!(
-                            "no handler for queue {}",
-                            job.queue
-                        ))),
-                    };
-                    queue.settle(&job, outcome).await;
-                    drop(permit);
-                    // A permit is free and the key's next job may be ready: look again now, not after the idle poll.
-                    queue.notify();
-                });
+                let registry = registry.clone();
+                let span = tracing::info_span!("job", id = job.id, queue = %job.queue, key = %job.job_key, attempt = job.attempts);
+                tokio::spawn(
+                    async move {
+                        let (outcome, wait) = registry.run(&job).await;
+                        queue.settle(&job, outcome, wait).await;
+                        drop(permit);
+                        // A permit is free and the key's next job may be ready: look again now, not after the idle
+                        // poll.
+                        queue.notify();
+                    }
+                    .instrument(span),
+                );
             }
             if idle {
                 tokio::select! {
@@ -419,14 +583,14 @@ impl JobQueue {
         let _ = permits.acquire_many(concurrency as u32).await;
     }
 
-    async fn settle(&self, job: &Job, outcome: Result<(), JobFailure>) {
+    async fn settle(&self, job: &Job, outcome: Result<(), JobFailure>, wait: Duration) {
         let recorded = match &outcome {
             Ok(()) => {
                 metrics::counter!("tillwire_jobs_total", "queue" => job.queue.clone(), "outcome" => "done").increment(1);
                 self.complete(job).await.map(|_| ())
             }
             Err(failure) => {
-                let state = self.fail(job, failure).await;
+                let state = self.fail_then_wait(job, failure, wait).await;
                 if let Ok(state) = &state {
                     tracing::warn!(job = job.id, queue = %job.queue, attempt = job.attempts, state = state.as_str(), ?failure, "job failed");
                     metrics::counter!("tillwire_jobs_total", "queue" => job.queue.clone(), "outcome" => state.as_str()).increment(1);

@@ -1,6 +1,7 @@
 //! tillwire's platform: what every area (kitchen, printing, intake, directory, …) builds on.
 
 pub mod admin;
+pub mod area;
 pub mod auth;
 pub mod config;
 pub mod events;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
+pub use area::{Access, Area, Assembly};
 pub use auth::{CurrentUser, Role};
 pub use config::Settings;
 pub use events::{Event, EventBus};
@@ -36,6 +38,22 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0002_active_jobs.sql"),
     },
 ];
+
+/// The platform's own area: sign-in, language, health, metrics, users and jobs pages, the first admin.
+pub const AREA: Area = Area {
+    name: "platform",
+    migrations: MIGRATIONS,
+    assets: web::SHELL_ASSETS,
+    admin_nav: web::PLATFORM_ADMIN_NAV,
+    seed: Some(|platform| Box::pin(admin::ensure_admin(platform))),
+    build: |assembly| {
+        let platform = assembly.platform.clone();
+        assembly.routes(Access::Session, web::shell_router(platform.clone()));
+        assembly.routes(Access::Session, admin::router(platform));
+        Ok(())
+    },
+    ..Area::NONE
+};
 
 /// Shared services handed to every area. Cheap to clone.
 #[derive(Clone)]

@@ -67,10 +67,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 
 /// Words of the layout and the login page.
 pub struct ShellTexts {
-    pub home: &'static str,
-    pub board: &'static str,
-    pub orders: &'static str,
-    pub kitchen: &'static str,
     pub admin: &'static str,
     pub login: &'static str,
     pub logout: &'static str,
@@ -83,10 +79,6 @@ pub struct ShellTexts {
 }
 
 const SHELL_RU: ShellTexts = ShellTexts {
-    home: "Главная",
-    board: "Очередь",
-    orders: "Заказы",
-    kitchen: "Кухня",
     admin: "Администрирование",
     login: "Войти",
     logout: "Выйти",
@@ -99,10 +91,6 @@ const SHELL_RU: ShellTexts = ShellTexts {
 };
 
 const SHELL_EN: ShellTexts = ShellTexts {
-    home: "Home",
-    board: "Board",
-    orders: "Orders",
-    kitchen: "Kitchen",
     admin: "Administration",
     login: "Sign in",
     logout: "Sign out",
@@ -139,95 +127,89 @@ impl PageContext {
             .as_ref()
             .is_some_and(|u| u.role == crate::Role::Admin)
     }
-    pub fn admin_links(&self) -> &'static [AdminLink] {
-        ADMIN_LINKS
+    /// The admin area's navigation: every area's entries.
+    pub fn admin_links(&self) -> Vec<&'static NavLink> {
+        NAVIGATION
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .admin
+            .clone()
+    }
+    /// The top bar's entries.
+    pub fn main_links(&self) -> Vec<&'static NavLink> {
+        NAVIGATION
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .main
+            .clone()
     }
     pub fn other_lang_code(&self) -> &'static str {
         self.lang.pick("en", "ru")
     }
 }
 
-/// A section of the admin area, listed in its navigation.
-pub struct AdminLink {
+/// An entry of a navigation bar, in both languages.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NavLink {
     pub href: &'static str,
     pub ru: &'static str,
     pub en: &'static str,
+    /// Opens in a new tab (the customer board belongs on its own screen).
+    pub new_tab: bool,
 }
 
-pub const ADMIN_LINKS: &[AdminLink] = &[
-    AdminLink {
-        href: "/admin/units/",
-        ru: "Подразделения",
-        en: "Units",
-    },
-    AdminLink {
-        href: "/admin/stations/",
-        ru: "Станции",
-        en: "Stations",
-    },
-    AdminLink {
-        href: "/admin/wares/",
-        ru: "Товары",
-        en: "Wares",
-    },
-    AdminLink {
-        href: "/admin/statuses/",
-        ru: "Статусы",
-        en: "Statuses",
-    },
-    AdminLink {
-        href: "/admin/flows/",
-        ru: "Смены статусов",
-        en: "Flows",
-    },
-    AdminLink {
-        href: "/admin/registers/",
-        ru: "Кассы",
-        en: "Cash registers",
-    },
-    AdminLink {
-        href: "/admin/printers/",
-        ru: "Принтеры",
-        en: "Printers",
-    },
-    AdminLink {
-        href: "/admin/printers/status",
-        ru: "Состояние принтеров",
-        en: "Printer status",
-    },
-    AdminLink {
-        href: "/admin/collector/",
-        ru: "Сборщик Set Retail",
-        en: "Set Retail collector",
-    },
-    AdminLink {
-        href: "/admin/orders/",
-        ru: "Заказы",
-        en: "Orders",
-    },
-    AdminLink {
-        href: "/admin/directory/",
-        ru: "Справочник маршрутов",
-        en: "Routes directory",
-    },
-    AdminLink {
-        href: "/admin/users/",
-        ru: "Пользователи",
-        en: "Users",
-    },
-    AdminLink {
-        href: "/admin/api-keys/",
-        ru: "API-ключи",
-        en: "API keys",
-    },
-    AdminLink {
-        href: "/admin/jobs/",
-        ru: "Задания",
-        en: "Jobs",
-    },
+impl NavLink {
+    /// An entry that opens in the same tab.
+    pub const fn to(href: &'static str, ru: &'static str, en: &'static str) -> Self {
+        NavLink {
+            href,
+            ru,
+            en,
+            new_tab: false,
+        }
+    }
+}
+
+/// The navigation of every page: the entries of the areas the binary was assembled with. Pages are rendered in
+/// many places that hold no app state, and which areas a binary runs is fixed for the process, so the
+/// navigation is process-wide, set by `area::assemble`.
+struct Navigation {
+    main: Vec<&'static NavLink>,
+    admin: Vec<&'static NavLink>,
+}
+
+static NAVIGATION: std::sync::RwLock<Navigation> = std::sync::RwLock::new(Navigation {
+    main: Vec::new(),
+    admin: Vec::new(),
+});
+
+/// Sets the navigation to these entries, each href once.
+pub fn install_navigation(
+    main: impl Iterator<Item = &'static NavLink>,
+    admin: impl Iterator<Item = &'static NavLink>,
+) {
+    fn unique(links: impl Iterator<Item = &'static NavLink>) -> Vec<&'static NavLink> {
+        let mut seen: Vec<&'static NavLink> = Vec::new();
+        for link in links {
+            if !seen.iter().any(|s| s.href == link.href) {
+                seen.push(link);
+            }
+        }
+        seen
+    }
+    *NAVIGATION.write().unwrap_or_else(|e| e.into_inner()) = Navigation {
+        main: unique(main),
+        admin: unique(admin),
+    };
+}
+
+/// The platform's own admin entries.
+pub const PLATFORM_ADMIN_NAV: &[NavLink] = &[
+    NavLink::to("/admin/users/", "Пользователи", "Users"),
+    NavLink::to("/admin/jobs/", "Задания", "Jobs"),
 ];
 
-impl AdminLink {
+impl NavLink {
     pub fn label(&self, lang: &Lang) -> &'static str {
         lang.pick(self.ru, self.en)
     }
@@ -305,16 +287,17 @@ pub fn docs_router(openapi_json: String) -> Router {
 }
 
 /// Serves the given embedded assets under `/static/`.
-pub fn assets_router(assets: &'static [&'static [Asset]]) -> Router {
+pub fn assets_router(assets: Vec<&'static [Asset]>) -> Router {
+    let assets: std::sync::Arc<[&'static [Asset]]> = assets.into();
     Router::new().route(
         "/static/{name}",
         get(
-            move |axum::extract::Path(name): axum::extract::Path<String>| async move {
-                match assets
+            move |axum::extract::Path(name): axum::extract::Path<String>| {
+                let found = assets
                     .iter()
                     .flat_map(|group| group.iter())
-                    .find(|asset| asset.name == name)
-                {
+                    .find(|asset| asset.name == name);
+                let response = match found {
                     Some(asset) => (
                         [
                             (
@@ -330,7 +313,8 @@ pub fn assets_router(assets: &'static [&'static [Asset]]) -> Router {
                     )
                         .into_response(),
                     None => StatusCode::NOT_FOUND.into_response(),
-                }
+                };
+                std::future::ready(response)
             },
         ),
     )

@@ -8,15 +8,17 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tillwire_platform::jobs::{
-    EnqueueJob, Job, JobFailure, JobHandler, JobQueue, JobRow, NewJob, backoff,
+    Attempt, BackgroundJob, EnqueueJob, Job, JobFailure, JobQueue, JobRegistry, JobRow, NewJob,
+    backoff,
 };
 use tillwire_platform::{Store, now_ms};
 use tillwire_testkit::TestDatabase;
 use tokio::sync::{Barrier, oneshot};
 
-const QUEUE: &str = "test";
+const QUEUE: &str = Probe::QUEUE;
 /// Upper bound for any wait in these tests: far beyond what the work needs, so only a hang reaches it.
 const PATIENCE: Duration = Duration::from_secs(120);
 
@@ -38,12 +40,39 @@ fn new_job(key: &str, payload: serde_json::Value, max_attempts: i64) -> NewJob {
     }
 }
 
-type Handlers = HashMap<&'static str, Arc<dyn JobHandler>>;
+/// The test job type. The tests enqueue rows directly (`new_job`) to choose keys and attempt budgets freely.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Probe {
+    #[serde(default)]
+    seq: i64,
+    #[serde(default)]
+    fatal: bool,
+    #[serde(default)]
+    panic: bool,
+}
 
-fn handlers_for(handler: impl JobHandler) -> Handlers {
-    let mut handlers: Handlers = HashMap::new();
-    handlers.insert(QUEUE, Arc::new(handler));
-    handlers
+impl BackgroundJob for Probe {
+    const QUEUE: &'static str = "test";
+    const MAX_ATTEMPTS: i64 = 3;
+
+    fn key(&self) -> String {
+        format!("probe:{}", self.seq)
+    }
+
+    /// Retries come at once, so a test of attempts need not wait out the real backoff.
+    fn backoff(_attempt: i64) -> Duration {
+        Duration::ZERO
+    }
+}
+
+fn registry_for<F, Fut>(handler: F) -> Arc<JobRegistry>
+where
+    F: Fn(Probe, Attempt) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), JobFailure>> + Send + 'static,
+{
+    let mut registry = JobRegistry::default();
+    registry.register(handler);
+    Arc::new(registry)
 }
 
 /// A background runner that stops (and waits for its in-flight jobs) on `stop`.
@@ -52,9 +81,9 @@ struct Runner {
     handle: tokio::task::JoinHandle<()>,
 }
 
-fn spawn_runner(queue: &JobQueue, handlers: Handlers, concurrency: usize) -> Runner {
+fn spawn_runner(queue: &JobQueue, registry: Arc<JobRegistry>, concurrency: usize) -> Runner {
     let (stop, stopped) = oneshot::channel::<()>();
-    let handle = tokio::spawn(queue.clone().run(handlers, concurrency, async move {
+    let handle = tokio::spawn(queue.clone().run(registry, concurrency, async move {
         let _ = stopped.await;
     }));
     Runner { stop, handle }
@@ -109,6 +138,21 @@ async fn count_in(queue: &JobQueue, state: &str) -> i64 {
         .map_or(0, |(_, n)| n)
 }
 
+/// Claims until something is handed out (a lease must run out first).
+async fn claim_when_ready(queue: &JobQueue) -> Vec<Job> {
+    let claimed = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let claimed = queue.claim(10).await.expect("claim");
+            if !claimed.is_empty() {
+                return claimed;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    })
+    .await;
+    claimed.expect("a job is handed out")
+}
+
 /// Moves a pending job's next attempt to now, standing in for its backoff having passed.
 async fn fast_forward(store: &Store, id: i64) {
     tillwire_platform::write!(store, db => sqlx::query("UPDATE jobs SET run_at_ms = 0 WHERE id = $1")
@@ -142,7 +186,7 @@ tillwire_testkit::both_backends!(per_key_fifo_and_parallel_keys, |db| async move
             overlap.clone(),
             rendezvous.clone(),
         );
-        move |job: Job| {
+        move |probe: Probe, attempt: Attempt| {
             let (marks, running, overlap, rendezvous) = (
                 marks.clone(),
                 running.clone(),
@@ -150,10 +194,8 @@ tillwire_testkit::both_backends!(per_key_fifo_and_parallel_keys, |db| async move
                 rendezvous.clone(),
             );
             async move {
-                let payload: serde_json::Value =
-                    serde_json::from_str(&job.payload).expect("payload");
-                let seq = payload["seq"].as_i64().expect("seq");
-                let key = job.job_key.clone();
+                let seq = probe.seq;
+                let key = attempt.key.clone();
                 {
                     let mut running = running.lock().expect("lock");
                     let now = running.entry(key.clone()).or_default();
@@ -204,7 +246,7 @@ tillwire_testkit::both_backends!(per_key_fifo_and_parallel_keys, |db| async move
             );
         }
     }
-    let runner = spawn_runner(&queue, handlers_for(handler), 8);
+    let runner = spawn_runner(&queue, registry_for(handler), 8);
     eventually("all 15 jobs done", || async {
         count_in(&queue, "done").await == 15
     })
@@ -330,11 +372,11 @@ tillwire_testkit::both_backends!(
         let healthy = Arc::new(AtomicBool::new(false));
         let handler = {
             let (calls, healthy) = (calls.clone(), healthy.clone());
-            move |job: Job| {
+            move |probe: Probe, attempt: Attempt| {
                 let (calls, healthy) = (calls.clone(), healthy.clone());
                 async move {
                     calls.fetch_add(1, Ordering::SeqCst);
-                    if job.payload.contains("fatal") {
+                    if probe.fatal {
                         return Err(JobFailure::Fatal("cannot ever work".into()));
                     }
                     if healthy.load(Ordering::SeqCst) {
@@ -342,13 +384,13 @@ tillwire_testkit::both_backends!(
                     } else {
                         Err(JobFailure::Retry(format!(
                             "offline at attempt {}",
-                            job.attempts
+                            attempt.number
                         )))
                     }
                 }
             }
         };
-        let runner = spawn_runner(&queue, handlers_for(handler), 4);
+        let runner = spawn_runner(&queue, registry_for(handler), 4);
         let id = queue
             .enqueue(&new_job("k", json!({}), 2))
             .await
@@ -460,15 +502,17 @@ tillwire_testkit::both_backends!(
         let ran = Arc::new(Mutex::new(Vec::<(i64, i64)>::new()));
         let handler = {
             let ran = ran.clone();
-            move |job: Job| {
+            move |_: Probe, attempt: Attempt| {
                 let ran = ran.clone();
                 async move {
-                    ran.lock().expect("lock").push((job.id, job.attempts));
+                    ran.lock()
+                        .expect("lock")
+                        .push((attempt.job_id, attempt.number));
                     Ok(())
                 }
             }
         };
-        let runner = spawn_runner(&queue, handlers_for(handler), 4);
+        let runner = spawn_runner(&queue, registry_for(handler), 4);
         eventually("both lease jobs done", || async {
             state_is(&queue, first, "done").await && state_is(&queue, second, "done").await
         })
@@ -502,6 +546,116 @@ tillwire_testkit::both_backends!(
     }
 );
 
+tillwire_testkit::both_backends!(
+    a_panicking_job_is_a_failed_attempt_then_dead_and_its_key_moves_on,
+    |db| async move {
+        let store = open(&db).await;
+        let queue = JobQueue::new(store.clone());
+        let runs = Arc::new(Mutex::new(Vec::<(i64, i64)>::new()));
+        let handler = {
+            let runs = runs.clone();
+            move |probe: Probe, attempt: Attempt| {
+                let runs = runs.clone();
+                async move {
+                    runs.lock()
+                        .expect("lock")
+                        .push((attempt.job_id, attempt.number));
+                    assert!(!probe.panic, "the printer driver exploded");
+                    Ok(())
+                }
+            }
+        };
+        let poison = queue
+            .enqueue(&new_job("printer:1", json!({"panic": true}), 3))
+            .await
+            .expect("enqueue");
+        let garbled = queue
+            .enqueue(&new_job("printer:1", json!("not a probe"), 3))
+            .await
+            .expect("enqueue");
+        let behind = queue
+            .enqueue(&new_job("printer:1", json!({"seq": 2}), 3))
+            .await
+            .expect("enqueue");
+        let runner = spawn_runner(&queue, registry_for(handler), 4);
+        eventually("the job behind the poison job is done", || async {
+            state_is(&queue, behind, "done").await
+        })
+        .await;
+        runner.stop().await;
+
+        let dead = row(&queue, poison).await;
+        assert_eq!(
+            (dead.state.as_str(), dead.attempts),
+            ("dead", 3),
+            "{dead:?}"
+        );
+        let error = dead.last_error.unwrap_or_default();
+        assert!(
+            error.contains("panicked") && error.contains("the printer driver exploded"),
+            "{error}"
+        );
+        let garbled = row(&queue, garbled).await;
+        assert_eq!(
+            (garbled.state.as_str(), garbled.attempts),
+            ("dead", 1),
+            "a payload that is not the job's type cannot work later either"
+        );
+        assert!(
+            garbled
+                .last_error
+                .unwrap_or_default()
+                .contains("bad payload")
+        );
+        let runs = runs.lock().expect("lock").clone();
+        assert_eq!(
+            runs,
+            [(poison, 1), (poison, 2), (poison, 3), (behind, 1)],
+            "one run per attempt, then the key's next job"
+        );
+    }
+);
+
+tillwire_testkit::both_backends!(
+    a_job_whose_worker_died_during_its_last_attempt_is_dead,
+    |db| async move {
+        let store = open(&db).await;
+        let queue = JobQueue::new(store.clone()).with_lease(Duration::from_millis(300));
+        let doomed = queue
+            .enqueue(&new_job("k", json!({}), 2))
+            .await
+            .expect("enqueue");
+        let behind = queue
+            .enqueue(&new_job("k", json!({"seq": 1}), 2))
+            .await
+            .expect("enqueue");
+        // Two workers die in turn while holding it (the handler takes the process down, say).
+        for attempt in 1..=2 {
+            let claimed = claim_when_ready(&queue).await;
+            assert_eq!(
+                claimed
+                    .iter()
+                    .map(|j| (j.id, j.attempts))
+                    .collect::<Vec<_>>(),
+                [(doomed, attempt)]
+            );
+        }
+        // Its attempts are spent: after the second lease it is dead, and the key's next job is handed out.
+        let claimed = claim_when_ready(&queue).await;
+        assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), [behind]);
+        let dead = row(&queue, doomed).await;
+        assert_eq!(
+            (dead.state.as_str(), dead.attempts),
+            ("dead", 2),
+            "{dead:?}"
+        );
+        assert!(
+            dead.last_error.unwrap_or_default().contains("lease"),
+            "the reason is recorded"
+        );
+    }
+);
+
 async fn enqueue_in_one_transaction(
     store: &Store,
     jobs: &[NewJob],
@@ -530,15 +684,17 @@ tillwire_testkit::both_backends!(thousand_jobs_smoke, |db| async move {
     let ran = Arc::new(Mutex::new(Vec::<(String, i64)>::new()));
     let handler = {
         let ran = ran.clone();
-        move |job: Job| {
+        move |_: Probe, attempt: Attempt| {
             let ran = ran.clone();
             async move {
-                ran.lock().expect("lock").push((job.job_key, job.id));
+                ran.lock()
+                    .expect("lock")
+                    .push((attempt.key, attempt.job_id));
                 Ok(())
             }
         }
     };
-    let runner = spawn_runner(&queue, handlers_for(handler), 16);
+    let runner = spawn_runner(&queue, registry_for(handler), 16);
     queue.notify();
     eventually("1000 jobs done", || async {
         count_in(&queue, "done").await == 1000

@@ -13,19 +13,18 @@ pub mod pdf;
 pub mod sim;
 pub mod ticket;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tillwire_kitchen::tickets::{Printer, TICKET_QUEUE, TicketJob, printer_job_key};
+use tillwire_kitchen::tickets::{Printer, TicketJob, printer_job_key};
 use tillwire_kitchen::{Kitchen, KitchenError};
 use tillwire_platform::admin::local_time;
-use tillwire_platform::jobs::{Job, JobFailure, JobHandler, NewJob};
-use tillwire_platform::{Event, Migration, Settings};
+use tillwire_platform::jobs::{Attempt, BackgroundJob, JobFailure, JobRegistry};
+use tillwire_platform::web::NavLink;
+use tillwire_platform::{Access, Area, Event, Migration, Settings};
 use tillwire_units::UnitId;
 
 pub use drivers::{Drivers, PrintError};
-pub use pages::router;
 use ticket::{Extras, Paper, Ticket};
 
 pub const MIGRATIONS: &[Migration] = &[Migration {
@@ -35,25 +34,40 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
     postgres: include_str!("../migrations/postgres/0001_printing.sql"),
 }];
 
-/// The queue of test pages (keyed by printer like tickets, so a test page waits its turn).
-pub const TEST_QUEUE: &str = "print.test";
+/// Ticket printing: runs the kitchen's ticket jobs and test pages; the printers status page.
+pub const AREA: Area = Area {
+    name: "printing",
+    migrations: MIGRATIONS,
+    admin_nav: &[NavLink::to(
+        "/admin/printers/status",
+        "Состояние принтеров",
+        "Printer status",
+    )],
+    build: |assembly| {
+        let kitchen: Kitchen = assembly.service()?;
+        Printing::new(kitchen.clone()).register_jobs(assembly.jobs());
+        assembly.routes(Access::Session, pages::router().with_state(kitchen));
+        Ok(())
+    },
+    ..Area::NONE
+};
 
 /// Published after each failed attempt, for whoever routes alerts: `{printer_id, printer, order_id, error}`.
 pub const PRINTER_FAILED: &str = "printer.failed";
 
+/// A test page for a printer (keyed by printer like tickets, so a test page waits its turn).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-struct TestJob {
-    printer_id: i64,
+pub struct TestPageJob {
+    pub printer_id: i64,
 }
 
-/// The test page job for a printer.
-pub fn test_job(printer_id: i64) -> NewJob {
-    NewJob {
-        queue: TEST_QUEUE,
-        key: printer_job_key(printer_id),
-        payload: serde_json::json!(TestJob { printer_id }),
-        // A test page is asked for by someone watching: it is not worth retrying for long.
-        max_attempts: 3,
+impl BackgroundJob for TestPageJob {
+    const QUEUE: &'static str = "print.test";
+    /// A test page is asked for by someone watching: it is not worth retrying for long.
+    const MAX_ATTEMPTS: i64 = 3;
+
+    fn key(&self) -> String {
+        printer_job_key(self.printer_id)
     }
 }
 
@@ -79,30 +93,22 @@ impl Printing {
         &self.kitchen.platform.settings
     }
 
-    /// The handlers of the ticket and test page queues, for `JobQueue::run`.
-    pub fn handlers(&self) -> [(&'static str, Arc<dyn JobHandler>); 2] {
+    /// Registers the handlers of ticket and test page jobs.
+    pub fn register_jobs(&self, registry: &mut JobRegistry) {
         let tickets = self.clone();
         let tests = self.clone();
-        [
-            (
-                TICKET_QUEUE,
-                Arc::new(move |job: Job| {
-                    let printing = tickets.clone();
-                    async move { printing.run_ticket(job).await }
-                }),
-            ),
-            (
-                TEST_QUEUE,
-                Arc::new(move |job: Job| {
-                    let printing = tests.clone();
-                    async move { printing.run_test_page(job).await }
-                }),
-            ),
-        ]
+        registry
+            .register(move |job: TicketJob, _: Attempt| {
+                let printing = tickets.clone();
+                async move { printing.run_ticket(job).await }
+            })
+            .register(move |job: TestPageJob, _: Attempt| {
+                let printing = tests.clone();
+                async move { printing.run_test_page(job).await }
+            });
     }
 
-    async fn run_ticket(&self, job: Job) -> Result<(), JobFailure> {
-        let request: TicketJob = parse_payload(&job)?;
+    async fn run_ticket(&self, request: TicketJob) -> Result<(), JobFailure> {
         let printer = self
             .kitchen
             .printer(request.printer_id)
@@ -146,8 +152,7 @@ impl Printing {
         printed.map_err(|e| JobFailure::Retry(e.to_string()))
     }
 
-    async fn run_test_page(&self, job: Job) -> Result<(), JobFailure> {
-        let request: TestJob = parse_payload(&job)?;
+    async fn run_test_page(&self, request: TestPageJob) -> Result<(), JobFailure> {
         let printer = self
             .kitchen
             .printer(request.printer_id)
@@ -217,10 +222,6 @@ pub fn same_name(a: &str, b: &str) -> bool {
     a.chars()
         .flat_map(char::to_lowercase)
         .eq(b.chars().flat_map(char::to_lowercase))
-}
-
-fn parse_payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, JobFailure> {
-    serde_json::from_str(&job.payload).map_err(|e| JobFailure::Fatal(format!("bad payload: {e}")))
 }
 
 /// A vanished order or printer (deleted, purged) cannot print later either; anything else may pass.

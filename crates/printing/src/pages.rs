@@ -11,14 +11,14 @@ use axum::middleware;
 use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use tillwire_kitchen::tickets::{TICKET_QUEUE, printer_job_key};
+use tillwire_kitchen::tickets::{TicketJob, printer_job_key};
 use tillwire_kitchen::{Kitchen, KitchenError};
 use tillwire_platform::admin::{Admin, html_errors, local_time};
-use tillwire_platform::jobs::{JobRow, JobState};
+use tillwire_platform::jobs::{BackgroundJob, JobRow, JobState};
 use tillwire_platform::web::{PageContext, render};
 use tillwire_units::{Unit, UnitId, Units};
 
-use crate::{TEST_QUEUE, health, test_job};
+use crate::{TestPageJob, health};
 
 const STATUS: &str = "/admin/printers/status";
 /// How many of the newest dead jobs the page looks through for given-up tickets (a ticket dies only after
@@ -81,7 +81,7 @@ async fn status_page(
     let backlog: HashMap<String, i64> = kitchen
         .platform
         .jobs
-        .backlog(&[TICKET_QUEUE, TEST_QUEUE])
+        .backlog(&[TicketJob::QUEUE, TestPageJob::QUEUE])
         .await?
         .into_iter()
         .collect();
@@ -132,7 +132,7 @@ async fn dead_tickets(kitchen: &Kitchen) -> Result<Vec<JobRow>, KitchenError> {
         .jobs
         .list(Some(JobState::Dead.as_str()), DEAD_SCANNED)
         .await?;
-    dead.retain(|job| job.queue == TICKET_QUEUE);
+    dead.retain(|job| job.queue == TicketJob::QUEUE);
     Ok(dead)
 }
 
@@ -147,7 +147,11 @@ async fn test_page(
     Path(id): Path<i64>,
 ) -> Result<Redirect, KitchenError> {
     let unit = unit_of(&kitchen, id).await?;
-    kitchen.platform.jobs.enqueue(&test_job(id)).await?;
+    kitchen
+        .platform
+        .jobs
+        .enqueue(&TestPageJob { printer_id: id }.to_job())
+        .await?;
     tracing::info!(printer = id, by = admin.username(), "test page queued");
     Ok(Redirect::to(&format!("{STATUS}?unit={unit}")))
 }

@@ -1,38 +1,32 @@
-//! Wiring: open the store, migrate, seed, build the router from every area, run the server and the workers.
+//! Wiring: the list of areas, and the commands that open the store, migrate, seed, and run the server, the job
+//! runner and the areas' background tasks.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
-use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tillwire_kitchen::Kitchen;
-use tillwire_platform::auth::{NewPassword, Username, Users};
-use tillwire_platform::jobs::{JobFailure, JobHandler, NewJob};
-use tillwire_platform::{Migration, Platform, Role, Settings, Store, web};
+use tillwire_platform::area::{self, Area, Shutdown};
+use tillwire_platform::{Platform, Settings, Store};
 use tillwire_printing::Printing;
-use tillwire_units::{ApiKeys, Units};
-use utoipa::OpenApi;
+use tillwire_units::Units;
 
-const MIGRATIONS: &[&[Migration]] = &[
-    tillwire_platform::MIGRATIONS,
-    tillwire_units::MIGRATIONS,
-    tillwire_kitchen::MIGRATIONS,
-    tillwire_collector::MIGRATIONS,
-    tillwire_printing::MIGRATIONS,
-    tillwire_directory::MIGRATIONS,
-];
-const ASSETS: &[&[web::Asset]] = &[
-    web::SHELL_ASSETS,
-    web::DOCS_ASSETS,
-    tillwire_kitchen::ASSETS,
+/// Every area of tillwire, in build order: an area may use the services of those before it (printing and the
+/// collector use the kitchen's). Adding an area is one line here.
+pub const AREAS: &[&Area] = &[
+    &tillwire_platform::AREA,
+    &tillwire_units::AREA,
+    &tillwire_kitchen::AREA,
+    &tillwire_printing::AREA,
+    &tillwire_collector::AREA,
+    &tillwire_directory::AREA,
 ];
 
 /// Connects (creating the SQLite file and its directory when needed) and brings the schema up to date.
 pub async fn open(settings: Settings) -> anyhow::Result<Platform> {
+    area::check_settings(AREAS, &settings)?;
     if let Some(path) = settings.database_url.strip_prefix("sqlite://") {
         let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -44,48 +38,13 @@ pub async fn open(settings: Settings) -> anyhow::Result<Platform> {
         .await
         .context("opening the database")?;
     let applied = store
-        .migrate(MIGRATIONS)
+        .migrate(&area::migrations(AREAS))
         .await
         .context("migrating the database")?;
     if applied > 0 {
         tracing::info!(applied, backend = ?store.backend(), "database migrated");
     }
     Ok(Platform::new(store, settings))
-}
-
-/// Seeds what is missing and makes sure someone can sign in.
-pub async fn seed(platform: &Platform) -> anyhow::Result<()> {
-    if let Some(unit) = tillwire_kitchen::seed::init(platform).await? {
-        tracing::info!(
-            unit = unit.0,
-            "created the default unit with its stations, printer and registers 1–5"
-        );
-    }
-    tillwire_directory::seed::init(platform).await?;
-    let users = Users(&platform.store);
-    if users.count_admins().await? == 0 {
-        let password = NewPassword::generate();
-        let mut name = "admin".to_owned();
-        let id = loop {
-            match users
-                .create(&Username::parse(&name)?, &password, Role::Admin)
-                .await
-            {
-                Ok(id) => break id,
-                Err(tillwire_platform::auth::AuthError::UsernameTaken) => {
-                    name = format!("admin-{}", tillwire_platform::random_token(4))
-                }
-                Err(error) => return Err(error.into()),
-            }
-        };
-        tracing::info!(user = id, "created the first admin");
-        // Printed to the console once, never logged: this is the only copy.
-        println!(
-            "First admin created. Username: {name}  Password: {}  (shown once; sign in at /users/login/)",
-            password.expose()
-        );
-    }
-    Ok(())
 }
 
 pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
@@ -97,7 +56,7 @@ pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
 
 pub async fn init(settings: Settings) -> anyhow::Result<()> {
     let platform = open(settings).await?;
-    seed(&platform).await?;
+    area::seed(AREAS, &platform, false).await?;
     println!("Initialised.");
     platform.store.close().await;
     Ok(())
@@ -105,9 +64,7 @@ pub async fn init(settings: Settings) -> anyhow::Result<()> {
 
 pub async fn demo(settings: Settings) -> anyhow::Result<()> {
     let platform = open(settings).await?;
-    seed(&platform).await?;
-    let added = tillwire_kitchen::seed::load_demo(&platform).await?;
-    println!("Demo catalogue: {added} wares added.");
+    area::seed(AREAS, &platform, true).await?;
     platform.store.close().await;
     Ok(())
 }
@@ -187,62 +144,11 @@ pub async fn collect_setretail(
     Ok(tillwire_collector::cli::run(&settings, options).await?)
 }
 
-/// With `--demo`, a newcomer needs a device key to post a receipt: issue one unless ELQ's `API_KEY` is set.
-async fn demo_key(platform: &Platform) -> anyhow::Result<()> {
-    if platform.settings.legacy.api_key.is_some() {
-        return Ok(());
-    }
-    let Some(unit) = Units(&platform.store).default_unit().await? else {
-        return Ok(());
-    };
-    let keys = ApiKeys(&platform.store);
-    if keys
-        .list()
-        .await?
-        .iter()
-        .any(|k| k.unit_id == unit.id && !k.revoked)
-    {
-        return Ok(());
-    }
-    let issued = keys.issue(unit.unit_id(), "demo").await?;
-    println!(
-        "Demo device key for \"{}\": {}  (shown once; send it in the `key` header)",
-        unit.name, issued.plain
-    );
-    Ok(())
-}
-
-pub fn router(platform: &Platform, kitchen: Kitchen) -> anyhow::Result<Router> {
-    let mut openapi = tillwire_kitchen::api::KitchenApi::openapi();
-    openapi.info.title = "tillwire API".into();
-    let openapi_json = openapi.to_pretty_json().unwrap_or_default();
-    let directory = tillwire_directory::Directory::new(platform.clone())?;
-    Ok(Router::new()
-        .merge(web::shell_router(platform.clone()))
-        .merge(web::docs_router(openapi_json))
-        .merge(web::assets_router(ASSETS))
-        .merge(tillwire_platform::admin::router(platform.clone()))
-        .merge(tillwire_units::router(platform.clone()))
-        .merge(tillwire_collector::router(platform.clone()))
-        .merge(tillwire_printing::router().with_state(kitchen.clone()))
-        .merge(tillwire_kitchen::router(kitchen))
-        .merge(tillwire_directory::router(directory))
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(
-            platform.clone(),
-            tillwire_platform::auth::require_csrf,
-        ))
-        .layer(middleware::from_fn(web::security_headers))
-        .layer(middleware::from_fn(observe)))
-}
-
-/// The directory's clients get its JSON envelope for unknown paths; everything else a plain 404.
-async fn not_found(uri: axum::http::Uri) -> Response {
-    if tillwire_directory::owns_unmatched(uri.path()) {
-        tillwire_directory::not_found()
-    } else {
-        (axum::http::StatusCode::NOT_FOUND, "not found").into_response()
-    }
+/// The whole app over `platform`: every area's routes, with request observation around them.
+pub fn build(platform: &Platform) -> anyhow::Result<area::App> {
+    let mut app = area::assemble(AREAS, platform)?;
+    app.router = app.router.layer(middleware::from_fn(observe));
+    Ok(app)
 }
 
 /// Request metrics and a log line per request, with the path but never the query (it may hold a CSRF token).
@@ -288,93 +194,63 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     tillwire_platform::telemetry::metrics_handle();
     let listen = settings.listen;
     let platform = open(settings).await?;
-    seed(&platform).await?;
-    if demo {
-        let added = tillwire_kitchen::seed::load_demo(&platform).await?;
-        tracing::info!(added, "demo catalogue loaded");
-        demo_key(&platform).await?;
-    }
+    area::seed(AREAS, &platform, demo).await?;
     platform
         .events
         .spawn_relay()
         .await
         .context("listening for other instances' events")?;
-    let kitchen = Kitchen::new(platform.clone());
+    let app = build(&platform)?;
 
-    let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
-    let runner = tokio::spawn(run_jobs(platform.clone(), kitchen.clone(), jobs_stopped));
-    let collectors = tillwire_collector::start_in_process(&kitchen).await?;
+    let (stop, shutdown) = Shutdown::channel();
+    let runner = tokio::spawn(platform.jobs.clone().run(app.jobs, 16, {
+        let mut shutdown = shutdown.clone();
+        async move { shutdown.wait().await }
+    }));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (name, task) in app.tasks {
+        let run = task(shutdown.clone());
+        tasks.spawn(async move { run.await.with_context(|| format!("background task {name}")) });
+    }
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
-    let app = router(&platform, kitchen)?;
     tracing::info!(address = %listener.local_addr()?, startup_ms = started.elapsed().as_millis() as u64, "tillwire is serving");
     println!("tillwire is serving on http://{}", listener.local_addr()?);
-    axum::serve(
+    let server = axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app.router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
-    let _ = stop_jobs.send(true);
+    .with_graceful_shutdown(shutdown_signal());
+    // A background task that fails (one that cannot start, say) stops the process: it must not go unnoticed.
+    let outcome = tokio::select! {
+        served = server => served.map_err(anyhow::Error::from),
+        failed = first_failure(&mut tasks) => Err(failed),
+    };
+    let _ = stop.send(true);
     let _ = runner.await;
-    collectors.stop().await;
+    while let Some(finished) = tasks.join_next().await {
+        if let Ok(Err(error)) = finished {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "background task failed while stopping"
+            );
+        }
+    }
     platform.store.close().await;
-    Ok(())
+    outcome
 }
 
-/// The background worker: runs queued jobs and schedules the daily retention purge.
-async fn run_jobs(
-    platform: Platform,
-    kitchen: Kitchen,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut handlers: HashMap<&'static str, Arc<dyn JobHandler>> = Printing::new(kitchen.clone())
-        .handlers()
-        .into_iter()
-        .collect();
-    let retention = kitchen.clone();
-    handlers.insert(
-        tillwire_kitchen::RETENTION_QUEUE,
-        Arc::new(move |_job| {
-            let kitchen = retention.clone();
-            async move {
-                let report = kitchen
-                    .run_retention()
-                    .await
-                    .map_err(|e| JobFailure::Retry(e.to_string()))?;
-                tracing::info!(
-                    orders = report.orders,
-                    receipts = report.receipts,
-                    "retention purge done"
-                );
-                Ok(())
-            }
-        }),
-    );
-    let jobs = platform.jobs.clone();
-    let scheduler = {
-        let jobs = jobs.clone();
-        tokio::spawn(async move {
-            let mut daily = tokio::time::interval(Duration::from_secs(24 * 3600));
-            loop {
-                daily.tick().await;
-                let job = NewJob {
-                    queue: tillwire_kitchen::RETENTION_QUEUE,
-                    key: tillwire_kitchen::RETENTION_QUEUE.into(),
-                    payload: serde_json::json!({}),
-                    max_attempts: 5,
-                };
-                if let Err(error) = jobs.enqueue(&job).await {
-                    tracing::warn!(%error, "could not schedule the retention purge");
-                }
-            }
-        })
-    };
-    jobs.run(handlers, 16, async move {
-        let _ = stop.wait_for(|stopped| *stopped).await;
-    })
-    .await;
-    scheduler.abort();
+/// Waits for the first background task that fails or panics; never resolves while all are well.
+async fn first_failure(tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>) -> anyhow::Error {
+    while let Some(finished) = tasks.join_next().await {
+        match finished {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return error,
+            Err(join) => return anyhow::anyhow!("a background task panicked: {join}"),
+        }
+    }
+    std::future::pending().await
 }

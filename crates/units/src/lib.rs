@@ -9,7 +9,50 @@ pub use keys::{ApiKeyRow, ApiKeys, IssuedKey};
 pub use pages::router;
 pub use storage::{Unit, UnitName, Units};
 
-use tillwire_platform::Migration;
+use tillwire_platform::web::NavLink;
+use tillwire_platform::{Access, Area, Migration, Platform};
+
+/// Units and their device keys: admin pages, and the demo's device key.
+pub const AREA: Area = Area {
+    name: "units",
+    migrations: MIGRATIONS,
+    admin_nav: &[
+        NavLink::to("/admin/units/", "Подразделения", "Units"),
+        NavLink::to("/admin/api-keys/", "API-ключи", "API keys"),
+    ],
+    demo: Some(|platform| Box::pin(demo_key(platform))),
+    build: |assembly| {
+        assembly.routes(Access::Session, router(assembly.platform.clone()));
+        Ok(())
+    },
+    ..Area::NONE
+};
+
+/// With demo data, a newcomer needs a device key to post a receipt: one is issued for the default unit and
+/// printed once, unless ELQ's `API_KEY` is set or the unit already has a key.
+async fn demo_key(platform: &Platform) -> anyhow::Result<()> {
+    if platform.settings.legacy.api_key.is_some() {
+        return Ok(());
+    }
+    let Some(unit) = Units(&platform.store).default_unit().await? else {
+        return Ok(());
+    };
+    let keys = ApiKeys(&platform.store);
+    if keys
+        .list()
+        .await?
+        .iter()
+        .any(|k| k.unit_id == unit.id && !k.revoked)
+    {
+        return Ok(());
+    }
+    let issued = keys.issue(unit.unit_id(), "demo").await?;
+    println!(
+        "Demo device key for \"{}\": {}  (shown once; send it in the `key` header)",
+        unit.name, issued.plain
+    );
+    Ok(())
+}
 
 pub const MIGRATIONS: &[Migration] = &[Migration {
     area: "units",

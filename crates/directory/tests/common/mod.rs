@@ -82,7 +82,9 @@ impl Harness {
         tillwire_directory::import::import(&platform.store, FIXTURE, "test")
             .await
             .expect("fixture");
-        let router = tillwire_directory::router(Directory::with_access(platform.clone(), access));
+        let router = tillwire_directory::routes(Directory::with_access(platform.clone(), access))
+            .into_iter()
+            .fold(Router::new(), |router, (_, routes)| router.merge(routes));
         Harness {
             platform,
             router,

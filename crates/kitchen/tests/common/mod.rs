@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use serde_json::Value;
 use tillwire_kitchen::Kitchen;
 use tillwire_kitchen::model::OrderView;
+use tillwire_platform::area;
 use tillwire_platform::auth::{NewPassword, Username, Users};
 use tillwire_platform::config::Secret;
 use tillwire_platform::{Platform, Role, Settings, Store};
@@ -49,15 +50,16 @@ pub async fn start(db: &TestDatabase) -> TestApp {
 
 /// The app with settings adjusted by `configure` (after `API_KEY` is set, so it can unset it).
 pub async fn start_with(db: &TestDatabase, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let areas = [
+        &tillwire_platform::AREA,
+        &tillwire_units::AREA,
+        &tillwire_kitchen::AREA,
+    ];
     let store = Store::connect(db.url())
         .await
         .expect("connect to the test database");
     store
-        .migrate(&[
-            tillwire_platform::MIGRATIONS,
-            tillwire_units::MIGRATIONS,
-            tillwire_kitchen::MIGRATIONS,
-        ])
+        .migrate(&area::migrations(&areas))
         .await
         .expect("migrate the test database");
     let mut settings = Settings::for_database(db.url());
@@ -70,15 +72,11 @@ pub async fn start_with(db: &TestDatabase, configure: impl FnOnce(&mut Settings)
     tillwire_kitchen::seed::load_demo(&platform)
         .await
         .expect("load the demo wares");
-    let kitchen = Kitchen::new(platform.clone());
-    let router = tillwire_platform::web::shell_router(platform.clone())
-        .merge(tillwire_platform::admin::router(platform.clone()))
-        .merge(tillwire_units::router(platform.clone()))
-        .merge(tillwire_kitchen::router(kitchen.clone()))
-        .layer(axum::middleware::from_fn_with_state(
-            platform.clone(),
-            tillwire_platform::auth::require_csrf,
-        ));
+    let app = area::assemble(&areas, &platform).expect("assemble the areas");
+    let kitchen: Kitchen = app
+        .service()
+        .expect("the kitchen area provides its Kitchen");
+    let router = app.router;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");

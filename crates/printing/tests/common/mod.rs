@@ -2,7 +2,6 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +10,7 @@ use tillwire_kitchen::Kitchen;
 use tillwire_kitchen::ReceiptKey;
 use tillwire_kitchen::import::{ImportOutcome, Receipt};
 use tillwire_kitchen::model::{OrderView, Quantity};
-use tillwire_platform::jobs::JobHandler;
+use tillwire_platform::jobs::JobRegistry;
 use tillwire_platform::{Platform, Settings, Store, read, write};
 use tillwire_printing::Printing;
 use tillwire_testkit::TestDatabase;
@@ -54,16 +53,13 @@ pub async fn start(db: &TestDatabase, configure: impl FnOnce(&mut Settings)) -> 
         .await
         .expect("demo wares");
     let kitchen = Kitchen::new(platform.clone());
-    let handlers: HashMap<&'static str, Arc<dyn JobHandler>> = Printing::new(kitchen.clone())
-        .handlers()
-        .into_iter()
-        .collect();
-    let worker = tokio::spawn(
-        platform
-            .jobs
-            .clone()
-            .run(handlers, 4, std::future::pending()),
-    );
+    let mut registry = JobRegistry::default();
+    Printing::new(kitchen.clone()).register_jobs(&mut registry);
+    let worker = tokio::spawn(platform.jobs.clone().run(
+        Arc::new(registry),
+        4,
+        std::future::pending(),
+    ));
     let unit = Units(&platform.store)
         .default_unit()
         .await

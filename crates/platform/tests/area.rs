@@ -1,0 +1,317 @@
+//! A small area that exists only here plugs into the platform the way every real area does: its migration, its
+//! routes with their access (a session page guarded by CSRF, a credential route that is not), its navigation
+//! entries on the platform's own pages, a typed job, its settings section, its seed step and a background task.
+//! Nothing of the platform is edited for it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use tillwire_platform::area::{self, SettingsSection};
+use tillwire_platform::auth::{NewPassword, SESSION_COOKIE, Sessions, Username, Users};
+use tillwire_platform::jobs::{Attempt, BackgroundJob, JobFailure};
+use tillwire_platform::web::NavLink;
+use tillwire_platform::{Access, Area, CurrentUser, Migration, Platform, Role, Settings, Store};
+use tillwire_platform::{read, write};
+use tillwire_testkit::TestDatabase;
+use tillwire_testkit::reqwest::{self, StatusCode};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A note written by the area's job.
+#[derive(Debug, Serialize, Deserialize)]
+struct WriteNote {
+    text: String,
+}
+
+impl BackgroundJob for WriteNote {
+    const QUEUE: &'static str = "probe.note";
+    const MAX_ATTEMPTS: i64 = 3;
+
+    fn key(&self) -> String {
+        "probe".into()
+    }
+}
+
+static TASK_STARTED: AtomicBool = AtomicBool::new(false);
+
+fn greeting(settings: &Settings) -> Result<String, String> {
+    match settings.section("probe").get("greeting") {
+        None => Ok("hello".into()),
+        Some(toml::Value::String(text)) if !text.trim().is_empty() => Ok(text.clone()),
+        Some(other) => Err(format!("greeting must be a non-empty text, not {other}")),
+    }
+}
+
+async fn insert_note(store: &Store, text: &str) -> Result<(), sqlx::Error> {
+    write!(store, db => sqlx::query("INSERT INTO probe_notes (text) VALUES ($1)")
+        .bind(text)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+async fn notes(store: &Store) -> Vec<String> {
+    let rows: Vec<(String,)> =
+        read!(store, db => sqlx::query_as("SELECT text FROM probe_notes ORDER BY id")
+        .fetch_all(db)
+        .await)
+        .expect("read notes");
+    rows.into_iter().map(|(text,)| text).collect()
+}
+
+static PROBE: Area = Area {
+    name: "probe",
+    migrations: &[Migration {
+        area: "probe",
+        version: 1,
+        sqlite: "CREATE TABLE probe_notes (id INTEGER PRIMARY KEY AUTOINCREMENT, text TEXT NOT NULL);",
+        postgres: "CREATE TABLE probe_notes (id BIGSERIAL PRIMARY KEY, text TEXT NOT NULL);",
+    }],
+    main_nav: &[NavLink::to("/probe/", "Проба", "Probe")],
+    admin_nav: &[NavLink::to(
+        "/admin/probe/",
+        "Пробная область",
+        "Probe area",
+    )],
+    settings: Some(SettingsSection {
+        name: "probe",
+        check: |settings| greeting(settings).map(|_| ()),
+    }),
+    seed: Some(|platform| {
+        Box::pin(async move {
+            if notes(&platform.store).await.is_empty() {
+                insert_note(&platform.store, "seeded").await?;
+            }
+            Ok(())
+        })
+    }),
+    build: |assembly| {
+        let platform = assembly.platform.clone();
+        let greeting = greeting(&platform.settings).map_err(anyhow::Error::msg)?;
+        // A signed-in page that changes something: CSRF applies.
+        assembly.routes(
+            Access::Session,
+            Router::new()
+                .route(
+                    "/probe/",
+                    get(move |_: CurrentUser| async move { greeting }),
+                )
+                .route("/probe/touch", post(|_: CurrentUser| async { "touched" }))
+                .with_state(platform.clone()),
+        );
+        // A device route: no session, no CSRF; it enqueues a job.
+        assembly.routes(
+            Access::Credential,
+            Router::new()
+                .route(
+                    "/probe/notes",
+                    post(
+                        |State(platform): State<Platform>, text: String| async move {
+                            match platform.jobs.enqueue(&WriteNote { text }.to_job()).await {
+                                Ok(_) => StatusCode::ACCEPTED,
+                                Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                            }
+                        },
+                    ),
+                )
+                .with_state(platform.clone()),
+        );
+        let store = platform.store.clone();
+        assembly
+            .jobs()
+            .register(move |note: WriteNote, _: Attempt| {
+                let store = store.clone();
+                async move {
+                    insert_note(&store, &note.text)
+                        .await
+                        .map_err(|e| JobFailure::Retry(e.to_string()))
+                }
+            });
+        assembly.task("probe heartbeat", |mut shutdown| async move {
+            TASK_STARTED.store(true, Ordering::SeqCst);
+            shutdown.wait().await;
+            Ok(())
+        });
+        Ok(())
+    },
+    ..Area::NONE
+};
+
+const AREAS: &[&Area] = &[&tillwire_platform::AREA, &PROBE];
+
+fn settings_with(db: &TestDatabase, probe: &str) -> Settings {
+    let mut settings = Settings::for_database(db.url());
+    settings
+        .sections
+        .insert("probe".into(), toml::from_str(probe).expect("[probe]"));
+    settings
+}
+
+tillwire_testkit::both_backends!(a_test_only_area_plugs_in, |db| async move {
+    let settings = settings_with(&db, r#"greeting = "привет""#);
+    area::check_settings(AREAS, &settings).expect("the probe's settings are fine");
+    let store = Store::connect(db.url()).await.expect("connect");
+    store
+        .migrate(&area::migrations(AREAS))
+        .await
+        .expect("migrations of the platform and the probe");
+    let platform = Platform::new(store, settings);
+    area::seed(AREAS, &platform, false).await.expect("seed");
+    assert_eq!(
+        notes(&platform.store).await,
+        ["seeded"],
+        "the seed step ran"
+    );
+
+    let app = area::assemble(AREAS, &platform).expect("assemble");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app.router).await.expect("serve");
+    });
+    let (stop, shutdown) = area::Shutdown::channel();
+    let runner = tokio::spawn(platform.jobs.clone().run(app.jobs, 2, {
+        let mut shutdown = shutdown.clone();
+        async move { shutdown.wait().await }
+    }));
+    let tasks: Vec<_> = app
+        .tasks
+        .into_iter()
+        .map(|(_, task)| tokio::spawn(task(shutdown.clone())))
+        .collect();
+    let client = reqwest::Client::new();
+
+    // The navigation of the platform's own pages lists the probe's entries.
+    let login = client
+        .get(format!("{base}/users/login/"))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        login.contains(r#"href="/probe/""#) && login.contains("Проба"),
+        "{login}"
+    );
+
+    // A signed-in admin sees the probe's page and the probe's admin entry.
+    let password = NewPassword::parse("correct horse battery").expect("password");
+    let user = Users(&platform.store)
+        .create(
+            &Username::parse("probe-admin").expect("name"),
+            &password,
+            Role::Admin,
+        )
+        .await
+        .expect("user");
+    let token = Sessions(&platform.store)
+        .start(user)
+        .await
+        .expect("session");
+    let cookie = format!("{SESSION_COOKIE}={token}");
+    let page = client
+        .get(format!("{base}/probe/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("probe page");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        page.text().await.expect("body"),
+        "привет",
+        "its settings section reached it"
+    );
+    let admin = client
+        .get(format!("{base}/admin/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("admin index")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        admin.contains(r#"href="/admin/probe/""#) && admin.contains("Пробная область"),
+        "{admin}"
+    );
+
+    // Session routes are guarded by CSRF; credential routes ignore the session cookie and need no token.
+    let touch = client
+        .post(format!("{base}/probe/touch"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("touch");
+    assert_eq!(
+        touch.status(),
+        StatusCode::FORBIDDEN,
+        "no CSRF token, refused"
+    );
+    let posted = client
+        .post(format!("{base}/probe/notes"))
+        .header("cookie", &cookie)
+        .body("from a device")
+        .send()
+        .await
+        .expect("post a note");
+    assert_eq!(posted.status(), StatusCode::ACCEPTED);
+
+    // The probe's job ran through the platform's runner.
+    tokio::time::timeout(PATIENCE, async {
+        while notes(&platform.store).await.len() < 2 {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    })
+    .await
+    .expect("the note job ran");
+    assert_eq!(notes(&platform.store).await, ["seeded", "from a device"]);
+    assert!(
+        TASK_STARTED.load(Ordering::SeqCst),
+        "the background task ran"
+    );
+
+    // Its unknown paths get the platform's plain 404.
+    let missing = client
+        .get(format!("{base}/probe/nothing-here"))
+        .send()
+        .await
+        .expect("404");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    let _ = stop.send(true);
+    runner.await.expect("runner stops");
+    for task in tasks {
+        task.await.expect("task").expect("task ends well");
+    }
+    server.abort();
+});
+
+#[test]
+fn a_bad_area_setting_stops_the_start_naming_the_section() {
+    let mut settings = Settings::for_database("sqlite::memory:");
+    settings.sections.insert(
+        "probe".into(),
+        toml::from_str("greeting = 5").expect("toml"),
+    );
+    let error = area::check_settings(AREAS, &settings).expect_err("refused");
+    assert_eq!(
+        error.to_string(),
+        "settings of [probe]: greeting must be a non-empty text, not 5"
+    );
+
+    let mut settings = Settings::for_database("sqlite::memory:");
+    settings.sections.insert(
+        "prbe".into(),
+        toml::from_str("greeting = \"hi\"").expect("toml"),
+    );
+    let error = area::check_settings(AREAS, &settings).expect_err("refused");
+    assert_eq!(error.to_string(), "tillwire.toml: unknown section [prbe]");
+}
