@@ -96,8 +96,23 @@ pub async fn html_errors(request: Request, next: Next) -> Response {
         .flatten()
         .and_then(|v| v.get("error")?.as_str().map(str::to_owned));
     let message = json_message.unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+    error_page(lang, status, message, back)
+}
+
+/// A page saying a request was refused or failed, with its status, the message and a link back.
+pub(crate) fn error_page(
+    lang: Lang,
+    status: StatusCode,
+    message: String,
+    back: String,
+) -> Response {
+    let title = if status.is_server_error() {
+        lang.pick("Ошибка сервера", "Server error")
+    } else {
+        lang.pick("Действие отклонено", "Refused")
+    };
     let page = RefusalPage {
-        page: PageContext::new(lang.pick("Действие отклонено", "Refused"), lang, None),
+        page: PageContext::new(title, lang, None),
         status: status.as_u16(),
         message,
         back,

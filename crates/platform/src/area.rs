@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 
 use crate::jobs::JobRegistry;
 use crate::store::Migration;
+use crate::telemetry;
 use crate::web::{self, Asset, NavLink};
 use crate::{Platform, Settings};
 
@@ -149,6 +150,10 @@ impl Assembly {
 
     /// Adds routes that authenticate as `access` says.
     pub fn routes(&mut self, access: Access, routes: Router) {
+        let page = access == Access::Session;
+        let routes = routes.layer(middleware::from_fn(move |request, next| {
+            telemetry::catch_panics(page, request, next)
+        }));
         let routes = match access {
             Access::Session => routes.layer(middleware::from_fn_with_state(
                 self.platform.clone(),
@@ -277,7 +282,8 @@ pub fn assemble(areas: &[&'static Area], platform: &Platform) -> anyhow::Result<
                 .find_map(|claim| claim(uri.path()))
                 .unwrap_or_else(|| (axum::http::StatusCode::NOT_FOUND, "not found").into_response())
         })
-        .layer(middleware::from_fn(web::security_headers));
+        .layer(middleware::from_fn(web::security_headers))
+        .layer(middleware::from_fn(telemetry::observe));
     Ok(App {
         router,
         jobs: Arc::new(assembly.jobs),

@@ -64,6 +64,10 @@ async fn notes(store: &Store) -> Vec<String> {
     rows.into_iter().map(|(text,)| text).collect()
 }
 
+async fn boom() -> &'static str {
+    panic!("the probe exploded")
+}
+
 static PROBE: Area = Area {
     name: "probe",
     migrations: &[Migration {
@@ -102,6 +106,7 @@ static PROBE: Area = Area {
                     get(move |_: CurrentUser| async move { greeting }),
                 )
                 .route("/probe/touch", post(|_: CurrentUser| async { "touched" }))
+                .route("/probe/boom", get(boom))
                 .with_state(platform.clone()),
         );
         // A device route: no session, no CSRF; it enqueues a job.
@@ -119,6 +124,7 @@ static PROBE: Area = Area {
                         },
                     ),
                 )
+                .route("/probe/api/boom", get(boom))
                 .with_state(platform.clone()),
         );
         let store = platform.store.clone();
@@ -276,6 +282,40 @@ tillwire_testkit::both_backends!(a_test_only_area_plugs_in, |db| async move {
     assert!(
         TASK_STARTED.load(Ordering::SeqCst),
         "the background task ran"
+    );
+
+    // A panicking handler answers 500 as its route answers errors, and the server goes on.
+    let page = client
+        .get(format!("{base}/probe/boom"))
+        .header("cookie", "lang=ru")
+        .send()
+        .await
+        .expect("boom page");
+    assert_eq!(page.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let id = page
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a request id")
+        .to_owned();
+    let html = page.text().await.expect("body");
+    assert!(
+        html.contains("<html") && html.contains("Внутренняя ошибка") && html.contains(&id),
+        "an error page in Russian naming the request: {html}"
+    );
+    assert!(
+        !html.contains("the probe exploded"),
+        "the panic stays in the log"
+    );
+    let api = client
+        .get(format!("{base}/probe/api/boom"))
+        .send()
+        .await
+        .expect("boom api");
+    assert_eq!(api.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        api.json::<serde_json::Value>().await.expect("JSON"),
+        serde_json::json!({"error": "internal error"})
     );
 
     // Its unknown paths get the platform's plain 404.

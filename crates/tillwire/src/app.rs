@@ -4,9 +4,6 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::{self, Next};
-use axum::response::Response;
 use tillwire_kitchen::Kitchen;
 use tillwire_platform::area::{self, Area, Shutdown};
 use tillwire_platform::{Platform, Settings, Store};
@@ -144,35 +141,6 @@ pub async fn collect_setretail(
     Ok(tillwire_collector::cli::run(&settings, options).await?)
 }
 
-/// The whole app over `platform`: every area's routes, with request observation around them.
-pub fn build(platform: &Platform) -> anyhow::Result<area::App> {
-    let mut app = area::assemble(AREAS, platform)?;
-    app.router = app.router.layer(middleware::from_fn(observe));
-    Ok(app)
-}
-
-/// Request metrics and a log line per request, with the path but never the query (it may hold a CSRF token).
-async fn observe(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    metrics::histogram!("tillwire_http_seconds", "route" => route, "status" => status.to_string())
-        .record(started.elapsed().as_secs_f64());
-    if response.status().is_server_error() {
-        tracing::error!(%method, %path, status, "request failed");
-    } else {
-        tracing::debug!(%method, %path, status, elapsed_ms = started.elapsed().as_millis() as u64, "request");
-    }
-    response
-}
-
 async fn shutdown_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -200,7 +168,7 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         .spawn_relay()
         .await
         .context("listening for other instances' events")?;
-    let app = build(&platform)?;
+    let app = area::assemble(AREAS, &platform)?;
 
     let (stop, shutdown) = Shutdown::channel();
     let runner = tokio::spawn(platform.jobs.clone().run(app.jobs, 16, {

@@ -4,6 +4,8 @@
 mod common;
 
 use common::{DEVICE_KEY, occurrences};
+use std::time::Duration;
+
 use serde_json::Value;
 use tillwire_testkit::reqwest::{self, StatusCode, header};
 use tillwire_testkit::{csrf_from_html, http_client, login};
@@ -857,3 +859,97 @@ tillwire_testkit::both_backends!(health_metrics_and_api_docs, |db| async move {
             .is_some_and(|v| v.starts_with('3'))
     );
 });
+
+tillwire_testkit::both_backends!(
+    every_request_has_an_id_and_a_json_log_span,
+    |db| async move {
+        let data_dir = common::data_dir();
+        let server = common::serve(
+            &db,
+            data_dir.path(),
+            &[
+                ("TILLWIRE_LOG_FORMAT", "json"),
+                ("RUST_LOG", "info,tillwire_platform=debug"),
+            ],
+        )
+        .await;
+        let base = server.base_url();
+        let client = reqwest::Client::new();
+
+        // A proxy's id is kept and returned; without one, the server makes one up.
+        let health = client
+            .get(format!("{base}/healthz"))
+            .header("x-request-id", "proxy-4711")
+            .send()
+            .await
+            .expect("healthz");
+        assert_eq!(
+            health
+                .headers()
+                .get("x-request-id")
+                .map(|v| v.to_str().unwrap_or("")),
+            Some("proxy-4711")
+        );
+        let made_up = client
+            .get(format!("{base}/healthz"))
+            .header("x-request-id", "no spaces or newlines please")
+            .send()
+            .await
+            .expect("healthz");
+        let id = made_up
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("an id is made up")
+            .to_owned();
+        assert_eq!(id.len(), 16, "{id}");
+        let missing = client
+            .get(format!("{base}/no/such/page"))
+            .send()
+            .await
+            .expect("404");
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        assert!(missing.headers().contains_key("x-request-id"));
+
+        // Each request's log line is one JSON object whose span carries id, method, route and status.
+        let lines: Vec<Value> = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let parsed: Vec<Value> = server
+                    .output()
+                    .lines()
+                    .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                    .collect();
+                if parsed
+                    .iter()
+                    .any(|l| l["span"]["request_id"] == id.as_str())
+                {
+                    return parsed;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the request log lines arrive");
+        let request_line = |request_id: &str| {
+            lines
+                .iter()
+                .find(|l| {
+                    l["span"]["request_id"] == request_id && l["fields"]["message"] == "request"
+                })
+                .cloned()
+                .unwrap_or_else(|| panic!("no request line for {request_id} in {lines:#?}"))
+        };
+        let kept = request_line("proxy-4711");
+        assert_eq!(kept["span"]["name"], "request");
+        assert_eq!(kept["span"]["method"], "GET");
+        assert_eq!(kept["span"]["route"], "/healthz");
+        assert_eq!(kept["span"]["status"], 200);
+        assert_eq!(kept["level"], "DEBUG");
+        assert!(kept["fields"]["elapsed_ms"].is_u64(), "{kept}");
+        assert_eq!(request_line(&id)["span"]["route"], "/healthz");
+        // Every line the server wrote is JSON (the banner lines on stdout aside).
+        for line in server.output().lines().filter(|l| l.starts_with('{')) {
+            serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        }
+    }
+);
