@@ -74,6 +74,8 @@ pub async fn run(target: &Target, backend: Backend, changes: usize) -> anyhow::R
         "board {backend:?}: {count} status changes → SSE event: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         summary.p50, summary.p99, summary.max
     );
+    // Close the board's stream first: a server finishing its requests before it exits would wait for it.
+    drop(bytes);
     server.stop().await;
     Ok(())
 }

@@ -34,9 +34,9 @@ impl Sink for KitchenSink {
         if context.seen {
             return Ok(Ack::AlreadyImported);
         }
-        let settings = &self.kitchen.platform.settings;
+        let zone = self.kitchen.platform.settings.timezone;
         let business_day = match sale.position {
-            Some(position) => settings.business_day(to_utc(position.commit, settings.timezone)),
+            Some(position) => self.kitchen.business_day(to_utc(position.commit, zone)),
             None => sale.check_date,
         };
         // A count that cannot be an amount (zero, negative) matches no ware, as in the legacy import.

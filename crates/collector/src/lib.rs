@@ -15,6 +15,7 @@ pub mod status;
 
 use tillwire_kitchen::Kitchen;
 use tillwire_platform::area::SettingsSection;
+use tillwire_platform::config::ConfigError;
 use tillwire_platform::web::NavLink;
 use tillwire_platform::{Access, Area, Migration};
 use tillwire_units::Units;
@@ -65,10 +66,11 @@ pub const AREA: Area = Area {
     )],
     settings: Some(SettingsSection {
         name: "collector",
+        env: &[],
         check: |settings| {
-            config::parse_section(settings.section("collector"))
+            config::parse_section(&settings.section("collector")?)
                 .map(|_| ())
-                .map_err(|error| error.to_string())
+                .map_err(|error| ConfigError::Layer(error.to_string()))
         },
     }),
     build: |assembly| {
@@ -107,7 +109,15 @@ pub async fn start_in_process(kitchen: &Kitchen) -> Result<InProcess, CollectorE
     let platform = &kitchen.platform;
     let units = Units(&platform.store);
     let mut tasks = Vec::new();
-    for section in config::parse_section(platform.settings.section("collector"))? {
+    let table: toml::Table =
+        platform
+            .settings
+            .section("collector")
+            .map_err(|error| CollectorError::Config {
+                origin: "tillwire.toml [collector]".into(),
+                message: error.to_string(),
+            })?;
+    for section in config::parse_section(&table)? {
         let unit = match &section.unit {
             None => units.default_unit().await?,
             Some(name) => units.list().await?.into_iter().find(|u| &u.name == name),

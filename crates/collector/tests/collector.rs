@@ -26,7 +26,7 @@ async fn kitchen(db: &TestDatabase) -> Kitchen {
     tillwire_platform::write!(&platform.store, db => sqlx::query("UPDATE wares SET catch_quantity = 0.1 WHERE code = $1")
         .bind(SALAD).execute(db).await.map(|_| ()))
     .expect("weighted salad");
-    Kitchen::new(platform)
+    Kitchen::new(platform).expect("kitchen settings")
 }
 
 fn source(register: &SetRetailDatabase) -> CashSource {

@@ -37,9 +37,9 @@ async fn app(db: &TestDatabase, collector: &str) -> (App, Kitchen) {
     let data_dir = tempfile::tempdir().expect("data dir");
     let platform = common::demo_platform(db, |settings| {
         settings.data_dir = data_dir.path().to_owned();
-        settings.sections.insert(
-            "collector".into(),
-            toml::from_str(collector).expect("[collector]"),
+        settings.set(
+            "collector",
+            toml::from_str::<toml::Table>(collector).expect("[collector]"),
         );
     })
     .await;

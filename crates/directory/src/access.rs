@@ -14,8 +14,9 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
+use tillwire_platform::config::{ConfigError, EnvVar};
 use tillwire_platform::web::ClientAddr;
-use tillwire_platform::{Store, now_ms, random_token, read, sha256_hex, write_tx};
+use tillwire_platform::{Settings, Store, now_ms, random_token, read, sha256_hex, write_tx};
 
 use crate::storage::audit;
 use crate::{Directory, DirectoryError};
@@ -39,45 +40,44 @@ impl Default for AccessConfig {
     }
 }
 
+/// `[directory] allow`: a list of networks, or (as `TILLWIRE_DIRECTORY_ALLOW` gives it) one comma-separated text;
+/// `none` stands for an empty list.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct DirectorySettings {
+    allow: Option<Networks>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum Networks {
+    List(Vec<String>),
+    Text(String),
+}
+
+/// The directory's variable.
+pub const ENV: &[EnvVar] = &[EnvVar::text("directory.allow", &[ALLOW_VAR])];
+
 impl AccessConfig {
-    /// `TILLWIRE_DIRECTORY_ALLOW` (comma-separated networks; `none` for an empty list), else
-    /// `[directory] allow = ["10.0.0.0/8", …]`, else loopback.
-    pub fn from_settings(table: &toml::Table) -> Result<Self, DirectoryError> {
-        let invalid = |message: String| DirectoryError::Config {
-            name: ALLOW_VAR,
-            message,
+    /// `[directory] allow` (or `TILLWIRE_DIRECTORY_ALLOW`), else loopback.
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let section: DirectorySettings = settings.section("directory")?;
+        let items: Vec<String> = match section.allow {
+            None => return Ok(AccessConfig::default()),
+            Some(Networks::List(items)) => items,
+            Some(Networks::Text(text)) => text.split(',').map(str::to_owned).collect(),
         };
-        let listed: Option<Vec<String>> = match std::env::var(ALLOW_VAR) {
-            Ok(text) if !text.trim().is_empty() => Some(
-                text.split(',')
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty() && s != "none")
-                    .collect(),
-            ),
-            _ => match table.get("allow") {
-                None => None,
-                Some(toml::Value::Array(items)) => Some(
-                    items
-                        .iter()
-                        .map(|v| v.as_str().map(str::to_owned))
-                        .collect::<Option<_>>()
-                        .ok_or_else(|| invalid("[directory] allow: a list of strings".into()))?,
-                ),
-                Some(_) => return Err(invalid("[directory] allow: a list of strings".into())),
-            },
-        };
-        if let Some(key) = table.keys().find(|k| *k != "allow") {
-            return Err(invalid(format!("[directory] has no setting {key:?}")));
-        }
-        match listed {
-            None => Ok(AccessConfig::default()),
-            Some(items) => Ok(AccessConfig {
-                allow: items
-                    .iter()
-                    .map(|item| parse_network(item).map_err(invalid))
-                    .collect::<Result<_, _>>()?,
-            }),
-        }
+        Ok(AccessConfig {
+            allow: items
+                .iter()
+                .map(|item| item.trim())
+                .filter(|item| !item.is_empty() && *item != "none")
+                .map(|item| {
+                    parse_network(item)
+                        .map_err(|message| settings.invalid("directory.allow", message))
+                })
+                .collect::<Result<_, _>>()?,
+        })
     }
 
     pub fn allows(&self, address: IpAddr) -> bool {

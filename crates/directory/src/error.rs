@@ -30,8 +30,6 @@ pub enum DirectoryError {
     /// An admin form or import file that does not fit; the text says where.
     #[error("{0}")]
     Invalid(String),
-    #[error("setting {name}: {message}")]
-    Config { name: &'static str, message: String },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -67,10 +65,9 @@ impl DirectoryError {
             DirectoryError::Throttled => StatusCode::TOO_MANY_REQUESTS,
             DirectoryError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             DirectoryError::Units(error) if !error.status().is_server_error() => error.status(),
-            DirectoryError::Config { .. }
-            | DirectoryError::Database(_)
-            | DirectoryError::Json(_)
-            | DirectoryError::Units(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            DirectoryError::Database(_) | DirectoryError::Json(_) | DirectoryError::Units(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 

@@ -51,8 +51,8 @@ pub struct Directory {
 
 impl Directory {
     /// Reads the allow-list from `TILLWIRE_DIRECTORY_ALLOW` or `[directory] allow` in `tillwire.toml`.
-    pub fn new(platform: Platform) -> Result<Self, DirectoryError> {
-        let access = AccessConfig::from_settings(platform.settings.section("directory"))?;
+    pub fn new(platform: Platform) -> Result<Self, tillwire_platform::config::ConfigError> {
+        let access = AccessConfig::from_settings(&platform.settings)?;
         Ok(Self::with_access(platform, access))
     }
 
@@ -101,11 +101,8 @@ pub const AREA: Area = Area {
     )],
     settings: Some(SettingsSection {
         name: "directory",
-        check: |settings| {
-            AccessConfig::from_settings(settings.section("directory"))
-                .map(|_| ())
-                .map_err(|error| error.to_string())
-        },
+        env: access::ENV,
+        check: |settings| AccessConfig::from_settings(settings).map(|_| ()),
     }),
     seed: Some(|platform| {
         Box::pin(async move {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use axum::http::Method;
 use common::{Harness, envelope, json};
 use tillwire_directory::{AccessConfig, Tokens};
+use tillwire_platform::Settings;
 
 /// Everything any test of this file logs, at every level.
 fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
@@ -244,19 +245,28 @@ tillwire_testkit::both_backends!(no_secret_in_responses_or_logs, |db| async move
 
 #[test]
 fn allow_list_settings() {
-    let table: toml::Table = toml::from_str(r#"allow = ["10.0.0.0/8", "192.168.1.5"]"#).unwrap();
-    let access = AccessConfig::from_settings(&table).unwrap();
+    let with = |directory: &str| {
+        let mut settings = Settings::for_database("sqlite::memory:");
+        settings.set(
+            "directory",
+            toml::from_str::<toml::Table>(directory).unwrap(),
+        );
+        AccessConfig::from_settings(&settings)
+    };
+    let access = with(r#"allow = ["10.0.0.0/8", "192.168.1.5"]"#).unwrap();
     assert!(access.allows("10.200.0.1".parse().unwrap()));
     assert!(access.allows("192.168.1.5".parse().unwrap()));
     assert!(access.allows("::ffff:10.0.0.1".parse().unwrap()));
     assert!(!access.allows("127.0.0.1".parse().unwrap()));
+    assert!(with("").unwrap().allows("::1".parse().unwrap()));
+    // The variable's form: one comma-separated text; `none` leaves nobody allowed.
+    let access = with(r#"allow = "10.0.0.0/8, 192.168.1.5""#).unwrap();
+    assert!(access.allows("192.168.1.5".parse().unwrap()));
+    assert!(with(r#"allow = "none""#).unwrap().allow.is_empty());
+    let bad = with(r#"allow = ["ten"]"#).unwrap_err().to_string();
     assert!(
-        AccessConfig::from_settings(&toml::Table::new())
-            .unwrap()
-            .allows("::1".parse().unwrap())
+        bad.contains("directory.allow") && bad.contains("\"ten\""),
+        "{bad}"
     );
-    let bad: toml::Table = toml::from_str(r#"allow = ["ten"]"#).unwrap();
-    assert!(AccessConfig::from_settings(&bad).is_err());
-    let unknown: toml::Table = toml::from_str(r#"alow = []"#).unwrap();
-    assert!(AccessConfig::from_settings(&unknown).is_err());
+    assert!(with(r#"alow = []"#).is_err());
 }

@@ -205,7 +205,7 @@ async fn post_receipt(
             .with_timezone(&Utc),
         None => Utc::now(),
     };
-    let business_day = kitchen.platform.settings.business_day(sold_at);
+    let business_day = kitchen.business_day(sold_at);
     let check_date = match &input.shift_opened_on {
         Some(text) => parse_day(text)
             .ok_or_else(|| KitchenError::Invalid("shift_opened_on: expected YYYY-MM-DD".into()))?,
@@ -288,7 +288,7 @@ async fn list_orders(
     let day: NaiveDate = match &query.day {
         Some(text) => parse_day(text)
             .ok_or_else(|| KitchenError::Invalid("day: expected YYYY-MM-DD".into()))?,
-        None => kitchen.platform.settings.today(),
+        None => kitchen.today(),
     };
     Ok(Json(kitchen.order_views(unit, day, query.active).await?))
 }

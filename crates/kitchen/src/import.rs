@@ -106,7 +106,7 @@ impl Kitchen {
         }
         // Read before the lookup: a change made meanwhile leaves this answer already stale in the cache.
         let generation = tillwire_units::generation();
-        let unit = match &self.platform.settings.legacy.api_key {
+        let unit = match &self.platform.settings.api_key {
             Some(legacy) if bool::from(legacy.expose().as_bytes().ct_eq(presented.as_bytes())) => {
                 Units(self.store())
                     .default_unit()

@@ -9,6 +9,7 @@ mod key_cache;
 pub mod model;
 mod screens;
 pub mod seed;
+pub mod settings;
 mod storage;
 pub mod tickets;
 mod writer;
@@ -17,12 +18,18 @@ use axum::Router;
 use axum::extract::FromRef;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use tillwire_platform::config::ConfigError;
 use tillwire_platform::jobs::{Attempt, BackgroundJob, JobFailure};
 use tillwire_platform::web::NavLink;
 use tillwire_platform::{Access, Area, Migration, Platform, Store};
 
 pub use screens::ASSETS;
+pub use settings::KitchenSettings;
 pub use storage::{Actor, NewLine, NewOrder, PurgeReport, ReceiptKey, Registered, StatusChange};
+use tillwire_platform::area::SettingsSection;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -46,6 +53,9 @@ pub const ORDER_CHANGED: &str = "order.changed";
 #[derive(Clone)]
 pub struct Kitchen {
     pub platform: Platform,
+    pub settings: Arc<KitchenSettings>,
+    /// Attempts each ticket job gets; the printing area sets it from `[print] max_attempts`.
+    ticket_attempts: Arc<AtomicI64>,
     counters: Option<storage::PgCounters>,
     /// Group commit for imports; `None` inside the writer task itself.
     writer: Option<writer::OrderWriter>,
@@ -53,19 +63,48 @@ pub struct Kitchen {
 }
 
 impl Kitchen {
-    pub fn new(platform: Platform) -> Self {
+    /// The kitchen over `platform`, with its `[kitchen]` settings.
+    pub fn new(platform: Platform) -> Result<Self, ConfigError> {
+        let settings = KitchenSettings::load(&platform.settings)?;
         let counters = match &platform.store {
             Store::Postgres(pool) => Some(storage::PgCounters::new(pool)),
             Store::Sqlite { .. } => None,
         };
         let mut kitchen = Kitchen {
             platform,
+            settings: Arc::new(settings),
+            ticket_attempts: Arc::new(AtomicI64::new(tickets::TicketJob::MAX_ATTEMPTS)),
             counters,
             writer: None,
             key_cache: Default::default(),
         };
         kitchen.writer = Some(writer::OrderWriter::start(kitchen.clone()));
-        kitchen
+        Ok(kitchen)
+    }
+
+    /// How many attempts each ticket job enqueued from now on gets.
+    pub fn set_ticket_attempts(&self, attempts: i64) {
+        self.ticket_attempts
+            .store(attempts.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn ticket_attempts(&self) -> i64 {
+        self.ticket_attempts
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The business day an instant belongs to: the local date (in the configured zone) after subtracting the
+    /// rollover hour. The hour is subtracted on the local wall clock, so a DST change does not move the rollover.
+    pub fn business_day(&self, at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+        let local = match self.platform.settings.timezone {
+            Some(zone) => at.with_timezone(&zone).naive_local(),
+            None => at.with_timezone(&chrono::Local).naive_local(),
+        };
+        (local - chrono::TimeDelta::hours(i64::from(self.settings.day_rollover_hour))).date()
+    }
+
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.business_day(chrono::Utc::now())
     }
 }
 
@@ -138,8 +177,13 @@ pub const AREA: Area = Area {
             Ok(())
         })
     }),
+    settings: Some(SettingsSection {
+        name: "kitchen",
+        env: settings::ENV,
+        check: |settings| KitchenSettings::load(settings).map(|_| ()),
+    }),
     build: |assembly| {
-        let kitchen = Kitchen::new(assembly.platform.clone());
+        let kitchen = Kitchen::new(assembly.platform.clone())?;
         for (access, routes) in routes(kitchen.clone()) {
             assembly.routes(access, routes);
         }
@@ -258,8 +302,8 @@ impl BackgroundJob for RetentionJob {
 impl Kitchen {
     /// Purges finished orders (and settled jobs) older than the retention period.
     pub async fn run_retention(&self) -> Result<PurgeReport, KitchenError> {
-        let days = i64::from(self.platform.settings.kitchen.retention_days);
-        let cutoff = self.platform.settings.today() - chrono::TimeDelta::days(days);
+        let days = i64::from(self.settings.retention_days);
+        let cutoff = self.today() - chrono::TimeDelta::days(days);
         let report = self.purge_finished(cutoff).await?;
         self.platform
             .jobs

@@ -120,10 +120,9 @@ impl Kitchen {
 
     async fn snapshot(&self, unit: UnitId, public: bool) -> Result<Snapshot, KitchenError> {
         let workflow = self.workflow().await?;
-        let day = self.platform.settings.today();
+        let day = self.today();
         let mut orders = self.order_views(unit, day, true).await?;
-        let hide_after_ms =
-            i64::from(self.platform.settings.kitchen.board_ready_hide_minutes) * 60_000;
+        let hide_after_ms = i64::from(self.settings.board_ready_hide_minutes) * 60_000;
         let ready_id = workflow.ready().map(|s| s.id);
         let now = tillwire_platform::now_ms();
         if public {

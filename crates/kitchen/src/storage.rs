@@ -514,7 +514,7 @@ impl Kitchen {
         }
         let view = self.order_view(order_id).await?;
         let all_ready = view.stations.iter().all(|s| s.ready_ms.is_some());
-        if all_ready && self.platform.settings.kitchen.station_readiness {
+        if all_ready && self.settings.station_readiness {
             let workflow = self.workflow().await?;
             if let (Some(initial), Some(ready)) = (workflow.initial(), workflow.ready())
                 && view.status_id == initial.id

@@ -71,7 +71,7 @@ impl Kitchen {
             printer_id,
         }
         .to_job()
-        .with_max_attempts(self.platform.settings.print.max_attempts)
+        .with_max_attempts(self.ticket_attempts())
     }
 
     pub async fn printer(&self, id: i64) -> Result<Printer, KitchenError> {

@@ -584,7 +584,7 @@ both_backends!(statuses_flows_devices_orders_and_jobs, |db| async move {
     // An order from a till, moved on by the admin: the day's list and the audit log show it.
     let receipt = serde_json::json!({
         "cash_id": 1, "shift_id": 1, "check_id": 1,
-        "check_date": app.platform.settings.today().to_string(),
+        "check_date": app.kitchen.today().to_string(),
         "wares": [{"ware_code": "48566", "ware_count": 2}],
     });
     let reply: serde_json::Value = app

@@ -352,7 +352,7 @@ tillwire_testkit::both_backends!(
     no_configured_key_rejects_a_missing_header,
     |db| async move {
         // ELQ compared None == None and let anyone in when API_KEY was unset.
-        let app = start_with(&db, |settings| settings.legacy.api_key = None).await;
+        let app = start_with(&db, |settings| settings.api_key = None).await;
         let body = receipt(1, 1, DAY, &[(PIZZA, 1.0)]);
         assert_rejected(&app, &body, None, "Invalid api key.", 0).await;
         assert_rejected(&app, &body, Some(""), "Invalid api key.", 0).await;

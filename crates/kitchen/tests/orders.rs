@@ -9,7 +9,7 @@ use tillwire_platform::Role;
 
 /// Today's business day, so orders show on the screens.
 fn today(app: &TestApp) -> String {
-    app.platform.settings.today().to_string()
+    app.kitchen.today().to_string()
 }
 
 async fn post_status(
@@ -371,7 +371,10 @@ tillwire_testkit::both_backends!(order_is_ready_when_every_station_is, |db| asyn
 });
 
 tillwire_testkit::both_backends!(station_readiness_can_be_turned_off, |db| async move {
-    let app = start_with(&db, |settings| settings.kitchen.station_readiness = false).await;
+    let app = start_with(&db, |settings| {
+        settings.set("kitchen.station_readiness", false)
+    })
+    .await;
     let day = today(&app);
     let number = app
         .import(&receipt(1, 1, &day, &[(PIZZA, 1.0), (SHAWARMA, 1.0)]))

@@ -14,6 +14,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 
+use crate::config::{ConfigError, EnvVar, PLATFORM_ENV};
 use crate::jobs::JobRegistry;
 use crate::store::Migration;
 use crate::telemetry;
@@ -67,12 +68,14 @@ impl Area {
     };
 }
 
-/// A section of `tillwire.toml` an area owns.
+/// A section of the settings an area owns: `[name]` in `tillwire.toml`, and its variables.
 pub struct SettingsSection {
     /// The table's name: `[name]`.
     pub name: &'static str,
-    /// Parses the area's settings (from the table and its `TILLWIRE_*` variables) and says what is wrong.
-    pub check: fn(&Settings) -> Result<(), String>,
+    /// The environment variables of its keys (each key `name.key`).
+    pub env: &'static [EnvVar],
+    /// Parses the area's settings (every layer applied) and says what is wrong.
+    pub check: fn(&Settings) -> Result<(), ConfigError>,
 }
 
 /// How the routes of a group authenticate; it decides what the platform puts in front of them.
@@ -200,21 +203,33 @@ pub fn migrations(areas: &[&Area]) -> Vec<&'static [Migration]> {
     areas.iter().map(|area| area.migrations).collect()
 }
 
+/// Every setting's environment variables: the platform's and each area's.
+pub fn variables(areas: &[&Area]) -> Vec<&'static EnvVar> {
+    PLATFORM_ENV
+        .iter()
+        .chain(
+            areas
+                .iter()
+                .filter_map(|area| area.settings.as_ref())
+                .flat_map(|section| section.env),
+        )
+        .collect()
+}
+
 /// Runs each area's settings check, and refuses a section no area reads (a typo would otherwise be ignored).
-pub fn check_settings(areas: &[&Area], settings: &Settings) -> anyhow::Result<()> {
-    for section in settings.sections.keys() {
+pub fn check_settings(areas: &[&Area], settings: &Settings) -> Result<(), ConfigError> {
+    for section in settings.section_names() {
         if !areas
             .iter()
             .any(|area| area.settings.as_ref().is_some_and(|s| s.name == section))
         {
-            anyhow::bail!("tillwire.toml: unknown section [{section}]");
+            return Err(ConfigError::Layer(format!(
+                "unknown setting or section {section:?} (a typo in tillwire.toml?)"
+            )));
         }
     }
-    for area in areas {
-        if let Some(section) = &area.settings {
-            (section.check)(settings)
-                .map_err(|message| anyhow::anyhow!("settings of [{}]: {message}", section.name))?;
-        }
+    for section in areas.iter().filter_map(|area| area.settings.as_ref()) {
+        (section.check)(settings)?;
     }
     Ok(())
 }

@@ -1,14 +1,22 @@
-//! Settings. Precedence, lowest first: built-in defaults, `tillwire.toml`, a `.env` file, the process environment,
-//! command-line flags. ELQ's variable names (`API_KEY`, `CALC_PRINT_TICKETS`, `PRINT_PAPER_W`, `PRINT_PAPER_H`)
-//! are read as they are so an ELQ `.env` keeps working; everything of tillwire's own is `TILLWIRE_*`.
+//! Settings, layered with figment. Lowest first: built-in defaults, `tillwire.toml` (or `--config`), a `.env`
+//! file, the process environment, command-line flags. Every setting is declared once: its key (`listen`,
+//! `kitchen.day_rollover_hour`), its default and validation where it is parsed, and its environment variables in
+//! an [`EnvVar`] (tillwire's own name first, then ELQ's alias where ELQ had one: `API_KEY`, `CALC_PRINT_TICKETS`,
+//! `PRINT_PAPER_W`, `PRINT_PAPER_H`). The platform parses only its own keys; each area deserialises its own
+//! `[section]` with [`Settings::section`]. An error names the setting and the layer it came from.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
-use serde::Deserialize;
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -17,10 +25,47 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {message}")]
-    Toml { path: PathBuf, message: String },
-    #[error("setting {name}: {message}")]
-    Invalid { name: &'static str, message: String },
+    /// A value of the wrong type or shape; figment's message names the key and where it came from.
+    #[error("{0}")]
+    Layer(String),
+    #[error("setting {key} ({origin}): {message}")]
+    Invalid {
+        key: String,
+        origin: String,
+        message: String,
+    },
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(error: figment::Error) -> Self {
+        ConfigError::from_layer("", error)
+    }
+}
+
+impl ConfigError {
+    /// A value a layer gave that does not fit: the setting's full key (`section.key`), the layer and name it came
+    /// from, and what is wrong with it.
+    fn from_layer(section: &str, error: figment::Error) -> Self {
+        let mut path: Vec<String> = section
+            .split('.')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        path.extend(error.path.iter().cloned());
+        if path.is_empty() {
+            // Not about one value (a file that does not parse): figment's message names the file.
+            return ConfigError::Layer(error.to_string());
+        }
+        let key = path.join(".");
+        ConfigError::Invalid {
+            origin: error
+                .metadata
+                .as_ref()
+                .map_or_else(|| "default".into(), |metadata| origin(metadata, &key)),
+            key,
+            message: error.kind.to_string(),
+        }
+    }
 }
 
 /// A value that must never be printed: its `Debug` shows only that it is set.
@@ -42,68 +87,113 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The settings ELQ read from its `.env`.
-#[derive(Debug, Clone)]
-pub struct LegacySettings {
-    /// ELQ's single device key; it belongs to the default unit. Unset means only keys made in tillwire work.
-    pub api_key: Option<Secret>,
-    pub calc_print_tickets: i64,
-    pub print_paper_w: u32,
-    pub print_paper_h: u32,
+/// The environment variables of one setting: tillwire's own name first, then aliases (ELQ's), the first one set
+/// winning. An empty variable counts as unset.
+#[derive(Debug)]
+pub struct EnvVar {
+    /// The setting's key, `section.name` for an area's.
+    pub key: &'static str,
+    pub names: &'static [&'static str],
+    /// Read as TOML would read it (`5` a number, `true` a boolean); otherwise always text, so a key of digits
+    /// stays a key.
+    pub typed: bool,
 }
 
-#[derive(Debug, Clone)]
-pub struct KitchenSettings {
-    /// Hour (local) at which the business day, and so the queue numbering, rolls over.
-    pub day_rollover_hour: u32,
-    /// When on, an order becomes Ready once every station has marked its part ready.
-    pub station_readiness: bool,
-    /// Ready orders leave the customer board this many minutes after they became ready (0 = never).
-    pub board_ready_hide_minutes: u32,
-    /// `tillwire maintenance` purges finished orders older than this many days.
-    pub retention_days: u32,
-}
+impl EnvVar {
+    /// A number, boolean or list.
+    pub const fn typed(key: &'static str, names: &'static [&'static str]) -> Self {
+        EnvVar {
+            key,
+            names,
+            typed: true,
+        }
+    }
 
-/// How a ticket's text is encoded for an ESC/POS printer (and which `ESC t` table it selects).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodePage {
-    /// DOS Cyrillic, what most Russian-market thermal printers default to.
-    Cp866,
-    Cp1251,
-}
-
-impl std::str::FromStr for CodePage {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "cp866" | "ibm866" | "866" => Ok(CodePage::Cp866),
-            "cp1251" | "windows-1251" | "1251" => Ok(CodePage::Cp1251),
-            other => Err(format!("{other:?} is not a code page (cp866 or cp1251)")),
+    /// Text, whatever it looks like.
+    pub const fn text(key: &'static str, names: &'static [&'static str]) -> Self {
+        EnvVar {
+            key,
+            names,
+            typed: false,
         }
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct PrintSettings {
-    pub code_page: CodePage,
-    /// Adds a QR code of the queue number to each ticket.
-    pub qr_code: bool,
-    /// After the tickets, one slip per kitchen station listing only that station's wares.
-    pub station_slips: bool,
-    /// Connect and write timeout for one attempt at a printer.
-    pub timeout_secs: u64,
-    /// Attempts before a ticket's job is dead (retries back off up to ten minutes apart).
-    pub max_attempts: i64,
+/// The platform's own settings and their variables.
+pub const PLATFORM_ENV: &[EnvVar] = &[
+    EnvVar::text("listen", &["TILLWIRE_LISTEN"]),
+    EnvVar::text("database_url", &["TILLWIRE_DATABASE_URL"]),
+    EnvVar::text("data_dir", &["TILLWIRE_DATA_DIR"]),
+    EnvVar::text("timezone", &["TILLWIRE_TIMEZONE"]),
+    EnvVar::typed("secure_cookies", &["TILLWIRE_SECURE_COOKIES"]),
+    EnvVar::text("api_key", &["TILLWIRE_API_KEY", "API_KEY"]),
+];
+
+/// Where `--config` is found when not given as a flag.
+const CONFIG_VAR: &str = "TILLWIRE_CONFIG";
+
+/// The platform's keys: these are not areas' sections.
+const PLATFORM_KEYS: &[&str] = &[
+    "listen",
+    "database_url",
+    "data_dir",
+    "timezone",
+    "secure_cookies",
+    "api_key",
+];
+
+/// The platform's part of the settings; the other top-level keys are the areas' sections.
+#[derive(Debug, Serialize, Deserialize)]
+struct PlatformKeys {
+    listen: String,
+    database_url: Option<String>,
+    data_dir: PathBuf,
+    timezone: Option<String>,
+    secure_cookies: bool,
+    api_key: Option<String>,
 }
 
-impl Default for PrintSettings {
+impl Default for PlatformKeys {
     fn default() -> Self {
-        PrintSettings {
-            code_page: CodePage::Cp866,
-            qr_code: false,
-            station_slips: false,
-            timeout_secs: 5,
-            max_attempts: 20,
+        PlatformKeys {
+            listen: "127.0.0.1:8000".into(),
+            database_url: None,
+            data_dir: PathBuf::from("data"),
+            timezone: None,
+            secure_cookies: false,
+            api_key: None,
+        }
+    }
+}
+
+/// What the command line may set.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Where settings come from, besides the built-in defaults.
+pub struct Sources<'a> {
+    pub flags: Overrides,
+    /// The process environment (`std::env::vars()`); tests pass their own.
+    pub environment: Vec<(String, String)>,
+    /// A `.env` file, read when it exists.
+    pub dotenv: Option<PathBuf>,
+    /// Every setting's variables: [`PLATFORM_ENV`] and each area's.
+    pub variables: Vec<&'a EnvVar>,
+}
+
+impl Sources<'_> {
+    /// The process's own sources: its environment, `./.env`, the given flags.
+    pub fn process<'a>(flags: Overrides, variables: Vec<&'a EnvVar>) -> Sources<'a> {
+        Sources {
+            flags,
+            environment: std::env::vars().collect(),
+            dotenv: Some(PathBuf::from(".env")),
+            variables,
         }
     }
 }
@@ -117,272 +207,269 @@ pub struct Settings {
     pub timezone: Option<Tz>,
     /// Adds `Secure` to cookies; turn on behind HTTPS.
     pub secure_cookies: bool,
-    pub legacy: LegacySettings,
-    pub kitchen: KitchenSettings,
-    /// The other tables of `tillwire.toml` by name, each parsed by the area that owns it (`area::Area::settings`).
-    pub sections: std::collections::BTreeMap<String, toml::Table>,
-    pub print: PrintSettings,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct FileSettings {
-    listen: Option<String>,
-    database_url: Option<String>,
-    data_dir: Option<PathBuf>,
-    timezone: Option<String>,
-    secure_cookies: Option<bool>,
-    #[serde(default)]
-    kitchen: FileKitchen,
-    #[serde(default)]
-    print: FilePrint,
-    /// Every other key must be an area's table; which areas exist is checked at start.
-    #[serde(flatten)]
-    sections: std::collections::BTreeMap<String, toml::Table>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileKitchen {
-    day_rollover_hour: Option<u32>,
-    station_readiness: Option<bool>,
-    board_ready_hide_minutes: Option<u32>,
-    retention_days: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FilePrint {
-    code_page: Option<String>,
-    qr_code: Option<bool>,
-    station_slips: Option<bool>,
-    timeout_secs: Option<u64>,
-    max_attempts: Option<i64>,
-}
-
-/// What the command line may override; each is also settable by its `TILLWIRE_*` variable through clap.
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub config_file: Option<PathBuf>,
-    pub listen: Option<String>,
-    pub database_url: Option<String>,
-    pub data_dir: Option<PathBuf>,
+    /// ELQ's single device key (`API_KEY`); it belongs to the default unit. Unset means only keys made in
+    /// tillwire work.
+    pub api_key: Option<Secret>,
+    /// Every layer, for the areas' sections.
+    layers: Arc<Figment>,
 }
 
 impl Settings {
-    /// Loads `.env` into the environment (without replacing real variables) so clap's `env` sees it too.
-    pub fn load_dotenv() {
-        let _ = dotenvy::dotenv();
+    pub fn load(sources: Sources<'_>) -> Result<Self, ConfigError> {
+        let dotenv = match &sources.dotenv {
+            Some(path) if path.exists() => read_dotenv(path)?,
+            _ => Vec::new(),
+        };
+        let lookup = |pairs: &[(String, String)], name: &str| {
+            pairs
+                .iter()
+                .rev()
+                .find(|(n, v)| n == name && !v.trim().is_empty())
+                .map(|(_, v)| PathBuf::from(v))
+        };
+        let config_file = sources
+            .flags
+            .config_file
+            .clone()
+            .or_else(|| lookup(&sources.environment, CONFIG_VAR))
+            .or_else(|| lookup(&dotenv, CONFIG_VAR));
+        let mut layers = Figment::from(Serialized::defaults(PlatformKeys::default()));
+        match config_file {
+            Some(path) => {
+                if let Err(source) = std::fs::metadata(&path) {
+                    return Err(ConfigError::Read { path, source });
+                }
+                layers = layers.merge(Toml::file(path));
+            }
+            None if Path::new("tillwire.toml").exists() => {
+                layers = layers.merge(Toml::file("tillwire.toml"));
+            }
+            None => {}
+        }
+        let flags = &sources.flags;
+        let flag_entries = [
+            ("listen", "--listen", flags.listen.clone()),
+            ("database_url", "--database-url", flags.database_url.clone()),
+            (
+                "data_dir",
+                "--data-dir",
+                flags.data_dir.as_ref().map(|p| p.display().to_string()),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, flag, value)| Some((key, Value::from(value?), flag.to_owned())))
+        .collect();
+        let layers = layers
+            .merge(Layer::from_variables(
+                ".env file",
+                &dotenv,
+                &sources.variables,
+            ))
+            .merge(Layer::from_variables(
+                "environment variable",
+                &sources.environment,
+                &sources.variables,
+            ))
+            .merge(Layer {
+                kind: "command-line flag",
+                entries: flag_entries,
+            });
+        Self::from_layers(layers)
     }
 
-    pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
-        let file = match &overrides.config_file {
-            Some(path) => read_file(path)?,
-            None if Path::new("tillwire.toml").exists() => read_file(Path::new("tillwire.toml"))?,
-            None => FileSettings::default(),
-        };
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    /// Defaults plus the given database URL, for tests and tools.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        let layers = Figment::from(Serialized::defaults(PlatformKeys::default()))
+            .merge(Serialized::default("database_url", database_url.into()));
+        let mut settings = Self::from_layers(layers).expect("the defaults are valid");
+        settings.listen = "127.0.0.1:0".parse().expect("valid address");
+        settings
+    }
 
-        let data_dir = overrides
-            .data_dir
-            .clone()
-            .or_else(|| env("TILLWIRE_DATA_DIR").map(PathBuf::from))
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("data"));
-        let listen_text = overrides
-            .listen
-            .clone()
-            .or_else(|| env("TILLWIRE_LISTEN"))
-            .or(file.listen)
-            .unwrap_or_else(|| "127.0.0.1:8000".to_owned());
-        let listen = listen_text.parse().map_err(|_| ConfigError::Invalid {
-            name: "TILLWIRE_LISTEN",
-            message: format!("{listen_text:?} is not an address such as 127.0.0.1:8000"),
-        })?;
-        let database_url = overrides
-            .database_url
-            .clone()
-            .or_else(|| env("TILLWIRE_DATABASE_URL"))
-            .or(file.database_url)
-            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("tillwire.sqlite3").display()));
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
-            return Err(ConfigError::Invalid {
-                name: "TILLWIRE_DATABASE_URL",
-                message: "expected sqlite://PATH or postgres://…".into(),
-            });
-        }
-        let timezone = match env("TILLWIRE_TIMEZONE").or(file.timezone) {
-            None => None,
-            Some(name) => Some(name.parse::<Tz>().map_err(|_| ConfigError::Invalid {
-                name: "TILLWIRE_TIMEZONE",
-                message: format!("{name:?} is not an IANA zone such as Europe/Moscow"),
-            })?),
-        };
-        let secure_cookies = parse_env("TILLWIRE_SECURE_COOKIES")?
-            .or(file.secure_cookies)
-            .unwrap_or(false);
+    /// Sets an area's setting above every layer (`"kitchen.station_readiness"`), as a flag would; for tests.
+    pub fn set(&mut self, key: &str, value: impl Serialize) {
+        let layers = (*self.layers).clone().merge(Serialized::global(key, value));
+        self.layers = Arc::new(layers);
+    }
 
-        let legacy = LegacySettings {
-            api_key: env("API_KEY").map(Secret::new),
-            // ELQ treats a missing or unreadable value as 0 (one copy); so do we.
-            calc_print_tickets: env("CALC_PRINT_TICKETS")
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0),
-            print_paper_w: paper_mm("PRINT_PAPER_W", 57)?,
-            print_paper_h: paper_mm("PRINT_PAPER_H", 120)?,
+    fn from_layers(layers: Figment) -> Result<Self, ConfigError> {
+        let keys: PlatformKeys = layers.extract()?;
+        let settings = Settings {
+            listen: keys.listen.parse().map_err(|_| {
+                invalid_at(
+                    &layers,
+                    "listen",
+                    format!("{:?} is not an address such as 127.0.0.1:8000", keys.listen),
+                )
+            })?,
+            database_url: keys.database_url.clone().unwrap_or_else(|| {
+                format!(
+                    "sqlite://{}",
+                    keys.data_dir.join("tillwire.sqlite3").display()
+                )
+            }),
+            timezone: match &keys.timezone {
+                None => None,
+                Some(name) => Some(name.parse::<Tz>().map_err(|_| {
+                    invalid_at(
+                        &layers,
+                        "timezone",
+                        format!("{name:?} is not an IANA zone such as Europe/Moscow"),
+                    )
+                })?),
+            },
+            data_dir: keys.data_dir,
+            secure_cookies: keys.secure_cookies,
+            api_key: keys.api_key.map(Secret::new),
+            layers: Arc::new(layers),
         };
-        let kitchen = KitchenSettings {
-            day_rollover_hour: parse_env("TILLWIRE_DAY_ROLLOVER_HOUR")?
-                .or(file.kitchen.day_rollover_hour)
-                .unwrap_or(4),
-            station_readiness: parse_env("TILLWIRE_STATION_READINESS")?
-                .or(file.kitchen.station_readiness)
-                .unwrap_or(true),
-            board_ready_hide_minutes: parse_env("TILLWIRE_BOARD_READY_HIDE_MINUTES")?
-                .or(file.kitchen.board_ready_hide_minutes)
-                .unwrap_or(10),
-            retention_days: parse_env("TILLWIRE_RETENTION_DAYS")?
-                .or(file.kitchen.retention_days)
-                .unwrap_or(30),
-        };
-        if kitchen.day_rollover_hour > 23 {
-            return Err(ConfigError::Invalid {
-                name: "TILLWIRE_DAY_ROLLOVER_HOUR",
-                message: "must be 0–23".into(),
-            });
+        if !(settings.database_url.starts_with("sqlite:")
+            || settings.database_url.starts_with("postgres"))
+        {
+            return Err(settings.invalid("database_url", "expected sqlite://PATH or postgres://…"));
         }
-        let print = print_settings(file.print)?;
-        Ok(Settings {
-            listen,
-            database_url,
-            data_dir,
-            timezone,
-            secure_cookies,
-            legacy,
-            kitchen,
-            sections: file.sections,
-            print,
+        Ok(settings)
+    }
+
+    /// An area's `[section]`, every layer applied; what no layer sets comes from the type's serde defaults.
+    pub fn section<T: DeserializeOwned>(&self, name: &str) -> Result<T, ConfigError> {
+        self.layers
+            .focus(name)
+            .extract()
+            .map_err(|error| ConfigError::from_layer(name, error))
+    }
+
+    /// The names of the tables that are not the platform's (each must be an area's section).
+    pub fn section_names(&self) -> Vec<String> {
+        let Ok(data) = self.layers.data() else {
+            return Vec::new();
+        };
+        data.values()
+            .flat_map(|dict| dict.keys())
+            .filter(|key| !PLATFORM_KEYS.contains(&key.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// The error for a setting whose value parsed but is not allowed, naming where the value came from.
+    pub fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        invalid_at(&self.layers, key, message.into())
+    }
+}
+
+fn invalid_at(layers: &Figment, key: &str, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        origin: layers
+            .find_metadata(key)
+            .map_or_else(|| "default".into(), |metadata| origin(metadata, key)),
+        message,
+    }
+}
+
+/// Where a key's value came from, as a person would look for it: "environment variable TILLWIRE_LISTEN",
+/// "TOML file /etc/tillwire.toml".
+fn origin(metadata: &Metadata, key: &str) -> String {
+    let path: Vec<&str> = key.split('.').collect();
+    let native = metadata.interpolate(&Profile::Default, &path);
+    match (metadata.source.as_ref(), native != key) {
+        (Some(source), true) => format!("{native} in {} {source}", metadata.name),
+        (Some(source), false) => format!("{} {source}", metadata.name),
+        (None, true) => format!("{} {native}", metadata.name),
+        (None, false) => metadata.name.to_string(),
+    }
+}
+
+fn read_dotenv(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+    let read = |source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let entries = dotenvy::from_path_iter(path).map_err(|e| match e {
+        dotenvy::Error::Io(source) => read(source),
+        other => ConfigError::Layer(format!("{}: {other}", path.display())),
+    })?;
+    entries
+        .map(|entry| entry.map_err(|e| ConfigError::Layer(format!("{}: {e}", path.display()))))
+        .collect()
+}
+
+/// One layer of settings: values by key, each with the name it was given under (a variable, a flag), which
+/// errors show instead of the key.
+struct Layer {
+    kind: &'static str,
+    entries: Vec<(&'static str, Value, String)>,
+}
+
+impl Layer {
+    /// The declared variables found among `pairs` (the last occurrence of a name wins, as in a shell).
+    fn from_variables(
+        kind: &'static str,
+        pairs: &[(String, String)],
+        variables: &[&EnvVar],
+    ) -> Layer {
+        let found: HashMap<&str, &str> = pairs
+            .iter()
+            .filter(|(_, value)| !value.trim().is_empty())
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        let entries = variables
+            .iter()
+            .filter_map(|variable| {
+                let (name, text) = variable
+                    .names
+                    .iter()
+                    .find_map(|name| Some((*name, *found.get(name)?)))?;
+                let text = text.trim();
+                let value = if variable.typed {
+                    // Infallible: what does not parse as a value stays text.
+                    text.parse::<Value>().unwrap_or_else(|never| match never {})
+                } else {
+                    Value::from(text.to_owned())
+                };
+                Some((variable.key, value, name.to_owned()))
+            })
+            .collect();
+        Layer { kind, entries }
+    }
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        let names: HashMap<String, String> = self
+            .entries
+            .iter()
+            .map(|(key, _, name)| ((*key).to_owned(), name.clone()))
+            .collect();
+        Metadata::named(self.kind).interpolater(move |_, path| {
+            let key = path.join(".");
+            names.get(&key).cloned().unwrap_or(key)
         })
     }
 
-    /// The business day an instant belongs to: the local date after subtracting the rollover hour.
-    /// The hour is subtracted on the local wall clock, so a DST change does not move the rollover.
-    pub fn business_day(&self, at: DateTime<Utc>) -> NaiveDate {
-        let local = match self.timezone {
-            Some(zone) => at.with_timezone(&zone).naive_local(),
-            None => at.with_timezone(&chrono::Local).naive_local(),
-        };
-        (local - TimeDelta::hours(i64::from(self.kitchen.day_rollover_hour))).date()
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut root = Dict::new();
+        for (key, value, _) in &self.entries {
+            let path: Vec<&str> = key.split('.').collect();
+            insert(&mut root, &path, value.clone());
+        }
+        Ok(Profile::Default.collect(root))
     }
+}
 
-    /// An area's table of `tillwire.toml` (empty when absent).
-    pub fn section(&self, name: &str) -> &toml::Table {
-        static EMPTY: std::sync::LazyLock<toml::Table> = std::sync::LazyLock::new(toml::Table::new);
-        self.sections.get(name).unwrap_or(&EMPTY)
-    }
-
-    pub fn today(&self) -> NaiveDate {
-        self.business_day(Utc::now())
-    }
-
-    /// A settings value for tests and tools: defaults plus the given database URL.
-    pub fn for_database(database_url: impl Into<String>) -> Self {
-        Settings {
-            listen: "127.0.0.1:0".parse().expect("valid address"),
-            database_url: database_url.into(),
-            data_dir: PathBuf::from("data"),
-            timezone: None,
-            secure_cookies: false,
-            legacy: LegacySettings {
-                api_key: None,
-                calc_print_tickets: 0,
-                print_paper_w: 57,
-                print_paper_h: 120,
-            },
-            sections: Default::default(),
-            kitchen: KitchenSettings {
-                day_rollover_hour: 4,
-                station_readiness: true,
-                board_ready_hide_minutes: 10,
-                retention_days: 30,
-            },
-            print: PrintSettings::default(),
+fn insert(dict: &mut Dict, path: &[&str], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            dict.insert((*last).to_owned(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = dict
+                .entry((*first).to_owned())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if let Value::Dict(_, inner) = entry {
+                insert(inner, rest, value);
+            }
         }
     }
-}
-
-fn print_settings(file: FilePrint) -> Result<PrintSettings, ConfigError> {
-    let defaults = PrintSettings::default();
-    let code_page = match parse_env::<String>("TILLWIRE_PRINT_CODE_PAGE")?.or(file.code_page) {
-        None => defaults.code_page,
-        Some(text) => text.parse().map_err(|message| ConfigError::Invalid {
-            name: "TILLWIRE_PRINT_CODE_PAGE",
-            message,
-        })?,
-    };
-    let print = PrintSettings {
-        code_page,
-        qr_code: parse_env("TILLWIRE_PRINT_QR_CODE")?
-            .or(file.qr_code)
-            .unwrap_or(defaults.qr_code),
-        station_slips: parse_env("TILLWIRE_PRINT_STATION_SLIPS")?
-            .or(file.station_slips)
-            .unwrap_or(defaults.station_slips),
-        timeout_secs: parse_env("TILLWIRE_PRINT_TIMEOUT_SECS")?
-            .or(file.timeout_secs)
-            .unwrap_or(defaults.timeout_secs),
-        max_attempts: parse_env("TILLWIRE_PRINT_MAX_ATTEMPTS")?
-            .or(file.max_attempts)
-            .unwrap_or(defaults.max_attempts),
-    };
-    if !(1..=30).contains(&print.timeout_secs) {
-        return Err(ConfigError::Invalid {
-            name: "TILLWIRE_PRINT_TIMEOUT_SECS",
-            message: "must be 1–30 (an attempt must end well within the job lease)".into(),
-        });
-    }
-    if print.max_attempts < 1 {
-        return Err(ConfigError::Invalid {
-            name: "TILLWIRE_PRINT_MAX_ATTEMPTS",
-            message: "must be 1 or more".into(),
-        });
-    }
-    Ok(print)
-}
-
-fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.into(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Toml {
-        path: path.into(),
-        message: e.message().to_owned(),
-    })
-}
-
-fn parse_env<T: std::str::FromStr>(name: &'static str) -> Result<Option<T>, ConfigError> {
-    match std::env::var(name) {
-        Ok(value) if !value.trim().is_empty() => {
-            value
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| ConfigError::Invalid {
-                    name,
-                    message: format!("cannot parse {value:?}"),
-                })
-        }
-        _ => Ok(None),
-    }
-}
-
-fn paper_mm(name: &'static str, default: u32) -> Result<u32, ConfigError> {
-    let value = parse_env::<u32>(name)?.unwrap_or(default);
-    if !(30..=1000).contains(&value) {
-        return Err(ConfigError::Invalid {
-            name,
-            message: format!("{value} mm is outside 30–1000"),
-        });
-    }
-    Ok(value)
 }

@@ -16,7 +16,7 @@ use futures::FutureExt;
 use rand::Rng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tracing::Instrument;
 
 use crate::store::Store;
@@ -27,6 +27,8 @@ use crate::{now_ms, read, write, write_tx};
 pub const LEASE: Duration = Duration::from_secs(60);
 const LEASE_MS: i64 = LEASE.as_millis() as i64;
 const CLAIM_BATCH: i64 = 64;
+/// Most outcomes recorded in one write.
+const SETTLE_BATCH: usize = 512;
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -299,13 +301,63 @@ macro_rules! impl_enqueue {
 impl_enqueue!(sqlx::SqliteConnection);
 impl_enqueue!(sqlx::PgConnection);
 
-const CLAIM_CANDIDATES: &str = "SELECT j.id FROM jobs j
-    WHERE j.run_at_ms <= $1
-      AND (j.state = 'pending'
-           OR (j.state = 'running' AND j.locked_until_ms < $1 AND j.attempts < j.max_attempts))
-      AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.job_key = j.job_key AND e.id < j.id
-                      AND e.state IN ('pending', 'running'))
-    ORDER BY j.id LIMIT $2";
+/// How many of the oldest open jobs a claim looks at first.
+const CLAIM_WINDOW: i64 = 256;
+
+/// The oldest open (pending or running) jobs, oldest first: every key's head among them is its first row.
+const OPEN_WINDOW: &str =
+    "SELECT id, job_key, state, run_at_ms, locked_until_ms, attempts, max_attempts FROM jobs
+    WHERE state IN ('pending', 'running') ORDER BY id LIMIT $1";
+
+/// Each key's head (its oldest open job), found key by key through `jobs_active_key` (a skip scan): for when the
+/// window is all jobs queued behind their heads, such as one printer's long backlog.
+const KEY_HEADS: &str = "WITH RECURSIVE open_keys(job_key) AS (
+        SELECT MIN(job_key) FROM jobs WHERE state IN ('pending', 'running')
+        UNION ALL
+        SELECT (SELECT MIN(j.job_key) FROM jobs j
+                WHERE j.state IN ('pending', 'running') AND j.job_key > open_keys.job_key)
+        FROM open_keys WHERE open_keys.job_key IS NOT NULL
+    )
+    SELECT h.id, h.job_key, h.state, h.run_at_ms, h.locked_until_ms, h.attempts, h.max_attempts
+    FROM open_keys k JOIN jobs h ON h.id = (SELECT MIN(e.id) FROM jobs e
+                                            WHERE e.job_key = k.job_key AND e.state IN ('pending', 'running'))
+    WHERE k.job_key IS NOT NULL ORDER BY h.id LIMIT $1";
+
+/// A job is ready when it is pending and due, or held by a worker whose lease ran out with attempts left.
+const READY: &str = "run_at_ms <= $1 AND (state = 'pending'
+    OR (state = 'running' AND locked_until_ms < $1 AND attempts < max_attempts))";
+
+/// An open job as the claim sees it.
+#[derive(sqlx::FromRow)]
+struct OpenJob {
+    id: i64,
+    job_key: String,
+    state: String,
+    run_at_ms: i64,
+    locked_until_ms: Option<i64>,
+    attempts: i64,
+    max_attempts: i64,
+}
+
+impl OpenJob {
+    fn ready(&self, now: i64) -> bool {
+        self.run_at_ms <= now
+            && (self.state == "pending"
+                || (self.locked_until_ms.is_some_and(|until| until < now)
+                    && self.attempts < self.max_attempts))
+    }
+}
+
+/// The ready heads among `rows` (oldest first), at most `limit`: a key's first row is its head, since every older
+/// open job is in the window too.
+fn ready_heads(rows: &[OpenJob], now: i64, limit: usize) -> Vec<i64> {
+    let mut seen = std::collections::HashSet::new();
+    rows.iter()
+        .filter(|row| seen.insert(row.job_key.as_str()) && row.ready(now))
+        .map(|row| row.id)
+        .take(limit)
+        .collect()
+}
 
 /// The queue: enqueue from anywhere, run registered handlers in the background.
 #[derive(Clone)]
@@ -313,6 +365,8 @@ pub struct JobQueue {
     store: Store,
     wake: Arc<Notify>,
     lease_ms: i64,
+    /// When abandoned jobs were last looked for: at most once a second, not on every claim.
+    buried_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl JobQueue {
@@ -321,6 +375,7 @@ impl JobQueue {
             store,
             wake: Arc::new(Notify::new()),
             lease_ms: LEASE_MS,
+            buried_ms: Arc::default(),
         }
     }
 
@@ -345,41 +400,70 @@ impl JobQueue {
         id
     }
 
-    /// Claims ready jobs, oldest first, respecting per-key order. A job whose worker died (its lease ran out)
-    /// during its last attempt is dead instead: handing it out again would run it past its attempts, and a job
-    /// that kills its worker every time would block its key for ever.
+    /// Claims ready jobs, oldest first, respecting per-key order: only a key's oldest open job can be claimed. A job
+    /// whose worker died (its lease ran out) during its last attempt is dead instead: handing it out again would
+    /// run it past its attempts, and a job that kills its worker every time would block its key for ever.
+    ///
+    /// The heads are found in the oldest [`CLAIM_WINDOW`] open jobs; only when that window is full of jobs queued
+    /// behind their heads (a long backlog of a few keys) are the keys walked one by one. Either way a claim costs
+    /// about the window, not the backlog (a NOT EXISTS probe per pending row made one key's 18,000-job backlog
+    /// drain at 8 jobs/s on PostgreSQL).
     pub async fn claim(&self, limit: i64) -> Result<Vec<Job>, sqlx::Error> {
         let now = now_ms();
         self.bury_abandoned(now).await?;
-        let returning = "RETURNING id, queue, job_key, payload, attempts, max_attempts";
-        let lease_ms = self.lease_ms;
-        match &self.store {
-            Store::Sqlite { writer, .. } => {
-                let sql = format!(
-                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until_ms = $1 + {lease_ms},
-                     updated_ms = $1 WHERE id IN ({CLAIM_CANDIDATES}) {returning}"
-                );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(writer)
-                    .await
-            }
-            Store::Postgres(pool) => {
-                let sql = format!(
-                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until_ms = $1 + {lease_ms},
-                     updated_ms = $1 WHERE id IN ({CLAIM_CANDIDATES} FOR UPDATE OF j SKIP LOCKED) {returning}"
-                );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await
-            }
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let window: Vec<OpenJob> = read!(&self.store, db => sqlx::query_as(OPEN_WINDOW)
+            .bind(CLAIM_WINDOW)
+            .fetch_all(db)
+            .await)?;
+        let mut heads = ready_heads(&window, now, limit);
+        if heads.len() < limit && window.len() as i64 == CLAIM_WINDOW {
+            let all: Vec<OpenJob> = read!(&self.store, db => sqlx::query_as(KEY_HEADS)
+                .bind(i64::MAX)
+                .fetch_all(db)
+                .await)?;
+            heads = ready_heads(&all, now, limit);
         }
+        if heads.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The ids travel as one JSON text so the statement is the same on both engines. Readiness is checked
+        // again as the rows are updated: another instance may have claimed one meanwhile.
+        let ids = serde_json::to_string(&heads).unwrap_or_default();
+        let id_list = match self.store.backend() {
+            crate::Backend::Sqlite => "SELECT value FROM json_each($2)",
+            crate::Backend::Postgres => "SELECT jsonb_array_elements_text($2::jsonb)::bigint",
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until_ms = $1 + $3, updated_ms = $1
+             WHERE id IN ({id_list}) AND {READY}
+             RETURNING id, queue, job_key, payload, attempts, max_attempts"
+        );
+        let mut claimed: Vec<Job> = write!(&self.store, db => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(now)
+            .bind(&ids)
+            .bind(self.lease_ms)
+            .fetch_all(db)
+            .await)?;
+        claimed.sort_by_key(|job| job.id);
+        Ok(claimed)
     }
 
     async fn bury_abandoned(&self, now: i64) -> Result<(), sqlx::Error> {
+        let last = self.buried_ms.load(std::sync::atomic::Ordering::Relaxed);
+        if now - last < 1000
+            || self
+                .buried_ms
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return Ok(());
+        }
         let buried: Vec<(i64, String)> = write!(&self.store, db => sqlx::query_as(
             "UPDATE jobs SET state = 'dead', updated_ms = $1,
              last_error = 'the worker stopped during the last attempt (its lease ran out)'
@@ -400,12 +484,31 @@ impl JobQueue {
     /// Marks a claimed job done. Like [`JobQueue::fail`], it only settles the attempt it was given: a worker
     /// whose lease expired and whose job was taken over cannot overwrite the newer attempt's outcome.
     pub async fn complete(&self, job: &Job) -> Result<(), sqlx::Error> {
-        write!(&self.store, db => sqlx::query(
-            "UPDATE jobs SET state = 'done', last_error = NULL, updated_ms = $2 WHERE id = $1 AND state = 'running' AND attempts = $3",
-        )
-            .bind(job.id)
+        self.complete_all(std::slice::from_ref(job)).await
+    }
+
+    /// Marks claimed jobs done in one statement (the runner settles finished jobs in batches).
+    async fn complete_all(&self, jobs: &[Job]) -> Result<(), sqlx::Error> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let attempts: Vec<(i64, i64)> = jobs.iter().map(|job| (job.id, job.attempts)).collect();
+        let attempts = serde_json::to_string(&attempts).unwrap_or_default();
+        let settled = match self.store.backend() {
+            crate::Backend::Sqlite => {
+                "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($2)"
+            }
+            crate::Backend::Postgres => {
+                "SELECT (value->>0)::bigint, (value->>1)::bigint FROM jsonb_array_elements($2::jsonb)"
+            }
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'done', last_error = NULL, updated_ms = $1
+             WHERE state = 'running' AND (id, attempts) IN ({settled})"
+        );
+        write!(&self.store, db => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .bind(now_ms())
-            .bind(job.attempts)
+            .bind(&attempts)
             .execute(db)
             .await
             .map(|r| r.rows_affected()))?;
@@ -537,6 +640,10 @@ impl JobQueue {
         shutdown: impl Future<Output = ()>,
     ) {
         let permits = Arc::new(Semaphore::new(concurrency));
+        // Outcomes go to one settling task, which records whatever has finished in one write: a write per job
+        // capped a no-op queue at about a thousand jobs a second on SQLite.
+        let (outcomes, settling) = mpsc::unbounded_channel();
+        let settler = tokio::spawn(self.clone().settle(settling));
         tokio::pin!(shutdown);
         loop {
             let free = permits.available_permits() as i64;
@@ -556,17 +663,14 @@ impl JobQueue {
                     .acquire_owned()
                     .await
                     .expect("semaphore open");
-                let queue = self.clone();
                 let registry = registry.clone();
+                let outcomes = outcomes.clone();
                 let span = tracing::info_span!("job", id = job.id, queue = %job.queue, key = %job.job_key, attempt = job.attempts);
                 tokio::spawn(
                     async move {
                         let (outcome, wait) = registry.run(&job).await;
-                        queue.settle(&job, outcome, wait).await;
+                        let _ = outcomes.send(Outcome { job, outcome, wait });
                         drop(permit);
-                        // A permit is free and the key's next job may be ready: look again now, not after the idle
-                        // poll.
-                        queue.notify();
                     }
                     .instrument(span),
                 );
@@ -579,30 +683,55 @@ impl JobQueue {
                 }
             }
         }
-        // Wait for running handlers so their outcome is recorded before the process exits.
+        // Wait for running handlers, then for their outcomes to be recorded, before the process exits.
         let _ = permits.acquire_many(concurrency as u32).await;
+        drop(outcomes);
+        let _ = settler.await;
     }
 
-    async fn settle(&self, job: &Job, outcome: Result<(), JobFailure>, wait: Duration) {
-        let recorded = match &outcome {
-            Ok(()) => {
-                metrics::counter!("tillwire_jobs_total", "queue" => job.queue.clone(), "outcome" => "done").increment(1);
-                self.complete(job).await.map(|_| ())
-            }
-            Err(failure) => {
-                let state = self.fail_then_wait(job, failure, wait).await;
-                if let Ok(state) = &state {
-                    tracing::warn!(job = job.id, queue = %job.queue, attempt = job.attempts, state = state.as_str(), ?failure, "job failed");
-                    metrics::counter!("tillwire_jobs_total", "queue" => job.queue.clone(), "outcome" => state.as_str()).increment(1);
+    /// Records outcomes as they come, all that are waiting at once; then the keys' next jobs may be claimed.
+    async fn settle(self, mut outcomes: mpsc::UnboundedReceiver<Outcome>) {
+        let mut batch = Vec::new();
+        while outcomes.recv_many(&mut batch, SETTLE_BATCH).await > 0 {
+            let (done, failed): (Vec<Outcome>, Vec<Outcome>) =
+                batch.drain(..).partition(|o| o.outcome.is_ok());
+            let done: Vec<Job> = done.into_iter().map(|o| o.job).collect();
+            match self.complete_all(&done).await {
+                Ok(()) => {
+                    for job in &done {
+                        metrics::counter!("tillwire_jobs_total", "queue" => job.queue.clone(), "outcome" => "done")
+                            .increment(1);
+                    }
                 }
-                state.map(|_| ())
+                // The leases run out and the jobs run again: at-least-once.
+                Err(error) => {
+                    tracing::error!(%error, jobs = done.len(), "could not record finished jobs")
+                }
             }
-        };
-        if let Err(error) = recorded {
-            // The lease expires and the job runs again: at-least-once.
-            tracing::error!(%error, job = job.id, "could not record a job's outcome");
+            for Outcome { job, outcome, wait } in failed {
+                let Err(failure) = outcome else { continue };
+                match self.fail_then_wait(&job, &failure, wait).await {
+                    Ok(state) => {
+                        tracing::warn!(job = job.id, queue = %job.queue, attempt = job.attempts, state = state.as_str(), ?failure, "job failed");
+                        metrics::counter!("tillwire_jobs_total", "queue" => job.queue.clone(), "outcome" => state.as_str())
+                            .increment(1);
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, job = job.id, "could not record a job's outcome");
+                    }
+                }
+            }
+            // Permits are free and the keys' next jobs may be ready: look again now, not after the idle poll.
+            self.notify();
         }
     }
+}
+
+/// A finished attempt on its way to be recorded.
+struct Outcome {
+    job: Job,
+    outcome: Result<(), JobFailure>,
+    wait: Duration,
 }
 
 /// 2^attempt seconds, capped at ten minutes, with up to 25 % jitter so a recovering printer is not stampeded.

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod events;
 pub mod jobs;
+pub mod outbox;
 pub mod secretbox;
 pub mod store;
 pub mod telemetry;
@@ -21,6 +22,7 @@ pub use auth::{CurrentUser, Role};
 pub use config::Settings;
 pub use events::{Event, EventBus};
 pub use jobs::JobQueue;
+pub use outbox::Outbox;
 pub use store::{Backend, Migration, Store};
 
 /// The schema the platform owns (jobs, users, sessions).
@@ -36,6 +38,18 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         sqlite: include_str!("../migrations/sqlite/0002_active_jobs.sql"),
         postgres: include_str!("../migrations/postgres/0002_active_jobs.sql"),
+    },
+    Migration {
+        area: "platform",
+        version: 3,
+        sqlite: include_str!("../migrations/sqlite/0003_outbox.sql"),
+        postgres: include_str!("../migrations/postgres/0003_outbox.sql"),
+    },
+    Migration {
+        area: "platform",
+        version: 4,
+        sqlite: include_str!("../migrations/sqlite/0004_open_jobs.sql"),
+        postgres: include_str!("../migrations/postgres/0004_open_jobs.sql"),
     },
 ];
 
@@ -62,6 +76,7 @@ pub struct Platform {
     pub settings: Arc<Settings>,
     pub events: EventBus,
     pub jobs: JobQueue,
+    pub outbox: Outbox,
     pub login_limiter: auth::LoginLimiter,
 }
 
@@ -70,6 +85,7 @@ impl Platform {
         Platform {
             events: EventBus::new(store.clone()),
             jobs: JobQueue::new(store.clone()),
+            outbox: Outbox::new(store.clone()),
             store,
             settings: Arc::new(settings),
             login_limiter: auth::LoginLimiter::default(),

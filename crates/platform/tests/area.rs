@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use tillwire_platform::area::{self, SettingsSection};
 use tillwire_platform::auth::{NewPassword, SESSION_COOKIE, Sessions, Username, Users};
+use tillwire_platform::config::{ConfigError, EnvVar, Overrides, Sources};
 use tillwire_platform::jobs::{Attempt, BackgroundJob, JobFailure};
 use tillwire_platform::web::NavLink;
 use tillwire_platform::{Access, Area, CurrentUser, Migration, Platform, Role, Settings, Store};
@@ -38,12 +39,26 @@ impl BackgroundJob for WriteNote {
 
 static TASK_STARTED: AtomicBool = AtomicBool::new(false);
 
-fn greeting(settings: &Settings) -> Result<String, String> {
-    match settings.section("probe").get("greeting") {
-        None => Ok("hello".into()),
-        Some(toml::Value::String(text)) if !text.trim().is_empty() => Ok(text.clone()),
-        Some(other) => Err(format!("greeting must be a non-empty text, not {other}")),
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ProbeSettings {
+    greeting: String,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        ProbeSettings {
+            greeting: "hello".into(),
+        }
     }
+}
+
+fn probe_settings(settings: &Settings) -> Result<ProbeSettings, ConfigError> {
+    let probe: ProbeSettings = settings.section("probe")?;
+    if probe.greeting.trim().is_empty() {
+        return Err(settings.invalid("probe.greeting", "must not be empty"));
+    }
+    Ok(probe)
 }
 
 async fn insert_note(store: &Store, text: &str) -> Result<(), sqlx::Error> {
@@ -84,7 +99,8 @@ static PROBE: Area = Area {
     )],
     settings: Some(SettingsSection {
         name: "probe",
-        check: |settings| greeting(settings).map(|_| ()),
+        env: &[EnvVar::text("probe.greeting", &["TILLWIRE_PROBE_GREETING"])],
+        check: |settings| probe_settings(settings).map(|_| ()),
     }),
     seed: Some(|platform| {
         Box::pin(async move {
@@ -96,7 +112,7 @@ static PROBE: Area = Area {
     }),
     build: |assembly| {
         let platform = assembly.platform.clone();
-        let greeting = greeting(&platform.settings).map_err(anyhow::Error::msg)?;
+        let greeting = probe_settings(&platform.settings)?.greeting;
         // A signed-in page that changes something: CSRF applies.
         assembly.routes(
             Access::Session,
@@ -150,16 +166,14 @@ static PROBE: Area = Area {
 
 const AREAS: &[&Area] = &[&tillwire_platform::AREA, &PROBE];
 
-fn settings_with(db: &TestDatabase, probe: &str) -> Settings {
+fn settings_with(db: &TestDatabase, greeting: &str) -> Settings {
     let mut settings = Settings::for_database(db.url());
-    settings
-        .sections
-        .insert("probe".into(), toml::from_str(probe).expect("[probe]"));
+    settings.set("probe.greeting", greeting);
     settings
 }
 
 tillwire_testkit::both_backends!(a_test_only_area_plugs_in, |db| async move {
-    let settings = settings_with(&db, r#"greeting = "привет""#);
+    let settings = settings_with(&db, "привет");
     area::check_settings(AREAS, &settings).expect("the probe's settings are fine");
     let store = Store::connect(db.url()).await.expect("connect");
     store
@@ -335,23 +349,67 @@ tillwire_testkit::both_backends!(a_test_only_area_plugs_in, |db| async move {
 });
 
 #[test]
-fn a_bad_area_setting_stops_the_start_naming_the_section() {
-    let mut settings = Settings::for_database("sqlite::memory:");
-    settings.sections.insert(
-        "probe".into(),
-        toml::from_str("greeting = 5").expect("toml"),
-    );
-    let error = area::check_settings(AREAS, &settings).expect_err("refused");
+fn the_areas_settings_come_through_every_layer_and_a_bad_one_is_named() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("tillwire.toml");
+    let load = |toml: &str, environment: &[(&str, &str)]| {
+        std::fs::write(&file, toml).expect("write tillwire.toml");
+        Settings::load(Sources {
+            flags: Overrides {
+                config_file: Some(file.clone()),
+                ..Overrides::default()
+            },
+            environment: environment
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            dotenv: None,
+            variables: area::variables(AREAS),
+        })
+        .expect("loads")
+    };
+    // The file's section, then the area's own variable above it.
+    let settings = load("[probe]\ngreeting = \"из файла\"\n", &[]);
+    area::check_settings(AREAS, &settings).expect("fine");
     assert_eq!(
-        error.to_string(),
-        "settings of [probe]: greeting must be a non-empty text, not 5"
+        probe_settings(&settings).expect("probe").greeting,
+        "из файла"
+    );
+    let settings = load(
+        "[probe]\ngreeting = \"из файла\"\n",
+        &[("TILLWIRE_PROBE_GREETING", "из окружения")],
+    );
+    assert_eq!(
+        probe_settings(&settings).expect("probe").greeting,
+        "из окружения"
     );
 
-    let mut settings = Settings::for_database("sqlite::memory:");
-    settings.sections.insert(
-        "prbe".into(),
-        toml::from_str("greeting = \"hi\"").expect("toml"),
+    // A value the area refuses: the message names the setting and where it came from.
+    let settings = load("[probe]\ngreeting = \"  \"\n", &[]);
+    let error = area::check_settings(AREAS, &settings)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.starts_with("setting probe.greeting (") && error.contains("tillwire.toml"),
+        "{error}"
     );
-    let error = area::check_settings(AREAS, &settings).expect_err("refused");
-    assert_eq!(error.to_string(), "tillwire.toml: unknown section [prbe]");
+    assert!(error.ends_with("must not be empty"), "{error}");
+    // A value of the wrong type: figment's message names the key and the variable.
+    let settings = load("", &[("TILLWIRE_PROBE_GREETING", "")]);
+    area::check_settings(AREAS, &settings).expect("an empty variable is unset");
+    let settings = load("[probe]\ngreeting = 5\n", &[]);
+    let error = area::check_settings(AREAS, &settings)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.contains("probe.greeting") && error.contains("tillwire.toml"),
+        "{error}"
+    );
+
+    // A table no area reads is a typo, refused.
+    let settings = load("[prbe]\ngreeting = \"hi\"\n", &[]);
+    let error = area::check_settings(AREAS, &settings)
+        .expect_err("refused")
+        .to_string();
+    assert!(error.contains("\"prbe\""), "{error}");
 }

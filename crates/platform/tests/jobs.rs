@@ -656,6 +656,39 @@ tillwire_testkit::both_backends!(
     }
 );
 
+tillwire_testkit::both_backends!(
+    a_long_backlog_of_one_key_hides_no_other_key,
+    |db| async move {
+        let store = open(&db).await;
+        let queue = JobQueue::new(store.clone());
+        // More jobs of one key (a printer that was down) than a claim looks at first, then one of another key.
+        let backlog: Vec<NewJob> = (0..600)
+            .map(|seq| new_job("printer:1", json!({ "seq": seq }), 3))
+            .collect();
+        let ids = enqueue_in_one_transaction(&store, &backlog)
+            .await
+            .expect("enqueue the backlog");
+        let other = queue
+            .enqueue(&new_job("printer:2", json!({}), 3))
+            .await
+            .expect("enqueue");
+
+        let claimed = queue.claim(10).await.expect("claim");
+        assert_eq!(
+            claimed.iter().map(|j| j.id).collect::<Vec<_>>(),
+            [ids[0], other],
+            "each key's head, and only its head"
+        );
+        assert!(
+            queue.claim(10).await.expect("claim").is_empty(),
+            "both keys are busy"
+        );
+        queue.complete(&claimed[0]).await.expect("complete");
+        let next = queue.claim(10).await.expect("claim");
+        assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), [ids[1]]);
+    }
+);
+
 async fn enqueue_in_one_transaction(
     store: &Store,
     jobs: &[NewJob],

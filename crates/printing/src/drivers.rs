@@ -3,6 +3,7 @@
 use std::io::{Cursor, Read};
 use std::time::Duration;
 
+use crate::settings::CodePage;
 use ipp::model::{DelimiterTag, StatusCode};
 use ipp::operation::IppOperation;
 use ipp::operation::builder::IppOperationBuilder;
@@ -13,7 +14,6 @@ use ipp::request::IppRequestResponse;
 use ipp::value::IppValue;
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use tillwire_kitchen::model::PrinterAddress;
-use tillwire_platform::config::CodePage;
 use tokio::io::AsyncWriteExt;
 
 use crate::ticket::Ticket;

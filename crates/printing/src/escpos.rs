@@ -1,6 +1,6 @@
 //! ESC/POS: the byte stream a thermal receipt printer understands, for raw TCP (port 9100) and raw CUPS queues.
 
-use tillwire_platform::config::CodePage;
+use crate::settings::CodePage;
 
 use crate::ticket::{Line, Ticket, centered};
 

@@ -10,18 +10,24 @@ pub mod escpos;
 mod health;
 mod pages;
 pub mod pdf;
+pub mod settings;
 pub mod sim;
 pub mod ticket;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tillwire_kitchen::tickets::{Printer, TicketJob, printer_job_key};
 use tillwire_kitchen::{Kitchen, KitchenError};
 use tillwire_platform::admin::local_time;
+use tillwire_platform::area::SettingsSection;
+use tillwire_platform::config::ConfigError;
 use tillwire_platform::jobs::{Attempt, BackgroundJob, JobFailure, JobRegistry};
 use tillwire_platform::web::NavLink;
 use tillwire_platform::{Access, Area, Event, Migration, Settings};
+
+use settings::PrintSettings;
 use tillwire_units::UnitId;
 
 pub use drivers::{Drivers, PrintError};
@@ -43,9 +49,14 @@ pub const AREA: Area = Area {
         "Состояние принтеров",
         "Printer status",
     )],
+    settings: Some(SettingsSection {
+        name: "print",
+        env: settings::ENV,
+        check: |settings| PrintSettings::load(settings).map(|_| ()),
+    }),
     build: |assembly| {
         let kitchen: Kitchen = assembly.service()?;
-        Printing::new(kitchen.clone()).register_jobs(assembly.jobs());
+        Printing::new(kitchen.clone())?.register_jobs(assembly.jobs());
         assembly.routes(Access::Session, pages::router().with_state(kitchen));
         Ok(())
     },
@@ -54,6 +65,14 @@ pub const AREA: Area = Area {
 
 /// Published after each failed attempt, for whoever routes alerts: `{printer_id, printer, order_id, error}`.
 pub const PRINTER_FAILED: &str = "printer.failed";
+
+/// Durable events (`platform::outbox`), recorded with the printer's health: it started failing…
+pub const PRINTER_FAILING: &str = "printing.printer_failing";
+/// …it printed again after failing…
+pub const PRINTER_RECOVERED: &str = "printing.printer_recovered";
+/// …a ticket's last attempt failed: it will not print unless someone retries or reprints it.
+/// Payload of each: `{printer_id, printer, order_id, error}`.
+pub const TICKET_GIVEN_UP: &str = "printing.ticket_given_up";
 
 /// A test page for a printer (keyed by printer like tickets, so a test page waits its turn).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -76,17 +95,24 @@ impl BackgroundJob for TestPageJob {
 pub struct Printing {
     kitchen: Kitchen,
     drivers: Drivers,
+    print: Arc<PrintSettings>,
 }
 
 impl Printing {
-    pub fn new(kitchen: Kitchen) -> Self {
-        let print = &kitchen.platform.settings.print;
+    /// Reads `[print]` and gives the kitchen its tickets' attempt budget.
+    pub fn new(kitchen: Kitchen) -> Result<Self, ConfigError> {
+        let print = PrintSettings::load(&kitchen.platform.settings)?;
+        kitchen.set_ticket_attempts(print.max_attempts);
         let drivers = Drivers::new(
             print.code_page,
             Duration::from_secs(print.timeout_secs),
             drivers::ATTEMPT_DEADLINE,
         );
-        Printing { kitchen, drivers }
+        Ok(Printing {
+            kitchen,
+            drivers,
+            print: Arc::new(print),
+        })
     }
 
     fn settings(&self) -> &Settings {
@@ -98,9 +124,9 @@ impl Printing {
         let tickets = self.clone();
         let tests = self.clone();
         registry
-            .register(move |job: TicketJob, _: Attempt| {
+            .register(move |job: TicketJob, attempt: Attempt| {
                 let printing = tickets.clone();
-                async move { printing.run_ticket(job).await }
+                async move { printing.run_ticket(job, attempt.is_last()).await }
             })
             .register(move |job: TestPageJob, _: Attempt| {
                 let printing = tests.clone();
@@ -108,7 +134,7 @@ impl Printing {
             });
     }
 
-    async fn run_ticket(&self, request: TicketJob) -> Result<(), JobFailure> {
+    async fn run_ticket(&self, request: TicketJob, last_attempt: bool) -> Result<(), JobFailure> {
         let printer = self
             .kitchen
             .printer(request.printer_id)
@@ -119,7 +145,7 @@ impl Printing {
             .order_view(request.order_id)
             .await
             .map_err(failure)?;
-        let stations = if self.settings().print.station_slips {
+        let stations = if self.print.station_slips {
             self.kitchen
                 .stations(UnitId(order.unit_id))
                 .await
@@ -134,12 +160,17 @@ impl Printing {
             &order,
             &stations,
             &local_time(self.settings(), order.created_ms, "%Y-%m-%d %H:%M"),
-            Paper::from_settings(self.settings()),
-            self.settings().legacy.calc_print_tickets,
-            Extras::from_settings(self.settings()),
+            Paper::from_settings(&self.print),
+            self.print.copies,
+            Extras::from_settings(&self.print),
         );
         let printed = self
-            .print(&printer, &ticket, &format!("№ {}", order.number))
+            .print(
+                &printer,
+                &ticket,
+                &format!("№ {}", order.number),
+                last_attempt.then_some(order.id),
+            )
             .await;
         // The mark only changes on a change of outcome, so a healthy printer costs no write here.
         let mark = self.kitchen.set_print_failed(order.id, printed.is_err());
@@ -172,23 +203,29 @@ impl Printing {
             tillwire_platform::now_ms(),
             "%Y-%m-%d %H:%M",
         );
-        let ticket = Ticket::test_page(&printer.name, &when, Paper::from_settings(self.settings()));
-        self.print(printer, &ticket, "tillwire test page").await
+        let ticket = Ticket::test_page(&printer.name, &when, Paper::from_settings(&self.print));
+        self.print(printer, &ticket, "tillwire test page", None)
+            .await
     }
 
-    /// Sends a ticket and records the outcome on the printer's health row.
+    /// Sends a ticket and records the outcome on the printer's health row (and its durable events).
     async fn print(
         &self,
         printer: &Printer,
         ticket: &Ticket,
         title: &str,
+        last_attempt_of: Option<i64>,
     ) -> Result<(), PrintError> {
         let printed = match &printer.address {
             Some(address) => self.drivers.print(address, ticket, title).await,
             None => Err(PrintError::new("the printer has no address")),
         };
-        let store = self.kitchen.store();
-        if let Err(error) = health::record(store, printer.id, printed.as_ref().err()).await {
+        let outcome = health::Outcome {
+            printer,
+            error: printed.as_ref().err(),
+            last_attempt_of,
+        };
+        if let Err(error) = health::record(self.kitchen.store(), outcome).await {
             tracing::warn!(%error, printer = printer.id, "could not record the printer's health");
         }
         match &printed {

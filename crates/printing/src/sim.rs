@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tillwire_platform::config::CodePage;
+use crate::settings::CodePage;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 

@@ -1,8 +1,8 @@
 //! The ticket (ELQ spec §4): what is printed, as lines of text on a character grid, independent of the printer.
 //! The ESC/POS encoder and the PDF writer both draw this one model, so every driver prints the same ticket.
 
+use crate::settings::PrintSettings;
 use tillwire_kitchen::model::{OrderView, format_quantity};
-use tillwire_platform::Settings;
 
 pub const TITLE: &str = "Электронная очередь";
 pub const GREETING: &str = "Приятного аппетита :)";
@@ -17,10 +17,10 @@ pub struct Paper {
 }
 
 impl Paper {
-    pub fn from_settings(settings: &Settings) -> Self {
+    pub fn from_settings(settings: &PrintSettings) -> Self {
         Paper {
-            width_mm: settings.legacy.print_paper_w,
-            height_mm: settings.legacy.print_paper_h,
+            width_mm: settings.paper_width_mm,
+            height_mm: settings.paper_height_mm,
         }
     }
 
@@ -71,10 +71,10 @@ pub struct Extras {
 }
 
 impl Extras {
-    pub fn from_settings(settings: &Settings) -> Self {
+    pub fn from_settings(settings: &PrintSettings) -> Self {
         Extras {
-            qr_code: settings.print.qr_code,
-            station_slips: settings.print.station_slips,
+            qr_code: settings.qr_code,
+            station_slips: settings.station_slips,
         }
     }
 }

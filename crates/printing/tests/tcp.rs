@@ -12,7 +12,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 tillwire_testkit::both_backends!(escpos_ticket_reaches_the_printer, |db| async move {
     // ELQ's −1: one copy per station plus two.
-    let app = common::start(&db, |s| s.legacy.calc_print_tickets = -1).await;
+    let app = common::start(&db, |s| s.set("print.copies", -1)).await;
     let sink = EscPosSink::start(0).await.unwrap();
     app.set_printer_address(&sink.printer_address()).await;
 
@@ -27,7 +27,7 @@ tillwire_testkit::both_backends!(escpos_ticket_reaches_the_printer, |db| async m
 
     assert_eq!(
         printed.code_page,
-        Some(tillwire_platform::config::CodePage::Cp866)
+        Some(tillwire_printing::settings::CodePage::Cp866)
     );
     assert!(
         job.bytes.starts_with(&[0x1b, b'@', 0x1b, b't', 17]),
@@ -162,12 +162,60 @@ tillwire_testkit::both_backends!(tickets_wait_for_a_printer_that_is_down, |db| a
         decode(&again.bytes).unwrap().numbers(),
         vec![format!("№ {}", orders[1].number)]
     );
+
+    // For whoever routes alerts, durably: the printer started failing once (however many attempts failed), and
+    // recovered once.
+    let batch = app
+        .platform
+        .outbox
+        .next("test", 100)
+        .await
+        .expect("read events")
+        .expect("held");
+    let kinds: Vec<&str> = batch.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            tillwire_printing::PRINTER_FAILING,
+            tillwire_printing::PRINTER_RECOVERED
+        ]
+    );
+    let failing = batch.events[0].payload();
+    assert_eq!(failing["printer_id"], printer);
+    assert!(
+        failing["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{failing}"
+    );
+    assert_eq!(batch.events[0].unit_id, Some(app.unit.0));
+});
+
+tillwire_testkit::both_backends!(a_ticket_given_up_is_a_durable_event, |db| async move {
+    let app = common::start(&db, |s| s.set("print.max_attempts", 1)).await;
+    let port = tillwire_testkit::free_port();
+    app.set_printer_address(&format!("tcp://127.0.0.1:{port}"))
+        .await;
+    let order = app.import(1, 1, &[(PIZZA, 1.0)]).await;
+    let given_up = eventually("the ticket is given up", LIMIT, || async {
+        let batch = app.platform.outbox.next("test", 100).await.ok()??;
+        batch
+            .events
+            .into_iter()
+            .find(|e| e.kind == tillwire_printing::TICKET_GIVEN_UP)
+    })
+    .await;
+    assert_eq!(given_up.payload()["order_id"], order.id);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM jobs WHERE state = 'dead'")
+            .await,
+        1,
+        "its job is dead"
+    );
 });
 
 tillwire_testkit::both_backends!(qr_code_and_station_slips, |db| async move {
     let app = common::start(&db, |s| {
-        s.print.qr_code = true;
-        s.print.station_slips = true;
+        s.set("print.qr_code", true);
+        s.set("print.station_slips", true);
     })
     .await;
     let sink = EscPosSink::start(0).await.unwrap();

@@ -23,7 +23,6 @@ pub const AREAS: &[&Area] = &[
 
 /// Connects (creating the SQLite file and its directory when needed) and brings the schema up to date.
 pub async fn open(settings: Settings) -> anyhow::Result<Platform> {
-    area::check_settings(AREAS, &settings)?;
     if let Some(path) = settings.database_url.strip_prefix("sqlite://") {
         let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -69,7 +68,7 @@ pub async fn demo(settings: Settings) -> anyhow::Result<()> {
 pub async fn maintenance(settings: Settings) -> anyhow::Result<()> {
     let platform = open(settings).await?;
     println!("Optimizing...");
-    let report = Kitchen::new(platform.clone()).run_retention().await?;
+    let report = Kitchen::new(platform.clone())?.run_retention().await?;
     println!(
         "Optimization: Done, removed: {} orders, {} receipt records.",
         report.orders, report.receipts
@@ -82,7 +81,7 @@ pub async fn maintenance(settings: Settings) -> anyhow::Result<()> {
 /// `PRINTER` is a printer's id or its name (in any unit, ignoring case in any script: "принтер" finds "Принтер").
 pub async fn print_test(settings: Settings, printer: &str) -> anyhow::Result<()> {
     let platform = open(settings).await?;
-    let kitchen = Kitchen::new(platform.clone());
+    let kitchen = Kitchen::new(platform.clone())?;
     let mut found = Vec::new();
     for unit in Units(&platform.store).list().await? {
         found.extend(
@@ -105,7 +104,7 @@ pub async fn print_test(settings: Settings, printer: &str) -> anyhow::Result<()>
         .as_ref()
         .map(ToString::to_string)
         .ok_or_else(|| anyhow::anyhow!("printer {:?} has no address", target.name))?;
-    Printing::new(kitchen).test_page(&target).await?;
+    Printing::new(kitchen)?.test_page(&target).await?;
     println!("Test page printed on \"{}\" ({address}).", target.name);
     platform.store.close().await;
     Ok(())

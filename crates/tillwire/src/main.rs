@@ -5,7 +5,8 @@ use tillwire::app;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use tillwire_platform::config::{Overrides, Settings};
+use tillwire_platform::area;
+use tillwire_platform::config::{Overrides, Settings, Sources};
 
 #[derive(Parser)]
 #[command(
@@ -22,14 +23,14 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Common {
-    /// Settings file (default: ./tillwire.toml when present).
-    #[arg(long, global = true, env = "TILLWIRE_CONFIG")]
+    /// Settings file (default: $TILLWIRE_CONFIG, else ./tillwire.toml when present).
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
-    /// Database: sqlite://PATH (default: DATA_DIR/tillwire.sqlite3) or postgres://…
-    #[arg(long, global = true, env = "TILLWIRE_DATABASE_URL")]
+    /// Database: sqlite://PATH (default: $TILLWIRE_DATABASE_URL, else DATA_DIR/tillwire.sqlite3) or postgres://…
+    #[arg(long, global = true)]
     database_url: Option<String>,
-    /// Where the embedded database and other files live (default: ./data).
-    #[arg(long, global = true, env = "TILLWIRE_DATA_DIR")]
+    /// Where the embedded database and other files live (default: $TILLWIRE_DATA_DIR, else ./data).
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
 }
 
@@ -37,8 +38,8 @@ struct Common {
 enum Command {
     /// Migrate, seed what is missing, and serve the web app, API and screens.
     Serve {
-        /// Address to listen on (default 127.0.0.1:8000).
-        #[arg(long, env = "TILLWIRE_LISTEN")]
+        /// Address to listen on (default: $TILLWIRE_LISTEN, else 127.0.0.1:8000).
+        #[arg(long)]
         listen: Option<String>,
         /// Also load ELQ's five demo wares and issue a device key, so a receipt can be posted at once.
         #[arg(long)]
@@ -92,7 +93,6 @@ enum CollectCommand {
 }
 
 fn main() -> std::process::ExitCode {
-    Settings::load_dotenv();
     let cli = Cli::parse();
     tillwire_platform::telemetry::init_logging();
     let listen = match &cli.command {
@@ -107,7 +107,11 @@ fn main() -> std::process::ExitCode {
         database_url: cli.common.database_url.clone(),
         data_dir: cli.common.data_dir.clone(),
     };
-    let settings = match Settings::load(&overrides) {
+    let sources = Sources::process(overrides, area::variables(app::AREAS));
+    let settings = match Settings::load(sources).and_then(|settings| {
+        area::check_settings(app::AREAS, &settings)?;
+        Ok(settings)
+    }) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("tillwire: {error}");

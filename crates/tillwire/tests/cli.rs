@@ -239,15 +239,31 @@ tillwire_testkit::both_backends!(maintenance_reports_done, |db| async move {
 #[tokio::test]
 async fn an_unsupported_database_url_fails_clearly() {
     let dir = scratch();
-    for args in [
-        &["--database-url", "mysql://x", "migrate"][..],
-        &["serve", "--database-url", "mysql://x"][..],
-    ] {
-        let output = run(dir.path(), args, &[]).await;
+    // The message names the setting and where the bad value came from.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 3] = [
+        (
+            &["--database-url", "mysql://x", "migrate"],
+            &[],
+            "setting database_url (command-line flag --database-url)",
+        ),
+        (
+            &["serve", "--database-url", "mysql://x"],
+            &[],
+            "setting database_url (command-line flag --database-url)",
+        ),
+        (
+            &["migrate"],
+            &[("TILLWIRE_DATABASE_URL", "mysql://x")],
+            "setting database_url (environment variable TILLWIRE_DATABASE_URL)",
+        ),
+    ];
+    for (args, envs, named) in cases {
+        let output = run(dir.path(), args, envs).await;
         let all = describe(args, &output);
         assert!(!output.status.success(), "{all}");
         let message = stderr(&output);
-        assert!(message.contains("TILLWIRE_DATABASE_URL"), "{all}");
+        assert!(message.contains(named), "{all}");
         assert!(
             message.contains("sqlite://") && message.contains("postgres://"),
             "{all}"

@@ -31,7 +31,7 @@ pub const AREA: Area = Area {
 /// With demo data, a newcomer needs a device key to post a receipt: one is issued for the default unit and
 /// printed once, unless ELQ's `API_KEY` is set or the unit already has a key.
 async fn demo_key(platform: &Platform) -> anyhow::Result<()> {
-    if platform.settings.legacy.api_key.is_some() {
+    if platform.settings.api_key.is_some() {
         return Ok(());
     }
     let Some(unit) = Units(&platform.store).default_unit().await? else {

@@ -18,7 +18,7 @@ pub async fn demo_platform(db: &TestDatabase, adjust: impl FnOnce(&mut Settings)
         .expect("migrate");
     let mut settings = Settings::for_database(db.url());
     settings.timezone = Some(chrono_tz::UTC);
-    settings.kitchen.day_rollover_hour = 0;
+    settings.set("kitchen.day_rollover_hour", 0);
     adjust(&mut settings);
     let platform = Platform::new(store, settings);
     tillwire_kitchen::seed::init(&platform).await.expect("seed");

@@ -99,7 +99,7 @@ async fn orders_page(
 ) -> Result<Response, KitchenError> {
     let picker = UnitPicker::load(&kitchen, query.unit).await?;
     let day = match query.day.trim() {
-        "" => kitchen.platform.settings.today(),
+        "" => kitchen.today(),
         text => parse_day(text).ok_or_else(|| KitchenError::Invalid("day: YYYY-MM-DD".into()))?,
     };
     let orders = kitchen.order_views(UnitId(picker.id()), day, false).await?;

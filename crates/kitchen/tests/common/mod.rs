@@ -63,7 +63,7 @@ pub async fn start_with(db: &TestDatabase, configure: impl FnOnce(&mut Settings)
         .await
         .expect("migrate the test database");
     let mut settings = Settings::for_database(db.url());
-    settings.legacy.api_key = Some(Secret::new(API_KEY));
+    settings.api_key = Some(Secret::new(API_KEY));
     configure(&mut settings);
     let platform = Platform::new(store, settings);
     tillwire_kitchen::seed::init(&platform)

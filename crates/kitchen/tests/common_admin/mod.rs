@@ -44,10 +44,9 @@ pub struct AdminApp {
 impl AdminApp {
     /// The shared kitchen test app (`common::start_with` serves the admin routers too) plus a signed-in admin.
     pub async fn start(db: &TestDatabase) -> AdminApp {
-        let app = super::common::start_with(db, |settings| {
-            settings.legacy.api_key = Some(Secret::new(API_KEY))
-        })
-        .await;
+        let app =
+            super::common::start_with(db, |settings| settings.api_key = Some(Secret::new(API_KEY)))
+                .await;
         create_user(&app.platform, ADMIN, Role::Admin).await;
         let (base_url, platform, kitchen) = (
             app.base_url.clone(),

@@ -52,9 +52,11 @@ pub async fn start(db: &TestDatabase, configure: impl FnOnce(&mut Settings)) -> 
     tillwire_kitchen::seed::load_demo(&platform)
         .await
         .expect("demo wares");
-    let kitchen = Kitchen::new(platform.clone());
+    let kitchen = Kitchen::new(platform.clone()).expect("kitchen settings");
     let mut registry = JobRegistry::default();
-    Printing::new(kitchen.clone()).register_jobs(&mut registry);
+    Printing::new(kitchen.clone())
+        .expect("print settings")
+        .register_jobs(&mut registry);
     let worker = tokio::spawn(platform.jobs.clone().run(
         Arc::new(registry),
         4,
