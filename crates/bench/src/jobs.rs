@@ -14,8 +14,6 @@ use tillwire_platform::{Store, write_tx};
 use crate::Backend;
 use crate::server::{FreshDatabase, Target};
 
-/// The runner's concurrency in `tillwire serve`.
-const CONCURRENCY: usize = 16;
 const ENQUEUE_BATCH: usize = 1_000;
 
 #[derive(Serialize, Deserialize)]
@@ -32,24 +30,34 @@ impl BackgroundJob for Noop {
     }
 }
 
-pub async fn run(target: &Target, backend: Backend, jobs: usize) -> anyhow::Result<()> {
+pub async fn run(
+    target: &Target,
+    backend: Backend,
+    jobs: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
     for keys in [1, 100, 10_000] {
         let database = FreshDatabase::create(target, backend).await?;
         let store = Store::connect(&database.url).await?;
         store.migrate(&[tillwire_platform::MIGRATIONS]).await?;
-        let rate = measure(&store, jobs, keys).await;
+        let rate = measure(&store, jobs, keys, concurrency).await;
         store.close().await;
         database.drop_database().await;
         let (jobs_per_second, elapsed) = rate?;
         println!(
-            "jobs {backend:?}: {jobs} no-op jobs over {keys} keys in {:.2} s = {jobs_per_second:.0} jobs/s",
+            "jobs {backend:?}: {jobs} no-op jobs over {keys} keys, {concurrency} at once, in {:.2} s = {jobs_per_second:.0} jobs/s",
             elapsed.as_secs_f64()
         );
     }
     Ok(())
 }
 
-async fn measure(store: &Store, jobs: usize, keys: usize) -> anyhow::Result<(f64, Duration)> {
+async fn measure(
+    store: &Store,
+    jobs: usize,
+    keys: usize,
+    concurrency: usize,
+) -> anyhow::Result<(f64, Duration)> {
     let all: Vec<NewJob> = (0..jobs).map(|i| Noop { key: i % keys }.to_job()).collect();
     for batch in all.chunks(ENQUEUE_BATCH) {
         let enqueued: Result<(), sqlx::Error> =
@@ -69,7 +77,7 @@ async fn measure(store: &Store, jobs: usize, keys: usize) -> anyhow::Result<(f64
     let runner = tokio::spawn(
         queue
             .clone()
-            .run(Arc::new(registry), CONCURRENCY, async move {
+            .run(Arc::new(registry), concurrency, async move {
                 shutdown.wait().await
             }),
     );

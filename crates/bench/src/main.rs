@@ -105,6 +105,9 @@ enum Command {
         backend: Backend,
         #[arg(long, default_value_t = 20_000)]
         jobs: usize,
+        /// Jobs run at once (`tillwire serve` runs 64).
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
     },
     /// Start-up time to a healthy /healthz, and idle resident memory.
     Startup {
@@ -180,9 +183,13 @@ async fn main() -> anyhow::Result<()> {
                 directory::run(&target, backend, clients, units, routes, requests).await?;
             }
         }
-        Command::Jobs { backend, jobs } => {
+        Command::Jobs {
+            backend,
+            jobs,
+            concurrency,
+        } => {
             for backend in backends(backend) {
-                jobs::run(&target, backend, jobs).await?;
+                jobs::run(&target, backend, jobs, concurrency).await?;
             }
         }
         Command::Startup { runs } => startup::run(&target, runs).await?,

@@ -10,6 +10,10 @@ use tillwire_platform::{Platform, Settings, Store};
 use tillwire_printing::Printing;
 use tillwire_units::Units;
 
+/// Jobs run at once. Jobs of one key (a printer) run one at a time whatever this is; more at once means larger
+/// claims and settlements for the same round trips.
+const JOB_CONCURRENCY: usize = 64;
+
 /// Every area of tillwire, in build order: an area may use the services of those before it (printing and the
 /// collector use the kitchen's). Adding an area is one line here.
 pub const AREAS: &[&Area] = &[
@@ -170,7 +174,7 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let app = area::assemble(AREAS, &platform)?;
 
     let (stop, shutdown) = Shutdown::channel();
-    let runner = tokio::spawn(platform.jobs.clone().run(app.jobs, 16, {
+    let runner = tokio::spawn(platform.jobs.clone().run(app.jobs, JOB_CONCURRENCY, {
         let mut shutdown = shutdown.clone();
         async move { shutdown.wait().await }
     }));
