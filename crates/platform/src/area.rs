@@ -266,9 +266,17 @@ pub fn assemble(areas: &[&'static Area], platform: &Platform) -> anyhow::Result<
         (area.build)(&mut assembly)
             .map_err(|error| error.context(format!("starting the {} area", area.name)))?;
     }
+    // The platform's own admin pages (users, jobs) close the list, after the areas'.
+    let (platform_areas, other_areas): (Vec<&Area>, Vec<&Area>) = areas
+        .iter()
+        .copied()
+        .partition(|area| area.name == crate::AREA.name);
     web::install_navigation(
         areas.iter().flat_map(|area| area.main_nav),
-        areas.iter().flat_map(|area| area.admin_nav),
+        other_areas
+            .iter()
+            .chain(&platform_areas)
+            .flat_map(|area| area.admin_nav),
     );
     // The API docs page is always served, with its vendored Swagger UI.
     let assets: Vec<&'static [Asset]> = std::iter::once(web::DOCS_ASSETS)

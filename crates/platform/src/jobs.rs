@@ -164,11 +164,6 @@ impl JobRegistry {
         self
     }
 
-    /// The queues that have a handler.
-    pub fn queues(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.handlers.keys().copied()
-    }
-
     /// Runs one claimed job: its handler's outcome, a panic as a failed attempt, and when to try again.
     async fn run(&self, job: &Job) -> (Result<(), JobFailure>, Duration) {
         let Some(registered) = self.handlers.get(job.queue.as_str()) else {
@@ -309,7 +304,7 @@ const CLAIM_WINDOW: i64 = 256;
 fn open_window(backend: crate::Backend) -> String {
     format!(
         "SELECT id, job_key, state, run_at_ms, locked_until_ms, attempts, max_attempts FROM jobs {open}
-         WHERE state IN ('pending', 'running') ORDER BY id LIMIT $1",
+         WHERE state IN ('pending', 'running') AND id >= $2 ORDER BY id LIMIT $1",
         open = index_hint(backend, "jobs_open"),
     )
 }
@@ -385,6 +380,10 @@ pub struct JobQueue {
     lease_ms: i64,
     /// When abandoned jobs were last looked for: at most once a second, not on every claim.
     buried_ms: Arc<std::sync::atomic::AtomicI64>,
+    /// The oldest open job's id at the last claim. The window starts there: below it are only finished jobs,
+    /// whose index entries PostgreSQL keeps until vacuum and every scan from the start would walk again.
+    /// Set back to 0 whenever abandoned jobs are looked for (each second) and when the window comes back empty.
+    floor: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl JobQueue {
@@ -394,6 +393,7 @@ impl JobQueue {
             wake: Arc::new(Notify::new()),
             lease_ms: LEASE_MS,
             buried_ms: Arc::default(),
+            floor: Arc::default(),
         }
     }
 
@@ -431,10 +431,16 @@ impl JobQueue {
         self.bury_abandoned(now).await?;
         let limit = usize::try_from(limit).unwrap_or(0);
         let backend = self.store.backend();
+        let floor = self.floor.load(std::sync::atomic::Ordering::Relaxed);
         let window: Vec<OpenJob> = read!(&self.store, db => sqlx::query_as(sqlx::AssertSqlSafe(open_window(backend)))
             .bind(CLAIM_WINDOW)
+            .bind(floor)
             .fetch_all(db)
             .await)?;
+        self.floor.store(
+            window.first().map_or(0, |oldest| oldest.id),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let mut heads = ready_heads(&window, now, limit);
         let keys = window
             .iter()
@@ -488,6 +494,8 @@ impl JobQueue {
         {
             return Ok(());
         }
+        // A job committed late with a lower id (PostgreSQL) is found by the next window from the start.
+        self.floor.store(0, std::sync::atomic::Ordering::Relaxed);
         let buried: Vec<(i64, String)> = write!(&self.store, db => sqlx::query_as(
             "UPDATE jobs SET state = 'dead', updated_ms = $1,
              last_error = 'the worker stopped during the last attempt (its lease ran out)'
