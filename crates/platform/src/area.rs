@@ -291,14 +291,15 @@ pub fn assemble(areas: &[&'static Area], platform: &Platform) -> anyhow::Result<
     for part in areas.iter().filter_map(|area| area.openapi) {
         openapi.merge(part());
     }
+    assembly.routes(
+        Access::Public,
+        web::docs_router(openapi.to_pretty_json().unwrap_or_default()),
+    );
+    assembly.routes(Access::Public, web::assets_router(assets));
     let unmatched: Vec<fn(&str) -> Option<Response>> =
         areas.iter().filter_map(|area| area.unmatched).collect();
     let router = assembly
         .router
-        .merge(web::docs_router(
-            openapi.to_pretty_json().unwrap_or_default(),
-        ))
-        .merge(web::assets_router(assets))
         .fallback(move |uri: axum::http::Uri| async move {
             unmatched
                 .iter()

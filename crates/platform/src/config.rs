@@ -119,7 +119,7 @@ impl EnvVar {
     }
 }
 
-/// The platform's own settings and their variables.
+/// The platform's own settings and their variables (every top-level key that is not an area's section).
 pub const PLATFORM_ENV: &[EnvVar] = &[
     EnvVar::text("listen", &["TILLWIRE_LISTEN"]),
     EnvVar::text("database_url", &["TILLWIRE_DATABASE_URL"]),
@@ -131,16 +131,6 @@ pub const PLATFORM_ENV: &[EnvVar] = &[
 
 /// Where `--config` is found when not given as a flag.
 const CONFIG_VAR: &str = "TILLWIRE_CONFIG";
-
-/// The platform's keys: these are not areas' sections.
-const PLATFORM_KEYS: &[&str] = &[
-    "listen",
-    "database_url",
-    "data_dir",
-    "timezone",
-    "secure_cookies",
-    "api_key",
-];
 
 /// The platform's part of the settings; the other top-level keys are the areas' sections.
 #[derive(Debug, Serialize, Deserialize)]
@@ -346,7 +336,11 @@ impl Settings {
         };
         data.values()
             .flat_map(|dict| dict.keys())
-            .filter(|key| !PLATFORM_KEYS.contains(&key.as_str()))
+            .filter(|key| {
+                !PLATFORM_ENV
+                    .iter()
+                    .any(|variable| variable.key == key.as_str())
+            })
             .cloned()
             .collect()
     }

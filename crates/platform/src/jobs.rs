@@ -230,7 +230,7 @@ pub enum JobFailure {
     Fatal(String),
 }
 
-pub type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobFailure>> + Send>>;
+type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobFailure>> + Send>>;
 
 /// Enqueueing inside an open transaction, on either backend.
 pub trait EnqueueJob {

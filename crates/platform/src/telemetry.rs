@@ -2,6 +2,7 @@
 //! metrics.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
@@ -20,7 +21,7 @@ pub const REQUEST_ID: &str = "x-request-id";
 
 /// The id of the request being served (a request extension).
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub struct RequestId(pub Arc<str>);
 
 /// A proxy's id is kept when it is short and plain, so logs can be joined across hops; anything else is replaced.
 fn request_id(request: &Request) -> String {
@@ -55,7 +56,9 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         route = %route,
         status = tracing::field::Empty,
     );
-    request.extensions_mut().insert(RequestId(id.clone()));
+    request
+        .extensions_mut()
+        .insert(RequestId(Arc::from(id.as_str())));
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     span.record("status", status);
@@ -82,7 +85,8 @@ pub async fn catch_panics(page: bool, request: Request, next: Next) -> Response 
     let id = request
         .extensions()
         .get::<RequestId>()
-        .map_or_else(String::new, |id| id.0.clone());
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
     let panic = match AssertUnwindSafe(next.run(request)).catch_unwind().await {
         Ok(response) => return response,
         Err(panic) => panic,

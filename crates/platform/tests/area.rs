@@ -3,7 +3,6 @@
 //! entries on the platform's own pages, a typed job, its settings section, its seed step and a background task.
 //! Nothing of the platform is edited for it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -36,8 +35,6 @@ impl BackgroundJob for WriteNote {
         "probe".into()
     }
 }
-
-static TASK_STARTED: AtomicBool = AtomicBool::new(false);
 
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -154,8 +151,9 @@ static PROBE: Area = Area {
                         .map_err(|e| JobFailure::Retry(e.to_string()))
                 }
             });
+        let store = platform.store.clone();
         assembly.task("probe heartbeat", |mut shutdown| async move {
-            TASK_STARTED.store(true, Ordering::SeqCst);
+            insert_note(&store, "heartbeat").await?;
             shutdown.wait().await;
             Ok(())
         });
@@ -284,19 +282,21 @@ tillwire_testkit::both_backends!(a_test_only_area_plugs_in, |db| async move {
         .expect("post a note");
     assert_eq!(posted.status(), StatusCode::ACCEPTED);
 
-    // The probe's job ran through the platform's runner.
+    // The probe's job ran through the platform's runner, and its background task left its trace.
     tokio::time::timeout(PATIENCE, async {
-        while notes(&platform.store).await.len() < 2 {
+        while notes(&platform.store).await.len() < 3 {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     })
     .await
-    .expect("the note job ran");
-    assert_eq!(notes(&platform.store).await, ["seeded", "from a device"]);
+    .expect("the note job and the task ran");
+    let mut written = notes(&platform.store).await;
     assert!(
-        TASK_STARTED.load(Ordering::SeqCst),
-        "the background task ran"
+        written.contains(&"heartbeat".to_owned()),
+        "the background task ran: {written:?}"
     );
+    written.retain(|note| note != "heartbeat");
+    assert_eq!(written, ["seeded", "from a device"]);
 
     // A panicking handler answers 500 as its route answers errors, and the server goes on.
     let page = client
