@@ -17,7 +17,7 @@ use tillwire_kitchen::Kitchen;
 use tillwire_platform::area::SettingsSection;
 use tillwire_platform::config::ConfigError;
 use tillwire_platform::web::NavLink;
-use tillwire_platform::{Access, Area, Migration};
+use tillwire_platform::{Access, Answer, Area, Migration};
 use tillwire_units::Units;
 
 pub use cursors::Cursors;
@@ -75,7 +75,11 @@ pub const AREA: Area = Area {
     }),
     build: |assembly| {
         let kitchen: Kitchen = assembly.service()?;
-        assembly.routes(Access::Session, router(assembly.platform.clone()));
+        assembly.routes(
+            Access::Session,
+            Answer::Page,
+            router(assembly.platform.clone()),
+        );
         assembly.task("collector", move |mut shutdown| async move {
             let running = start_in_process(&kitchen).await?;
             shutdown.wait().await;

@@ -3,15 +3,15 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router, middleware};
+use axum::{Form, Router};
 use serde::Deserialize;
-use tillwire_platform::Platform;
-use tillwire_platform::admin::{Admin, html_errors, local_time};
+use tillwire_platform::admin::{Admin, local_time};
+use tillwire_platform::error::{Constraint, ResultExt};
 use tillwire_platform::secretbox::SecretBox;
 use tillwire_platform::web::{PageContext, render};
+use tillwire_platform::{HttpError, Platform, Text};
 use tillwire_units::{Unit, Units};
 
 use crate::config::{CashSource, RawCash, Timer};
@@ -27,7 +27,6 @@ pub fn router(platform: Platform) -> Router {
         .route(SOURCES, get(sources_page).post(create_source))
         .route("/admin/collector/sources/{id}", post(update_source))
         .route("/admin/collector/sources/{id}/delete", post(delete_source))
-        .layer(middleware::from_fn(html_errors))
         .with_state(platform)
 }
 
@@ -67,46 +66,18 @@ async fn collector_page(State(platform): State<Platform>, admin: Admin) -> Respo
     })
 }
 
-/// A refusal, answered as `{"error": …}` and shown as a page by `html_errors`.
-enum Refusal {
-    Invalid(String),
-    Conflict(&'static str),
-    NotFound,
-    Internal(String),
+fn already_collected() -> HttpError {
+    HttpError::conflict(Text::new(
+        "Это подразделение уже собирает чеки из этой базы кассы.",
+        "This unit already collects from that register database.",
+    ))
 }
 
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let (status, message) = match self {
-            Refusal::Invalid(message) => (StatusCode::UNPROCESSABLE_ENTITY, message),
-            Refusal::Conflict(message) => (StatusCode::CONFLICT, message.to_owned()),
-            Refusal::NotFound => (StatusCode::NOT_FOUND, "no such register source".to_owned()),
-            Refusal::Internal(message) => {
-                tracing::error!(error = %message, "collector admin page failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, message)
-            }
-        };
-        (status, Json(serde_json::json!({ "error": message }))).into_response()
-    }
-}
-
-impl From<sqlx::Error> for Refusal {
-    fn from(error: sqlx::Error) -> Self {
-        let constraint = error
-            .as_database_error()
-            .is_some_and(|e| e.is_unique_violation() || e.is_foreign_key_violation());
-        if constraint {
-            Refusal::Conflict("this unit already collects from that register database")
-        } else {
-            Refusal::Internal(error.to_string())
-        }
-    }
-}
-
-impl From<tillwire_units::UnitError> for Refusal {
-    fn from(error: tillwire_units::UnitError) -> Self {
-        Refusal::Internal(error.to_string())
-    }
+fn no_source() -> HttpError {
+    HttpError::not_found(Text::new(
+        "Такой кассы в списке нет.",
+        "No such register source.",
+    ))
 }
 
 /// One stored source as the page shows it: everything but the password.
@@ -129,7 +100,10 @@ struct SourcesPage {
     units: Vec<Unit>,
 }
 
-async fn sources_page(State(platform): State<Platform>, admin: Admin) -> Result<Response, Refusal> {
+async fn sources_page(
+    State(platform): State<Platform>,
+    admin: Admin,
+) -> Result<Response, HttpError> {
     let units = Units(&platform.store).list().await?;
     let sources = Sources(&platform.store)
         .list()
@@ -178,17 +152,24 @@ struct SourceForm {
 }
 
 impl SourceForm {
-    fn checked(self) -> Result<(NewSource, bool), Refusal> {
+    fn checked(self) -> Result<(NewSource, bool), HttpError> {
         if self.sql_server.trim().is_empty() {
-            return Err(Refusal::Invalid("sql_server: the register's host".into()));
+            return Err(HttpError::field(
+                "sql_server",
+                Text::new("укажите адрес кассы", "the register's host"),
+            ));
         }
+        let bad_timer = || {
+            HttpError::field(
+                "timer",
+                Text::new("секунды, от 0,05 до 3600", "seconds, from 0.05 to 3600"),
+            )
+        };
         let timer = match self.timer.trim() {
             "" => None,
-            text => Some(
-                text.parse()
-                    .map_err(|_| Refusal::Invalid(format!("timer {text:?}: seconds")))?,
-            ),
+            text => Some(text.replace(',', ".").parse().map_err(|_| bad_timer())?),
         };
+        let timer = Timer::parse(timer).map_err(|_| bad_timer())?;
         let keep_password = self.sql_password.is_empty();
         let source = CashSource::parse(RawCash {
             sql_server: Some(self.sql_server),
@@ -197,15 +178,21 @@ impl SourceForm {
             sql_password: Some(self.sql_password),
             sql: Some(self.sql),
         })
-        .map_err(Refusal::Invalid)?;
-        let timer = Timer::parse(timer).map_err(Refusal::Invalid)?;
+        .map_err(|_| {
+            HttpError::field(
+                "sql_server",
+                Text::new(
+                    "адрес кассы: ИМЯ или ИМЯ:ПОРТ",
+                    "the register's host: HOST or HOST:PORT",
+                ),
+            )
+        })?;
         Ok((NewSource { source, timer }, keep_password))
     }
 }
 
-fn seal(platform: &Platform, new: &NewSource) -> Result<String, Refusal> {
-    let secret_box = SecretBox::load(&platform.settings.data_dir)
-        .map_err(|e| Refusal::Internal(e.to_string()))?;
+fn seal(platform: &Platform, new: &NewSource) -> Result<String, HttpError> {
+    let secret_box = SecretBox::load(&platform.settings.data_dir).map_err(HttpError::internal)?;
     Ok(secret_box.seal(new.source.password.expose()))
 }
 
@@ -213,17 +200,25 @@ async fn create_source(
     State(platform): State<Platform>,
     admin: Admin,
     Form(form): Form<SourceForm>,
-) -> Result<Redirect, Refusal> {
+) -> Result<Redirect, HttpError> {
     let units = Units(&platform.store).list().await?;
     let unit = match form.unit.trim() {
         "" => units.iter().find(|u| u.is_default),
         id => units.iter().find(|u| id.parse() == Ok(u.id)),
     }
-    .ok_or_else(|| Refusal::Invalid("unit: no such unit".into()))?
+    .ok_or_else(|| {
+        HttpError::field(
+            "unit",
+            Text::new("нет такого подразделения", "no such unit"),
+        )
+    })?
     .id;
     let (new, _) = form.checked()?;
     let sealed = seal(&platform, &new)?;
-    let id = Sources(&platform.store).create(unit, &new, &sealed).await?;
+    let id = Sources(&platform.store)
+        .create(unit, &new, &sealed)
+        .await
+        .on_constraint(Constraint::Unique, already_collected)?;
     tracing::info!(source = id, unit, register = %new.source.name(), by = admin.username(), "collector source added");
     Ok(Redirect::to(SOURCES))
 }
@@ -233,7 +228,7 @@ async fn update_source(
     admin: Admin,
     Path(id): Path<i64>,
     Form(form): Form<SourceForm>,
-) -> Result<Redirect, Refusal> {
+) -> Result<Redirect, HttpError> {
     let (new, keep_password) = form.checked()?;
     let sealed = match keep_password {
         true => None,
@@ -241,9 +236,10 @@ async fn update_source(
     };
     if !Sources(&platform.store)
         .update(id, &new, sealed.as_deref())
-        .await?
+        .await
+        .on_constraint(Constraint::Unique, already_collected)?
     {
-        return Err(Refusal::NotFound);
+        return Err(no_source());
     }
     tracing::info!(source = id, register = %new.source.name(), password_changed = !keep_password,
         by = admin.username(), "collector source changed");
@@ -254,9 +250,9 @@ async fn delete_source(
     State(platform): State<Platform>,
     admin: Admin,
     Path(id): Path<i64>,
-) -> Result<Redirect, Refusal> {
+) -> Result<Redirect, HttpError> {
     if !Sources(&platform.store).delete(id).await? {
-        return Err(Refusal::NotFound);
+        return Err(no_source());
     }
     tracing::info!(
         source = id,

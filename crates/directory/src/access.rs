@@ -16,7 +16,7 @@ use serde::Serialize;
 use subtle::ConstantTimeEq;
 use tillwire_platform::config::{ConfigError, EnvVar};
 use tillwire_platform::web::ClientAddr;
-use tillwire_platform::{Settings, Store, now_ms, random_token, read, sha256_hex, write_tx};
+use tillwire_platform::{Settings, Store, Text, now_ms, random_token, read, sha256_hex, write_tx};
 
 use crate::storage::audit;
 use crate::{Directory, DirectoryError};
@@ -151,8 +151,9 @@ impl Tokens<'_> {
     pub async fn issue(&self, name: &str, actor: &str) -> Result<(i64, String), DirectoryError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 128 {
-            return Err(DirectoryError::Invalid(
-                "token name: 1–128 characters".into(),
+            return Err(DirectoryError::invalid(
+                "name",
+                Text::new("От 1 до 128 символов.", "1–128 characters."),
             ));
         }
         let plain = format!("twd_{}", random_token(40));
@@ -200,7 +201,7 @@ impl Tokens<'_> {
                 .await?
                 .rows_affected();
             if revoked != 1 {
-                return Err(DirectoryError::NotFound("token not found"));
+                return Err(DirectoryError::Missing(Text::new("Токен не найден.", "Token not found.")));
             }
             audit!(tx, actor, "token.revoke", serde_json::json!({"id": id}));
             Ok(())

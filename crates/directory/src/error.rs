@@ -1,17 +1,23 @@
-//! The one error type of the directory, answered as the original's envelope `{"message": …, "extra": {…}}`.
+//! The directory's domain error, its [`HttpError`], and the original's envelope `{"message": …, "extra": {…}}`
+//! that the API answers every error in.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use tillwire_platform::error::ErrorReply;
+use tillwire_platform::web::Lang;
+use tillwire_platform::{HttpError, Text};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
-    /// Field errors, keyed by field, in the order the fields were checked.
+    /// Field errors, keyed by field, in the order the fields were checked. Each value is what the original
+    /// answers for the field: a list of messages, or a list field's nested errors.
     #[error("Validation error")]
     Validation(Map<String, Value>),
-    /// A body that is not JSON (or a form): the message carries the parser's words.
+    /// A body or query that is not JSON (or a form): the message carries the parser's words, as the original's.
     #[error("{0}")]
     Malformed(String),
+    /// One of the original's messages ([`messages`]): clients match them, so they read the same in both languages.
     #[error("{0}")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -27,15 +33,22 @@ pub enum DirectoryError {
     /// Russian, as the original answers with `LANGUAGE_CODE=ru`.
     #[error("Метод \"{0}\" не разрешен.")]
     MethodNotAllowed(String),
-    /// An admin form or import file that does not fit; the text says where.
+    /// An admin form or import file that does not fit: the form's field, when there is one, and why.
+    #[error("{message}")]
+    Invalid {
+        field: Option<&'static str>,
+        message: Text,
+    },
+    /// An admin deletion of something others still refer to.
     #[error("{0}")]
-    Invalid(String),
+    InUse(Text),
+    /// Something an admin page names that does not exist (any more).
+    #[error("{0}")]
+    Missing(Text),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
-    #[error(transparent)]
-    Units(#[from] tillwire_units::UnitError),
 }
 
 /// The messages clients match (spec §3.7).
@@ -53,93 +66,182 @@ pub mod messages {
 }
 
 impl DirectoryError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            DirectoryError::Validation(_)
-            | DirectoryError::Malformed(_)
-            | DirectoryError::Invalid(_) => StatusCode::BAD_REQUEST,
-            DirectoryError::NotFound(_) => StatusCode::NOT_FOUND,
-            DirectoryError::Forbidden(_) => StatusCode::FORBIDDEN,
-            DirectoryError::Conflict(_) => StatusCode::CONFLICT,
-            DirectoryError::Unauthenticated | DirectoryError::BadToken => StatusCode::UNAUTHORIZED,
-            DirectoryError::Throttled => StatusCode::TOO_MANY_REQUESTS,
-            DirectoryError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            DirectoryError::Units(error) if !error.status().is_server_error() => error.status(),
-            DirectoryError::Database(_) | DirectoryError::Json(_) | DirectoryError::Units(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        }
-    }
-
-    /// A single field's error, e.g. `field("title", "Обязательное поле.")`.
+    /// A single API field's error, e.g. `field("title", "Обязательное поле.")`.
     pub fn field(name: &str, message: &str) -> Self {
         let mut fields = Map::new();
         fields.insert(name.to_owned(), json!([message]));
         DirectoryError::Validation(fields)
     }
 
-    /// The envelope's `message` as shown to a client (internal failures are never described).
-    pub fn public_message(&self) -> String {
-        if self.status().is_server_error() {
-            tracing::error!(error = %self, "directory request failed");
-            "Internal server error".to_owned()
-        } else {
-            self.to_string()
+    /// An admin form's field that does not fit.
+    pub fn invalid(field: &'static str, message: Text) -> Self {
+        DirectoryError::Invalid {
+            field: Some(field),
+            message,
         }
     }
+}
+
+impl From<DirectoryError> for HttpError {
+    fn from(error: DirectoryError) -> Self {
+        use StatusCode as S;
+        match error {
+            DirectoryError::Validation(fields) => {
+                let summary =
+                    HttpError::new(S::BAD_REQUEST, "invalid", Text::same("Validation error"));
+                fields.into_iter().fold(summary, |error, (field, value)| {
+                    error.with_field(field, Text::same(field_text(&value)))
+                })
+            }
+            error @ DirectoryError::Malformed(_) => legacy(&error, S::BAD_REQUEST, "bad_request"),
+            error @ DirectoryError::NotFound(_) => legacy(&error, S::NOT_FOUND, "not_found"),
+            error @ DirectoryError::Forbidden(_) => legacy(&error, S::FORBIDDEN, "forbidden"),
+            error @ DirectoryError::Conflict(_) => legacy(&error, S::CONFLICT, "conflict"),
+            error @ DirectoryError::Unauthenticated => {
+                legacy(&error, S::UNAUTHORIZED, "login_required")
+            }
+            error @ DirectoryError::BadToken => legacy(&error, S::UNAUTHORIZED, "bad_token"),
+            error @ DirectoryError::Throttled => {
+                legacy(&error, S::TOO_MANY_REQUESTS, "rate_limited")
+            }
+            error @ DirectoryError::MethodNotAllowed(_) => {
+                legacy(&error, S::METHOD_NOT_ALLOWED, "method_not_allowed")
+            }
+            DirectoryError::Invalid {
+                field: Some(field),
+                message,
+            } => HttpError::field(field, message),
+            DirectoryError::Invalid {
+                field: None,
+                message,
+            } => HttpError::invalid(message),
+            DirectoryError::InUse(message) => HttpError::conflict(message).with_code("in_use"),
+            DirectoryError::Missing(message) => HttpError::not_found(message),
+            DirectoryError::Database(error) => HttpError::internal(error),
+            DirectoryError::Json(error) => HttpError::internal(error),
+        }
+    }
+}
+
+/// An error of the API's own: its message is the original's exact words, whatever the reader's language.
+fn legacy(error: &DirectoryError, status: StatusCode, code: &'static str) -> HttpError {
+    HttpError::new(status, code, Text::same(error.to_string()))
 }
 
 impl IntoResponse for DirectoryError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let message = self.public_message();
-        let extra = match self {
-            DirectoryError::Validation(fields) => json!({ "fields": fields }),
-            _ => json!({}),
-        };
-        (
-            status,
-            axum::Json(json!({ "message": message, "extra": extra })),
-        )
-            .into_response()
+        HttpError::from(self).into_response()
     }
 }
 
-/// The same error for the admin pages, in the `{"error": …}` shape `html_errors` turns into a page.
-pub struct AdminError(pub DirectoryError);
+/// How the API answers an error (its route group's `Answer::Shaped`): the original's envelope with the reply's
+/// status. Bad input (code `invalid`, or any reply naming fields) lists them in `extra.fields`; internal failures
+/// are never described.
+pub fn envelope(reply: &ErrorReply, lang: Lang) -> Response {
+    let (message, extra) = if reply.status.is_server_error() {
+        ("Internal server error", json!({}))
+    } else if reply.code == "invalid" || !reply.fields.is_empty() {
+        let fields: Map<String, Value> = reply
+            .fields
+            .iter()
+            .map(|field| {
+                let messages = field_messages(field.message.get(lang));
+                (field.field.to_string(), messages)
+            })
+            .collect();
+        (reply.message.get(lang), json!({ "fields": fields }))
+    } else {
+        (reply.message.get(lang), json!({}))
+    };
+    (
+        reply.status,
+        axum::Json(json!({ "message": message, "extra": extra })),
+    )
+        .into_response()
+}
 
-impl<E: Into<DirectoryError>> From<E> for AdminError {
-    fn from(error: E) -> Self {
-        AdminError(error.into())
+/// A validation field's value as an [`HttpError`] field's text: a list of one message is that message (readable
+/// wherever the error is shown); any other shape (a list field's nested errors) is its JSON, so the envelope
+/// gives it back exactly.
+fn field_text(value: &Value) -> String {
+    match value.as_array().map(Vec::as_slice) {
+        Some([Value::String(message)]) if field_messages(message) == *value => message.clone(),
+        _ => value.to_string(),
     }
 }
 
-impl IntoResponse for AdminError {
-    fn into_response(self) -> Response {
-        let status = self.0.status();
-        let mut message = self.0.public_message();
-        if let DirectoryError::Validation(fields) = &self.0 {
-            message = format!("{message}: {}", Value::Object(fields.clone()));
+/// The inverse of [`field_text`]: JSON lists and objects as they are, any other text as a list of one message.
+fn field_messages(text: &str) -> Value {
+    match serde_json::from_str(text) {
+        Ok(value @ (Value::Array(_) | Value::Object(_))) => value,
+        _ => json!([text]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(response: Response) -> (StatusCode, Value) {
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        (status, serde_json::from_slice(&bytes).expect("json"))
+    }
+
+    fn reply(error: DirectoryError) -> ErrorReply {
+        HttpError::from(error).reply().clone()
+    }
+
+    #[test]
+    fn field_values_survive_the_http_error() {
+        for value in [
+            json!(["Обязательное поле."]),
+            json!({"non_field_errors": ["Этот список не может быть пустым."]}),
+            json!([["Введите правильное число."], {}]),
+            json!(["[1]"]),
+            json!(["a", "b"]),
+        ] {
+            assert_eq!(field_messages(&field_text(&value)), value, "{value}");
         }
-        (status, axum::Json(json!({ "error": message }))).into_response()
+        assert_eq!(
+            field_text(&json!(["Обязательное поле."])),
+            "Обязательное поле."
+        );
     }
-}
 
-pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .is_some_and(|e| e.is_unique_violation())
-}
-
-pub(crate) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .is_some_and(|e| e.is_foreign_key_violation())
-}
-
-/// A handler that panicked still answers the envelope (500, no details), never an empty reply.
-pub(crate) fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("directory handler panicked");
-    let body = json!({ "message": "Internal server error", "extra": {} });
-    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+    #[tokio::test]
+    async fn the_envelope_keeps_the_originals_shapes() {
+        let mut fields = Map::new();
+        fields.insert("user_chat_id".into(), json!(["Обязательное поле."]));
+        fields.insert(
+            "unit_ids".into(),
+            json!([["Введите правильное число."], {}]),
+        );
+        let validation = reply(DirectoryError::Validation(fields.clone()));
+        assert_eq!(
+            body(envelope(&validation, Lang::En)).await,
+            (
+                StatusCode::BAD_REQUEST,
+                json!({"message": "Validation error", "extra": {"fields": fields}})
+            )
+        );
+        let method = reply(DirectoryError::MethodNotAllowed("POST".into()));
+        assert_eq!(
+            body(envelope(&method, Lang::En)).await,
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"message": "Метод \"POST\" не разрешен.", "extra": {}})
+            )
+        );
+        let failed = reply(DirectoryError::Database(sqlx::Error::RowNotFound));
+        assert_eq!(
+            body(envelope(&failed, Lang::Ru)).await,
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"message": "Internal server error", "extra": {}})
+            )
+        );
+    }
 }

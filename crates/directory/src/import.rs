@@ -7,11 +7,12 @@
 use std::collections::HashSet;
 
 use serde::Deserialize;
-use tillwire_platform::{Backend, Store, read, write_tx};
+use tillwire_platform::error::{Constraint, ResultExt};
+use tillwire_platform::web::Lang;
+use tillwire_platform::{Backend, Store, Text, read, write_tx};
 
 use crate::DirectoryError;
 use crate::access::AccessCode;
-use crate::error::is_unique_violation;
 use crate::storage::{ChatType, PRUNE_CHAT, PRUNE_ROLE, audit};
 
 #[derive(Debug, Default, Deserialize)]
@@ -173,12 +174,18 @@ pub async fn import(
     text: &str,
     actor: &str,
 ) -> Result<ImportReport, DirectoryError> {
-    let file: ImportFile = serde_json::from_str(text)
-        .map_err(|e| DirectoryError::Invalid(format!("line {}: {e}", e.line())))?;
-    let at = |section: &str, index: usize, field: &str, message: String| {
-        DirectoryError::Invalid(format!(
-            "line {}: {section}[{index}].{field}: {message}",
-            row_line(text, section, index)
+    let file: ImportFile = serde_json::from_str(text).map_err(|e| {
+        in_file(Text::new(
+            format!("строка {}: {e}", e.line()),
+            format!("line {}: {e}", e.line()),
+        ))
+    })?;
+    let at = |section: &str, index: usize, field: &str, message: Text| {
+        let line = row_line(text, section, index);
+        let place = format!("{section}[{index}].{field}");
+        in_file(Text::new(
+            format!("строка {line}: {place}: {}", message.get(Lang::Ru)),
+            format!("line {line}: {place}: {}", message.get(Lang::En)),
         ))
     };
     let existing = Existing::load(store).await?;
@@ -189,19 +196,19 @@ pub async fn import(
             sqlx::query("INSERT INTO directory_regions (id, name) VALUES ($1, $2)
                          ON CONFLICT (id) DO UPDATE SET name = excluded.name")
                 .bind(row.id).bind(&row.name).execute(&mut **tx).await
-                .map_err(|e| row_error(e, || at("regions", i, "name", "already used by another region".into())))?;
+                .on_constraint(Constraint::Unique, || at("regions", i, "name", Text::new("уже у другого региона", "already used by another region")))?;
         }
         for (i, row) in file.departments.iter().enumerate() {
             sqlx::query("INSERT INTO directory_departments (id, name, uuid) VALUES ($1, $2, $3)
                          ON CONFLICT (id) DO UPDATE SET name = excluded.name, uuid = excluded.uuid")
                 .bind(row.id).bind(&row.name).bind(&row.uuid).execute(&mut **tx).await
-                .map_err(|e| row_error(e, || at("departments", i, "name", "name or uuid already used by another department".into())))?;
+                .on_constraint(Constraint::Unique, || at("departments", i, "name", Text::new("название или uuid уже у другого департамента", "name or uuid already used by another department")))?;
         }
         for (i, row) in file.units.iter().enumerate() {
             sqlx::query("INSERT INTO units (id, name, is_default, created_ms) VALUES ($1, $2, FALSE, $3)
                          ON CONFLICT (id) DO UPDATE SET name = excluded.name")
                 .bind(row.id).bind(&row.name).bind(tillwire_platform::now_ms()).execute(&mut **tx).await
-                .map_err(|e| row_error(e, || at("units", i, "name", "already used by another unit".into())))?;
+                .on_constraint(Constraint::Unique, || at("units", i, "name", taken_by_unit()))?;
             sqlx::query(
                 "INSERT INTO directory_unit_info (unit_id, uuid, region_id, department_id, office_manager_account_name,
                     dodo_is_api_account_name, shift_manager_account_name)
@@ -216,7 +223,7 @@ pub async fn import(
             .bind(&row.office_manager_account_name).bind(&row.dodo_is_api_account_name)
             .bind(&row.shift_manager_account_name)
             .execute(&mut **tx).await
-            .map_err(|e| row_error(e, || at("units", i, "uuid", "already used by another unit".into())))?;
+            .on_constraint(Constraint::Unique, || at("units", i, "uuid", taken_by_unit()))?;
         }
         for (i, row) in file.report_types.iter().enumerate() {
             sqlx::query(
@@ -227,7 +234,7 @@ pub async fn import(
             )
             .bind(row.id).bind(&row.name).bind(&row.verbose_name).bind(row.priority).bind(row.is_active)
             .execute(&mut **tx).await
-            .map_err(|e| row_error(e, || at("report_types", i, "name", "already used by another report type".into())))?;
+            .on_constraint(Constraint::Unique, || at("report_types", i, "name", Text::new("уже у другого типа отчёта", "already used by another report type")))?;
         }
         // Parents after every type exists, so a file may list children before their parent.
         for row in &file.report_types {
@@ -301,12 +308,24 @@ pub async fn import(
     report
 }
 
-fn row_error(error: sqlx::Error, located: impl FnOnce() -> DirectoryError) -> DirectoryError {
-    if is_unique_violation(&error) {
-        located()
-    } else {
-        error.into()
-    }
+/// An error in the file (the admin page's upload field is `file`).
+fn in_file(message: Text) -> DirectoryError {
+    DirectoryError::invalid("file", message)
+}
+
+fn taken_by_unit() -> Text {
+    Text::new(
+        "уже у другого подразделения",
+        "already used by another unit",
+    )
+}
+
+/// A reference to a row neither the file nor the directory has.
+fn unknown(ru: &str, en: &str, id: i64) -> Text {
+    Text::new(
+        format!("нет {ru} {id} ни в файле, ни в справочнике"),
+        format!("no {en} {id} in this file or the directory"),
+    )
 }
 
 /// Ids already in the directory, which a file may refer to without listing them again (e.g. new units of an
@@ -346,66 +365,78 @@ impl Existing {
 fn check_rows(
     file: &ImportFile,
     existing: &Existing,
-    at: &impl Fn(&str, usize, &str, String) -> DirectoryError,
+    at: &impl Fn(&str, usize, &str, Text) -> DirectoryError,
 ) -> Result<(), DirectoryError> {
     let name_ok = |name: &str| (1..=64).contains(&name.trim().chars().count());
+    let up_to_64 = || Text::new("от 1 до 64 символов", "1–64 characters");
     for (i, row) in file.regions.iter().enumerate() {
         if !name_ok(&row.name) {
-            return Err(at("regions", i, "name", "1–64 characters".into()));
+            return Err(at("regions", i, "name", up_to_64()));
         }
     }
     for (i, row) in file.departments.iter().enumerate() {
         if !name_ok(&row.name) {
-            return Err(at("departments", i, "name", "1–64 characters".into()));
+            return Err(at("departments", i, "name", up_to_64()));
         }
     }
     for (i, row) in file.units.iter().enumerate() {
         if row.id < 1 {
-            return Err(at("units", i, "id", "a positive integer".into()));
+            return Err(at(
+                "units",
+                i,
+                "id",
+                Text::new("целое число больше нуля", "a positive integer"),
+            ));
         }
         if !name_ok(&row.name) {
-            return Err(at("units", i, "name", "1–64 characters".into()));
+            return Err(at("units", i, "name", up_to_64()));
         }
         if row.uuid.trim().is_empty() {
-            return Err(at("units", i, "uuid", "required".into()));
+            return Err(at(
+                "units",
+                i,
+                "uuid",
+                Text::new("обязательное поле", "required"),
+            ));
         }
         if !(file.regions.iter().any(|r| r.id == row.region_id)
             || existing.regions.contains(&row.region_id))
         {
-            return Err(at(
-                "units",
-                i,
-                "region_id",
-                format!("no region {} in this file or the directory", row.region_id),
-            ));
+            let message = unknown("региона", "region", row.region_id);
+            return Err(at("units", i, "region_id", message));
         }
         if !(file.departments.iter().any(|d| d.id == row.department_id)
             || existing.departments.contains(&row.department_id))
         {
-            let message = format!(
-                "no department {} in this file or the directory",
-                row.department_id
-            );
+            let message = unknown("департамента", "department", row.department_id);
             return Err(at("units", i, "department_id", message));
         }
     }
     for (i, row) in file.report_types.iter().enumerate() {
         if !name_ok(&row.name) {
-            return Err(at("report_types", i, "name", "1–64 characters".into()));
+            return Err(at("report_types", i, "name", up_to_64()));
         }
         if row.priority < 0 {
-            return Err(at("report_types", i, "priority", "0 or more".into()));
+            return Err(at(
+                "report_types",
+                i,
+                "priority",
+                Text::new("0 или больше", "0 or more"),
+            ));
         }
     }
     for (i, row) in file.roles.iter().enumerate() {
         if !(1..=64).contains(&row.access_code.chars().count()) {
-            return Err(at("roles", i, "access_code", "1–64 characters".into()));
+            return Err(at("roles", i, "access_code", up_to_64()));
         }
         if let Some(other) = file.roles[..i]
             .iter()
             .find(|other| other.access_code == row.access_code)
         {
-            let message = format!("the same code as role {}", other.id);
+            let message = Text::new(
+                format!("тот же код, что у роли {}", other.id),
+                format!("the same code as role {}", other.id),
+            );
             return Err(at("roles", i, "access_code", message));
         }
         let code = AccessCode::parse(&row.access_code)?;
@@ -415,48 +446,49 @@ fn check_rows(
             .iter()
             .find(|(id, hash)| !replaced(id) && code.matches(hash))
         {
-            let message = format!("already the code of role {other}");
+            let message = Text::new(
+                format!("это уже код роли {other}"),
+                format!("already the code of role {other}"),
+            );
             return Err(at("roles", i, "access_code", message));
         }
         let known_unit =
             |u: &i64| file.units.iter().any(|f| f.id == *u) || existing.units.contains(u);
         if let Some(unit) = row.unit_ids.iter().find(|u| !known_unit(u)) {
-            return Err(at(
-                "roles",
-                i,
-                "unit_ids",
-                format!("no unit {unit} in this file or the directory"),
-            ));
+            let message = unknown("подразделения", "unit", *unit);
+            return Err(at("roles", i, "unit_ids", message));
         }
         let known_type = |t: &i64| {
             file.report_types.iter().any(|f| f.id == *t) || existing.report_types.contains(t)
         };
         if let Some(t) = row.report_type_ids.iter().find(|t| !known_type(t)) {
-            return Err(at(
-                "roles",
-                i,
-                "report_type_ids",
-                format!("no report type {t} in this file or the directory"),
-            ));
+            let message = unknown("типа отчёта", "report type", *t);
+            return Err(at("roles", i, "report_type_ids", message));
         }
     }
     for (i, row) in file.telegram_chats.iter().enumerate() {
         if ChatType::parse(&row.kind).is_none() {
-            return Err(at("telegram_chats", i, "type", "PRIVATE or GROUP".into()));
+            return Err(at(
+                "telegram_chats",
+                i,
+                "type",
+                Text::new("PRIVATE или GROUP", "PRIVATE or GROUP"),
+            ));
         }
         if !(1..=255).contains(&row.title.trim().chars().count()) {
-            return Err(at("telegram_chats", i, "title", "1–255 characters".into()));
+            return Err(at(
+                "telegram_chats",
+                i,
+                "title",
+                Text::new("от 1 до 255 символов", "1–255 characters"),
+            ));
         }
         if let Some(role) = row
             .role_id
             .filter(|r| !(file.roles.iter().any(|f| f.id == *r) || existing.roles.contains(r)))
         {
-            return Err(at(
-                "telegram_chats",
-                i,
-                "role_id",
-                format!("no role {role} in this file or the directory"),
-            ));
+            let message = unknown("роли", "role", role);
+            return Err(at("telegram_chats", i, "role_id", message));
         }
     }
     Ok(())

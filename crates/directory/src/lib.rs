@@ -20,11 +20,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{FromRef, Request};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tillwire_platform::area::SettingsSection;
-use tillwire_platform::web::NavLink;
-use tillwire_platform::{Access, Area, Migration, Platform};
-use tower_http::catch_panic::CatchPanicLayer;
+use tillwire_platform::web::{Lang, NavLink};
+use tillwire_platform::{Access, Answer, Area, HttpError, Migration, Platform};
 
 pub use access::{AccessConfig, CodeLimiter, Tokens};
 pub use error::DirectoryError;
@@ -75,18 +74,21 @@ impl FromRef<Directory> for Platform {
     }
 }
 
-/// The compatible API (unprefixed and under `/api/`; a token or an allow-listed address) and the admin pages
-/// (a session).
-pub fn routes(directory: Directory) -> [(Access, Router); 2] {
+/// The compatible API (unprefixed and under `/api/`; a token or an allow-listed address; errors in the original's
+/// envelope) and the admin pages (a session; errors as pages).
+pub fn routes(directory: Directory) -> [(Access, Answer, Router); 2] {
     let finish = |routes: Router<Directory>| {
         routes
             .layer(middleware::from_fn(invalidate_after_writes))
-            .layer(CatchPanicLayer::custom(error::panicked))
             .with_state(directory.clone())
     };
     [
-        (Access::Credential, finish(api::router(directory.clone()))),
-        (Access::Session, finish(pages::router())),
+        (
+            Access::Credential,
+            Answer::Shaped(error::envelope),
+            finish(api::router(directory.clone())),
+        ),
+        (Access::Session, Answer::Page, finish(pages::router())),
     ]
 }
 
@@ -111,8 +113,8 @@ pub const AREA: Area = Area {
         })
     }),
     build: |assembly| {
-        for (access, routes) in routes(Directory::new(assembly.platform.clone())?) {
-            assembly.routes(access, routes);
+        for (access, answer, routes) in routes(Directory::new(assembly.platform.clone())?) {
+            assembly.routes(access, answer, routes);
         }
         Ok(())
     },
@@ -144,9 +146,10 @@ pub fn owns_unmatched(path: &str) -> bool {
     }
 }
 
-/// The directory's 404 envelope, for paths [`owns_unmatched`] claims.
+/// The directory's 404 envelope, for paths [`owns_unmatched`] claims (outside any route group, so shaped here).
 pub fn not_found() -> Response {
-    DirectoryError::NotFound(error::messages::UNKNOWN_PATH).into_response()
+    let error = HttpError::from(DirectoryError::NotFound(error::messages::UNKNOWN_PATH));
+    error::envelope(error.reply(), Lang::default())
 }
 
 /// Any request that may write (API or admin form) invalidates cached reads once it has been answered, that is
@@ -162,7 +165,17 @@ async fn invalidate_after_writes(request: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::owns_unmatched;
+    use super::{not_found, owns_unmatched};
+
+    #[tokio::test]
+    async fn unmatched_paths_answer_the_envelope() {
+        let response = not_found();
+        assert_eq!(response.status(), axum::http::StatusCode::NOT_FOUND);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .expect("body");
+        assert_eq!(&body[..], br#"{"message":"Not found.","extra":{}}"#);
+    }
 
     #[test]
     fn claims_its_sections_under_both_mounts_only() {

@@ -2,11 +2,11 @@
 //! every change to what a role permits prunes the routes it no longer permits.
 
 use serde::Serialize;
-use tillwire_platform::{Store, read, write_tx};
+use tillwire_platform::error::{Constraint, ResultExt, violates};
+use tillwire_platform::{Store, Text, read, write_tx};
 
 use crate::DirectoryError;
 use crate::access::AccessCode;
-use crate::error::{is_foreign_key_violation, is_unique_violation};
 use crate::storage::{ChatType, PRUNE_CHAT, PRUNE_ROLE, audit};
 
 /// Rows per admin page.
@@ -86,16 +86,6 @@ impl Search {
     }
 }
 
-fn conflict(error: sqlx::Error, unique: &'static str, in_use: &'static str) -> DirectoryError {
-    if is_unique_violation(&error) {
-        DirectoryError::Invalid(unique.into())
-    } else if is_foreign_key_violation(&error) {
-        DirectoryError::Invalid(in_use.into())
-    } else {
-        error.into()
-    }
-}
-
 /// `group_concat` is spelled differently by the two engines.
 fn id_list(store: &Store, column: &str) -> String {
     match store.backend() {
@@ -146,7 +136,20 @@ impl Manage<'_> {
             .bind(&info.shift_manager_account_name)
             .execute(&mut **tx)
             .await
-            .map_err(|e| conflict(e, "this UUID belongs to another unit", "unknown unit, region or department"))?;
+            .map_err(|error| {
+                if violates(&error, Constraint::Unique) {
+                    let message = Text::new("Этот UUID уже у другого подразделения.", "This UUID belongs to another unit.");
+                    DirectoryError::invalid("uuid", message)
+                } else if violates(&error, Constraint::ForeignKey) {
+                    let message = Text::new(
+                        "Нет такого подразделения, региона или департамента.",
+                        "Unknown unit, region or department.",
+                    );
+                    DirectoryError::Invalid { field: None, message }
+                } else {
+                    error.into()
+                }
+            })?;
             audit!(tx, actor, "unit.info", serde_json::json!({"unit_id": unit_id}));
             Ok(())
         });
@@ -179,7 +182,10 @@ impl Manage<'_> {
                 None => sqlx::query("INSERT INTO directory_regions (name) VALUES ($1)").bind(name),
                 Some(id) => sqlx::query("UPDATE directory_regions SET name = $1 WHERE id = $2").bind(name).bind(id),
             };
-            query.execute(&mut **tx).await.map_err(|e| conflict(e, "a region with this name exists", ""))?;
+            query.execute(&mut **tx).await.on_constraint(Constraint::Unique, || {
+                let message = Text::new("Регион с таким названием уже есть.", "A region with this name exists.");
+                DirectoryError::invalid("name", message)
+            })?;
             audit!(tx, actor, "region.save", serde_json::json!({"id": id, "name": name}));
             Ok(())
         });
@@ -198,7 +204,13 @@ impl Manage<'_> {
                          ON CONFLICT (id) DO UPDATE SET name = excluded.name, uuid = excluded.uuid")
                 .bind(id).bind(name).bind(uuid)
                 .execute(&mut **tx).await
-                .map_err(|e| conflict(e, "a department with this name or UUID exists", ""))?;
+                .on_constraint(Constraint::Unique, || {
+                    let message = Text::new(
+                        "Департамент с таким названием или UUID уже есть.",
+                        "A department with this name or UUID exists.",
+                    );
+                    DirectoryError::Invalid { field: None, message }
+                })?;
             audit!(tx, actor, "department.save", serde_json::json!({"id": id, "name": name}));
             Ok(())
         });
@@ -218,7 +230,10 @@ impl Manage<'_> {
         };
         let done: Result<(), DirectoryError> = write_tx!(self.0, tx => {
             sqlx::query(sql).bind(id).execute(&mut **tx).await
-                .map_err(|e| conflict(e, "", "units still belong to it; move them first"))?;
+                .on_constraint(Constraint::ForeignKey, || DirectoryError::InUse(Text::new(
+                    "В нём ещё есть подразделения: сначала перенесите их.",
+                    "Units still belong to it; move them first.",
+                )))?;
             audit!(tx, actor, "group.delete", serde_json::json!({"group": format!("{table:?}"), "id": id}));
             Ok(())
         });
@@ -236,16 +251,29 @@ impl Manage<'_> {
         t: &AdminReportType,
         actor: &str,
     ) -> Result<(), DirectoryError> {
-        if t.priority < 0 || t.parent_id == Some(t.id) {
-            return Err(DirectoryError::Invalid(
-                "priority ≥ 0; a type cannot be its own parent".into(),
+        if t.priority < 0 {
+            return Err(DirectoryError::invalid(
+                "priority",
+                Text::new("0 или больше.", "0 or more."),
+            ));
+        }
+        if t.parent_id == Some(t.id) {
+            return Err(DirectoryError::invalid(
+                "parent_id",
+                Text::new(
+                    "Тип не может быть родителем самому себе.",
+                    "A type cannot be its own parent.",
+                ),
             ));
         }
         let done: Result<(), DirectoryError> = write_tx!(self.0, tx => {
             sqlx::query("UPDATE directory_report_types SET verbose_name = $2, parent_id = $3, priority = $4, is_active = $5 WHERE id = $1")
                 .bind(t.id).bind(&t.verbose_name).bind(t.parent_id).bind(t.priority).bind(t.is_active)
                 .execute(&mut **tx).await
-                .map_err(|e| conflict(e, "", "unknown parent"))?;
+                .on_constraint(Constraint::ForeignKey, || DirectoryError::invalid(
+                    "parent_id",
+                    Text::new("Нет такого типа отчёта.", "No such report type."),
+                ))?;
             audit!(tx, actor, "report_type.update", serde_json::json!({"id": t.id, "active": t.is_active, "priority": t.priority, "parent_id": t.parent_id}));
             Ok(())
         });
@@ -307,12 +335,18 @@ impl Manage<'_> {
             for unit in units {
                 sqlx::query("INSERT INTO directory_role_units (role_id, unit_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                     .bind(id).bind(unit).execute(&mut **tx).await
-                    .map_err(|e| conflict(e, "", "unknown unit id"))?;
+                    .on_constraint(Constraint::ForeignKey, || DirectoryError::invalid(
+                        "unit_ids",
+                        Text::new(format!("Нет подразделения {unit}."), format!("No unit {unit}.")),
+                    ))?;
             }
             for report_type in types {
                 sqlx::query("INSERT INTO directory_role_report_types (role_id, report_type_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                     .bind(id).bind(report_type).execute(&mut **tx).await
-                    .map_err(|e| conflict(e, "", "unknown report type id"))?;
+                    .on_constraint(Constraint::ForeignKey, || DirectoryError::invalid(
+                        "report_type_ids",
+                        Text::new(format!("Нет типа отчёта {report_type}."), format!("No report type {report_type}.")),
+                    ))?;
             }
             let pruned = sqlx::query(PRUNE_ROLE).bind(id).execute(&mut **tx).await?.rows_affected();
             audit!(tx, actor, "role.update", serde_json::json!({"id": id, "units": units, "report_types": types, "pruned_routes": pruned}));
@@ -353,10 +387,13 @@ impl Manage<'_> {
         let pruned: Result<u64, DirectoryError> = write_tx!(self.0, tx => {
             let found: Option<(i64, Option<i64>)> = sqlx::query_as("SELECT id, role_id FROM directory_chats WHERE chat_id = $1")
                 .bind(chat_id).fetch_optional(&mut **tx).await?;
-            let (id, old_role) = found.ok_or(DirectoryError::NotFound(crate::error::messages::CHAT_NOT_FOUND))?;
+            let (id, old_role) = found.ok_or_else(|| DirectoryError::Missing(Text::new("Чат не найден.", "Chat not found.")))?;
             sqlx::query("UPDATE directory_chats SET role_id = $2 WHERE id = $1")
                 .bind(id).bind(role).execute(&mut **tx).await
-                .map_err(|e| conflict(e, "", "unknown role"))?;
+                .on_constraint(Constraint::ForeignKey, || DirectoryError::invalid(
+                    "role_id",
+                    Text::new("Нет такой роли.", "No such role."),
+                ))?;
             // Saving a group's form again without a role must not drop the routes its members gave it.
             let pruned = if old_role == role {
                 0
@@ -397,7 +434,10 @@ impl Manage<'_> {
             )
             .bind(chat_id).bind(unit_id).bind(report_type_id)
             .execute(&mut **tx).await
-            .map_err(|e| conflict(e, "", "unknown unit or report type"))?
+            .on_constraint(Constraint::ForeignKey, || {
+                let message = Text::new("Нет такого подразделения или типа отчёта.", "No such unit or report type.");
+                DirectoryError::Invalid { field: None, message }
+            })?
             .rows_affected();
             audit!(tx, actor, "route.add", serde_json::json!({"chat_id": chat_id, "unit_id": unit_id, "report_type_id": report_type_id, "added": added}));
             Ok(())

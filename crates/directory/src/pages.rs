@@ -6,21 +6,21 @@ use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router, middleware};
+use axum::{Form, Router};
 use serde::Deserialize;
-use tillwire_platform::admin::{Admin, html_errors};
+use tillwire_platform::Text;
+use tillwire_platform::admin::Admin;
 use tillwire_platform::web::{PageContext, render};
 
 use crate::access::{TokenRow, Tokens};
-use crate::error::AdminError;
 use crate::manage::{
     AdminChat, AdminReportType, AdminRole, AdminRoute, AdminUnit, Group, Manage, PAGE_ROWS, Search,
     UnitInfo, chat_type_label,
 };
 use crate::{Directory, DirectoryError};
 
-type Page = Result<Response, AdminError>;
-type Done = Result<Redirect, AdminError>;
+type Page = Result<Response, DirectoryError>;
+type Done = Result<Redirect, DirectoryError>;
 
 pub fn router() -> Router<Directory> {
     Router::new()
@@ -63,7 +63,6 @@ pub fn router() -> Router<Directory> {
             "/admin/directory/import",
             get(import_page).post(import_upload),
         )
-        .layer(middleware::from_fn(html_errors))
 }
 
 /// What one directory page shows.
@@ -175,13 +174,17 @@ fn actor(admin: &Admin) -> String {
     format!("admin:{}", admin.username())
 }
 
-fn int(text: &str, field: &str) -> Result<i64, DirectoryError> {
-    text.trim()
-        .parse()
-        .map_err(|_| DirectoryError::Invalid(format!("{field}: a whole number")))
+/// A whole number from the form's `field`.
+fn int(text: &str, field: &'static str) -> Result<i64, DirectoryError> {
+    text.trim().parse().map_err(|_| {
+        DirectoryError::invalid(
+            field,
+            Text::new("Введите целое число.", "Enter a whole number."),
+        )
+    })
 }
 
-fn optional_int(text: &str, field: &str) -> Result<Option<i64>, DirectoryError> {
+fn optional_int(text: &str, field: &'static str) -> Result<Option<i64>, DirectoryError> {
     match text.trim() {
         "" => Ok(None),
         other => int(other, field).map(Some),
@@ -192,21 +195,31 @@ fn optional_text(text: &str) -> Option<String> {
     Some(text.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
-/// A name of 1–64 characters, as the original's columns.
-fn name(text: &str) -> Result<String, DirectoryError> {
+/// A name of 1–64 characters from the form's `field`, as the original's columns.
+fn name(text: &str, field: &'static str) -> Result<String, DirectoryError> {
     let text = text.trim();
     match text.chars().count() {
         1..=64 => Ok(text.to_owned()),
-        _ => Err(DirectoryError::Invalid("name: 1–64 characters".into())),
+        _ => Err(DirectoryError::invalid(
+            field,
+            Text::new("От 1 до 64 символов.", "1–64 characters."),
+        )),
     }
 }
 
 /// `1, 2 3` → `[1, 2, 3]`.
-fn id_list(text: &str, field: &str) -> Result<Vec<i64>, DirectoryError> {
+fn id_list(text: &str, field: &'static str) -> Result<Vec<i64>, DirectoryError> {
     text.split(|c: char| c == ',' || c.is_whitespace())
         .filter(|s| !s.is_empty())
-        .map(|s| int(s, field))
-        .collect()
+        .map(|s| s.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            let message = Text::new(
+                "Целые числа через запятую или пробел.",
+                "Whole numbers separated by commas or spaces.",
+            );
+            DirectoryError::invalid(field, message)
+        })
 }
 
 async fn units_page(
@@ -242,10 +255,11 @@ async fn save_unit(
     Form(form): Form<UnitForm>,
 ) -> Done {
     let info = UnitInfo {
-        uuid: optional_text(&form.uuid)
-            .ok_or_else(|| DirectoryError::Invalid("uuid: required".into()))?,
-        region_id: int(&form.region_id, "region")?,
-        department_id: int(&form.department_id, "department")?,
+        uuid: optional_text(&form.uuid).ok_or_else(|| {
+            DirectoryError::invalid("uuid", Text::new("Обязательное поле.", "Required."))
+        })?,
+        region_id: int(&form.region_id, "region_id")?,
+        department_id: int(&form.department_id, "department_id")?,
         office_manager_account_name: optional_text(&form.office_manager_account_name),
         dodo_is_api_account_name: optional_text(&form.dodo_is_api_account_name),
         shift_manager_account_name: optional_text(&form.shift_manager_account_name),
@@ -278,7 +292,7 @@ async fn create_region(
     Form(form): Form<NameForm>,
 ) -> Done {
     Manage(&d.platform.store)
-        .save_region(None, &name(&form.name)?, &actor(&admin))
+        .save_region(None, &name(&form.name, "name")?, &actor(&admin))
         .await?;
     Ok(Redirect::to("/admin/directory/regions/"))
 }
@@ -290,7 +304,7 @@ async fn rename_region(
     Form(form): Form<NameForm>,
 ) -> Done {
     Manage(&d.platform.store)
-        .save_region(Some(id), &name(&form.name)?, &actor(&admin))
+        .save_region(Some(id), &name(&form.name, "name")?, &actor(&admin))
         .await?;
     Ok(Redirect::to("/admin/directory/regions/"))
 }
@@ -330,7 +344,7 @@ async fn save_department(
     Manage(&d.platform.store)
         .save_department(
             int(&form.id, "id")?,
-            &name(&form.name)?,
+            &name(&form.name, "name")?,
             uuid.as_deref(),
             &actor(&admin),
         )
@@ -375,8 +389,8 @@ async fn save_report_type(
     let report_type = AdminReportType {
         id,
         name: String::new(),
-        verbose_name: name(&form.verbose_name)?,
-        parent_id: optional_int(&form.parent_id, "parent")?,
+        verbose_name: name(&form.verbose_name, "verbose_name")?,
+        parent_id: optional_int(&form.parent_id, "parent_id")?,
         priority: int(&form.priority, "priority")?,
         is_active: form.active.is_some(),
     };
@@ -404,7 +418,7 @@ async fn roles_page(State(d): State<Directory>, admin: Admin) -> Page {
 /// The generated code is shown in the response to this POST only; it is stored hashed.
 async fn create_role(State(d): State<Directory>, admin: Admin, Form(form): Form<NameForm>) -> Page {
     let code = Manage(&d.platform.store)
-        .create_role(&name(&form.name)?, &actor(&admin))
+        .create_role(&name(&form.name, "name")?, &actor(&admin))
         .await?;
     roles_view(&d, &admin, Some(code.expose().to_owned())).await
 }
@@ -431,10 +445,16 @@ async fn save_role(
     Path(id): Path<i64>,
     Form(form): Form<RoleForm>,
 ) -> Done {
-    let units = id_list(&form.unit_ids, "units")?;
-    let types = id_list(&form.report_type_ids, "report types")?;
+    let units = id_list(&form.unit_ids, "unit_ids")?;
+    let types = id_list(&form.report_type_ids, "report_type_ids")?;
     Manage(&d.platform.store)
-        .set_role(id, &name(&form.name)?, &units, &types, &actor(&admin))
+        .set_role(
+            id,
+            &name(&form.name, "name")?,
+            &units,
+            &types,
+            &actor(&admin),
+        )
         .await?;
     Ok(Redirect::to("/admin/directory/roles/"))
 }
@@ -471,7 +491,7 @@ async fn set_chat_role(
     Path(chat_id): Path<i64>,
     Form(form): Form<ChatRoleForm>,
 ) -> Done {
-    let role = optional_int(&form.role_id, "role")?;
+    let role = optional_int(&form.role_id, "role_id")?;
     Manage(&d.platform.store)
         .set_chat_role(chat_id, role, &actor(&admin))
         .await?;
@@ -499,9 +519,9 @@ struct RouteForm {
 async fn add_route(State(d): State<Directory>, admin: Admin, Form(form): Form<RouteForm>) -> Done {
     Manage(&d.platform.store)
         .add_route(
-            int(&form.chat_id, "chat")?,
-            int(&form.unit_id, "unit")?,
-            int(&form.report_type_id, "report type")?,
+            int(&form.chat_id, "chat_id")?,
+            int(&form.unit_id, "unit_id")?,
+            int(&form.report_type_id, "report_type_id")?,
             &actor(&admin),
         )
         .await?;
@@ -557,22 +577,25 @@ async fn import_page(admin: Admin) -> Page {
 
 /// The uploaded file (field `file`) goes through the same import as the command line.
 async fn import_upload(State(d): State<Directory>, admin: Admin, mut multipart: Multipart) -> Page {
+    let unreadable = |error: axum::extract::multipart::MultipartError| {
+        let words = error.body_text();
+        DirectoryError::invalid(
+            "file",
+            Text::new(
+                format!("Файл не удалось прочитать: {words}"),
+                format!("The file could not be read: {words}"),
+            ),
+        )
+    };
     let mut text = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| DirectoryError::Invalid(e.body_text()))?
-    {
+    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
         if field.name() == Some("file") {
-            text = Some(
-                field
-                    .text()
-                    .await
-                    .map_err(|e| DirectoryError::Invalid(e.body_text()))?,
-            );
+            text = Some(field.text().await.map_err(unreadable)?);
         }
     }
-    let text = text.ok_or_else(|| DirectoryError::Invalid("choose a file".into()))?;
+    let text = text.ok_or_else(|| {
+        DirectoryError::invalid("file", Text::new("Выберите файл.", "Choose a file."))
+    })?;
     let report = crate::import::import(&d.platform.store, &text, &actor(&admin)).await?;
     show(
         &admin,

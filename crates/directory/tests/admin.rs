@@ -188,7 +188,8 @@ tillwire_testkit::both_backends!(admin_pages_manage_the_directory, |db| async mo
         "STREET_STOP_SALES"
     );
 
-    // A region with units cannot be deleted (the original cascaded to units and routes).
+    // A region with units cannot be deleted (the original cascaded to units and routes); the refusal is a page
+    // in the reader's language.
     let (status, html) = page(
         &t,
         &cookie,
@@ -197,8 +198,17 @@ tillwire_testkit::both_backends!(admin_pages_manage_the_directory, |db| async mo
         "",
     )
     .await;
-    assert_eq!(status, 400, "{html}");
-    assert!(html.contains("units still belong to it"));
+    assert_eq!(status, 409, "{html}");
+    assert!(html.contains("В нём ещё есть подразделения"), "{html}");
+    let (_, html) = page(
+        &t,
+        &format!("{cookie}; lang=en"),
+        Method::POST,
+        "/admin/directory/regions/1/delete",
+        "",
+    )
+    .await;
+    assert!(html.contains("Units still belong to it"), "{html}");
     assert_eq!(
         t.get("/units/").await.body["units"]
             .as_array()

@@ -3,7 +3,7 @@
 //!
 //! Every handler takes the platform's [`Admin`](tillwire_platform::admin::Admin) extractor, which is the
 //! permission check. Unit-scoped pages work on `?unit=ID` (the default unit when absent); statuses and flows are
-//! global. Refusals are plain [`KitchenError`]s, shown as pages by the platform's `html_errors` layer.
+//! global. Refusals are plain [`KitchenError`]s; the page route group shows them as pages.
 
 mod devices;
 mod orders;
@@ -13,14 +13,16 @@ mod wares;
 mod wares_csv;
 
 use axum::Router;
-use axum::middleware;
 use axum::response::Redirect;
 use serde::Deserialize;
-use tillwire_platform::admin::html_errors;
 use tillwire_platform::{read, write};
 use tillwire_units::{Unit, Units};
 
-use crate::{Kitchen, KitchenError};
+use tillwire_platform::Text;
+use tillwire_platform::error::{Constraint, violates};
+
+use crate::model::Label;
+use crate::{Kitchen, KitchenError, Thing};
 
 pub fn router() -> Router<Kitchen> {
     Router::new()
@@ -29,7 +31,6 @@ pub fn router() -> Router<Kitchen> {
         .merge(statuses::router())
         .merge(devices::router())
         .merge(orders::router())
-        .layer(middleware::from_fn(html_errors))
 }
 
 #[derive(Deserialize)]
@@ -51,7 +52,7 @@ impl UnitPicker {
             None => units.iter().find(|u| u.is_default).or(units.first()),
         }
         .cloned()
-        .ok_or(KitchenError::NotFound("unit"))?;
+        .ok_or(KitchenError::NotFound(Thing::Unit))?;
         Ok(UnitPicker { units, current })
     }
 
@@ -67,13 +68,10 @@ fn back_to(section: &str, unit: i64) -> Redirect {
 
 /// A unique or foreign-key violation means the data around the form is in the way, not that the server failed:
 /// it becomes a 409 with `message`. Anything else stays a server error.
-fn conflict_on_constraint(message: &str) -> impl FnOnce(sqlx::Error) -> KitchenError + '_ {
+fn conflict_on_constraint(message: Text) -> impl FnOnce(sqlx::Error) -> KitchenError {
     move |error| {
-        let constraint = error
-            .as_database_error()
-            .is_some_and(|e| e.is_unique_violation() || e.is_foreign_key_violation());
-        if constraint {
-            KitchenError::Conflict(message.to_owned())
+        if violates(&error, Constraint::Unique) || violates(&error, Constraint::ForeignKey) {
+            KitchenError::Conflict(message)
         } else {
             error.into()
         }
@@ -81,10 +79,10 @@ fn conflict_on_constraint(message: &str) -> impl FnOnce(sqlx::Error) -> KitchenE
 }
 
 /// A whole number typed into a form field.
-fn parse_integer(text: &str, what: &str) -> Result<i64, KitchenError> {
+fn parse_integer(text: &str, label: Label) -> Result<i64, KitchenError> {
     text.trim()
         .parse()
-        .map_err(|_| KitchenError::Invalid(format!("{what}: a whole number")))
+        .map_err(|_| label.error("целое число", "a whole number"))
 }
 
 /// The unit-scoped tables the admin pages edit. Table names go into SQL text, so only these constants can.
@@ -106,12 +104,22 @@ impl Owned {
         }
     }
 
-    fn what(self) -> &'static str {
+    fn what(self) -> Thing {
         match self {
-            Owned::Station => "station",
-            Owned::Ware => "ware",
-            Owned::Printer => "printer",
-            Owned::Register => "cash register",
+            Owned::Station => Thing::Station,
+            Owned::Ware => Thing::Ware,
+            Owned::Printer => Thing::Printer,
+            Owned::Register => Thing::CashRegister,
+        }
+    }
+
+    /// The form field that links to a row of this table.
+    fn label(self) -> Label {
+        match self {
+            Owned::Station => Label::new("station_id", "станция", "station"),
+            Owned::Ware => Label::new("ware_id", "товар", "ware"),
+            Owned::Printer => Label::new("printer", "принтер", "printer"),
+            Owned::Register => Label::new("register", "касса", "cash register"),
         }
     }
 
@@ -136,17 +144,16 @@ impl Owned {
     ) -> Result<(), KitchenError> {
         match self.unit_of(kitchen, id).await {
             Ok(found) if found == unit => Ok(()),
-            Ok(_) | Err(KitchenError::NotFound(_)) => Err(KitchenError::Invalid(format!(
-                "{}: not found in this unit",
-                self.what()
-            ))),
+            Ok(_) | Err(KitchenError::NotFound(_)) => Err(self
+                .label()
+                .error("нет в этом подразделении", "not found in this unit")),
             Err(error) => Err(error),
         }
     }
 
     /// Deletes a row and returns its unit. A row other rows still point to is refused with 409 `in_use`
     /// (the database checks it, so nothing is half-deleted).
-    async fn delete(self, kitchen: &Kitchen, id: i64, in_use: &str) -> Result<i64, KitchenError> {
+    async fn delete(self, kitchen: &Kitchen, id: i64, in_use: Text) -> Result<i64, KitchenError> {
         let sql = format!(
             "DELETE FROM {} WHERE id = $1 RETURNING unit_id",
             self.table()

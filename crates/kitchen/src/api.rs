@@ -13,10 +13,13 @@ use serde::{Deserialize, Serialize};
 use tillwire_units::UnitId;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use crate::Thing;
 use crate::import::{ImportOutcome, Receipt, parse_day};
+use crate::model::Label;
 use crate::model::{OrderView, Quantity, Workflow};
 use crate::storage::{Actor, ReceiptKey, StatusChange};
 use crate::{Kitchen, KitchenError};
+use tillwire_platform::Text;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -160,9 +163,18 @@ impl FromRequestParts<Kitchen> for DeviceUnit {
 }
 
 fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, KitchenError> {
-    payload
-        .map(|Json(value)| value)
-        .map_err(|rejection| KitchenError::Invalid(rejection.body_text()))
+    payload.map(|Json(value)| value).map_err(|rejection| {
+        // For integrators: serde's words say which field of the body is wrong.
+        let detail = rejection.body_text();
+        KitchenError::invalid(Text::new(
+            format!("Тело запроса не подходит: {detail}"),
+            format!("The request body does not fit: {detail}"),
+        ))
+    })
+}
+
+fn already_imported() -> KitchenError {
+    KitchenError::Conflict(Text::new("Чек уже загружен.", "Receipt already imported."))
 }
 
 fn api_actor() -> Actor {
@@ -176,7 +188,7 @@ impl Kitchen {
     async fn order_in_unit(&self, unit: UnitId, id: i64) -> Result<OrderView, KitchenError> {
         let order = self.order_view(id).await?;
         if order.unit_id != unit.0 {
-            return Err(KitchenError::NotFound("order"));
+            return Err(KitchenError::NotFound(Thing::Order));
         }
         Ok(order)
     }
@@ -198,8 +210,9 @@ async fn post_receipt(
     let sold_at = match &input.sold_at {
         Some(text) => DateTime::<FixedOffset>::parse_from_rfc3339(text)
             .map_err(|_| {
-                KitchenError::Invalid(
-                    "sold_at: expected an RFC 3339 time such as 2026-11-23T12:30:00+03:00".into(),
+                Label::new("sold_at", "sold_at", "sold_at").error(
+                    "нужно время RFC 3339, например 2026-11-23T12:30:00+03:00",
+                    "expected an RFC 3339 time such as 2026-11-23T12:30:00+03:00",
                 )
             })?
             .with_timezone(&Utc),
@@ -207,25 +220,34 @@ async fn post_receipt(
     };
     let business_day = kitchen.business_day(sold_at);
     let check_date = match &input.shift_opened_on {
-        Some(text) => parse_day(text)
-            .ok_or_else(|| KitchenError::Invalid("shift_opened_on: expected YYYY-MM-DD".into()))?,
+        Some(text) => parse_day(text).ok_or_else(|| {
+            Label::new("shift_opened_on", "shift_opened_on", "shift_opened_on")
+                .error("нужна дата ГГГГ-ММ-ДД", "expected YYYY-MM-DD")
+        })?,
         None => business_day,
     };
     if input.lines.len() > crate::import::MAX_LINES {
-        return Err(KitchenError::Invalid(format!(
-            "lines: at most {}",
-            crate::import::MAX_LINES
-        )));
+        let most = crate::import::MAX_LINES;
+        return Err(Label::new("lines", "lines", "lines")
+            .error(format!("не больше {most}"), format!("at most {most}")));
     }
     let mut lines = Vec::with_capacity(input.lines.len());
     for (index, line) in input.lines.iter().enumerate() {
         let quantity = Quantity::parse(line.quantity).ok_or_else(|| {
-            KitchenError::Invalid(format!(
-                "lines[{index}].quantity: a positive number up to 1000000"
-            ))
+            KitchenError::field(
+                format!("lines[{index}].quantity"),
+                Text::new(
+                    "положительное число до 1000000",
+                    "a positive number up to 1000000",
+                ),
+            )
         })?;
-        let code = crate::model::WareCode::parse(&line.code)
-            .map_err(|e| KitchenError::Invalid(format!("lines[{index}].{e}")))?;
+        let code = crate::model::WareCode::parse(&line.code).map_err(|error| match error {
+            KitchenError::Invalid { message, .. } => {
+                KitchenError::field(format!("lines[{index}].code"), message)
+            }
+            other => other,
+        })?;
         lines.push((code.as_str().to_owned(), quantity));
     }
     let key = ReceiptKey {
@@ -239,10 +261,17 @@ async fn post_receipt(
         .receipt_context(unit, input.cash_register, Some(&key))
         .await?
         .ok_or_else(|| {
-            KitchenError::Invalid(format!("unknown cash register {}", input.cash_register))
+            let number = input.cash_register;
+            KitchenError::field(
+                "cash_register",
+                Text::new(
+                    format!("неизвестная касса {number}"),
+                    format!("unknown cash register {number}"),
+                ),
+            )
         })?;
     if context.seen {
-        return Err(KitchenError::Conflict("receipt already imported".into()));
+        return Err(already_imported());
     }
     let receipt = Receipt {
         key,
@@ -272,9 +301,7 @@ async fn post_receipt(
             stations: 0,
         })
         .into_response(),
-        ImportOutcome::AlreadyImported => {
-            return Err(KitchenError::Conflict("receipt already imported".into()));
-        }
+        ImportOutcome::AlreadyImported => return Err(already_imported()),
     })
 }
 
@@ -286,8 +313,9 @@ async fn list_orders(
     Query(query): Query<OrdersQuery>,
 ) -> Result<Json<Vec<OrderView>>, KitchenError> {
     let day: NaiveDate = match &query.day {
-        Some(text) => parse_day(text)
-            .ok_or_else(|| KitchenError::Invalid("day: expected YYYY-MM-DD".into()))?,
+        Some(text) => parse_day(text).ok_or_else(|| {
+            Label::new("day", "day", "day").error("нужна дата ГГГГ-ММ-ДД", "expected YYYY-MM-DD")
+        })?,
         None => kitchen.today(),
     };
     Ok(Json(kitchen.order_views(unit, day, query.active).await?))

@@ -23,6 +23,9 @@ use tillwire_units::{ApiKeys, UnitId, Units};
 use crate::model::Quantity;
 use crate::storage::{NewLine, NewOrder, ReceiptContext, ReceiptKey, Registered, WareMatch};
 use crate::{Kitchen, KitchenError};
+use tillwire_platform::Text;
+use tillwire_platform::error::ErrorReply;
+use tillwire_platform::web::Lang;
 
 pub const INVALID_KEY: &str = "Invalid api key.";
 pub const INVALID_JSON: &str = "Invalid json";
@@ -66,9 +69,12 @@ impl Kitchen {
         if lines.is_empty() {
             return Ok(ImportOutcome::NothingToRegister);
         }
-        let initial = context
-            .initial_status_id
-            .ok_or_else(|| KitchenError::Conflict("no initial status is configured".into()))?;
+        let initial = context.initial_status_id.ok_or_else(|| {
+            KitchenError::Conflict(Text::new(
+                "Не задан начальный статус заказа.",
+                "No initial status is configured.",
+            ))
+        })?;
         let order = NewOrder {
             receipt: receipt.key.clone(),
             business_day: receipt.business_day,
@@ -163,6 +169,16 @@ impl LegacyReply {
             error: message.into(),
         }
     }
+}
+
+/// ELQ's clients read every answer of the import as its reply, errors too (a panic, a body over the limit).
+pub fn legacy_error(reply: &ErrorReply, _: Lang) -> Response {
+    let message = if reply.status.is_server_error() {
+        INTERNAL.to_owned()
+    } else {
+        reply.message.to_string()
+    };
+    (reply.status, Json(LegacyReply::error(message))).into_response()
 }
 
 pub fn legacy_router() -> Router<Kitchen> {

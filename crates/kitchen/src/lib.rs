@@ -16,15 +16,15 @@ mod writer;
 
 use axum::Router;
 use axum::extract::FromRef;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
 use tillwire_platform::config::ConfigError;
 use tillwire_platform::jobs::{Attempt, BackgroundJob, JobFailure};
 use tillwire_platform::web::NavLink;
-use tillwire_platform::{Access, Area, Migration, Platform, Store};
+use tillwire_platform::{Access, Answer, Area, HttpError, Migration, Platform, Store, Text};
 
 pub use screens::ASSETS;
 pub use settings::KitchenSettings;
@@ -114,23 +114,33 @@ impl FromRef<Kitchen> for Platform {
     }
 }
 
-/// The kitchen's routes by how they authenticate: the ELQ-compatible import and the JSON API take a device key;
-/// the screens, the board and the admin pages a session.
-pub fn routes(kitchen: Kitchen) -> [(Access, Router); 2] {
+/// The kitchen's routes by how they authenticate and answer: the ELQ-compatible import (ELQ's reply) and the JSON
+/// API take a device key; the screens, the board and the admin pages a session, and the screens' scripts call
+/// JSON endpoints.
+pub fn routes(kitchen: Kitchen) -> [(Access, Answer, Router); 4] {
     [
         (
             Access::Credential,
+            Answer::Shaped(import::legacy_error),
+            import::legacy_router().with_state(kitchen.clone()),
+        ),
+        (
+            Access::Credential,
+            Answer::Json,
+            api::router().with_state(kitchen.clone()),
+        ),
+        (
+            Access::Session,
+            Answer::Page,
             Router::new()
-                .merge(import::legacy_router())
-                .merge(api::router())
+                .merge(screens::pages())
+                .merge(admin::router())
                 .with_state(kitchen.clone()),
         ),
         (
             Access::Session,
-            Router::new()
-                .merge(screens::router())
-                .merge(admin::router())
-                .with_state(kitchen),
+            Answer::Json,
+            screens::calls().with_state(kitchen),
         ),
     ]
 }
@@ -184,8 +194,8 @@ pub const AREA: Area = Area {
     }),
     build: |assembly| {
         let kitchen = Kitchen::new(assembly.platform.clone())?;
-        for (access, routes) in routes(kitchen.clone()) {
-            assembly.routes(access, routes);
+        for (access, answer, routes) in routes(kitchen.clone()) {
+            assembly.routes(access, answer, routes);
         }
         let retention = kitchen.clone();
         assembly
@@ -227,12 +237,16 @@ pub const AREA: Area = Area {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KitchenError {
-    #[error("{0}")]
-    Invalid(String),
+    /// Input that does not fit: the field it concerns (when one does), and why.
+    #[error("{message}")]
+    Invalid {
+        field: Option<Cow<'static, str>>,
+        message: Text,
+    },
     #[error("{0} not found")]
-    NotFound(&'static str),
+    NotFound(Thing),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Text),
     #[error("moving from status {from} to {to} is not allowed")]
     TransitionNotAllowed { from: i64, to: i64 },
     #[error("login required")]
@@ -246,43 +260,97 @@ pub enum KitchenError {
 }
 
 impl KitchenError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            KitchenError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            KitchenError::NotFound(_) => StatusCode::NOT_FOUND,
-            KitchenError::Conflict(_) | KitchenError::TransitionNotAllowed { .. } => {
-                StatusCode::CONFLICT
-            }
-            KitchenError::Unauthorized => StatusCode::UNAUTHORIZED,
-            KitchenError::Forbidden => StatusCode::FORBIDDEN,
-            KitchenError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            KitchenError::Units(error) => error.status(),
+    /// Bad input in one field.
+    pub fn field(field: impl Into<Cow<'static, str>>, message: Text) -> Self {
+        KitchenError::Invalid {
+            field: Some(field.into()),
+            message,
+        }
+    }
+
+    /// Bad input as a whole.
+    pub fn invalid(message: Text) -> Self {
+        KitchenError::Invalid {
+            field: None,
+            message,
+        }
+    }
+}
+
+/// What the kitchen looked for and did not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Thing {
+    Order,
+    Station,
+    Ware,
+    Status,
+    Flow,
+    CashRegister,
+    Printer,
+    Unit,
+}
+
+impl Thing {
+    fn missing(self) -> Text {
+        let (ru, en) = match self {
+            Thing::Order => ("Заказ не найден.", "Order not found."),
+            Thing::Station => ("Станция не найдена.", "Station not found."),
+            Thing::Ware => ("Товар не найден.", "Ware not found."),
+            Thing::Status => ("Статус не найден.", "Status not found."),
+            Thing::Flow => ("Смена статуса не найдена.", "Flow not found."),
+            Thing::CashRegister => ("Касса не найдена.", "Cash register not found."),
+            Thing::Printer => ("Принтер не найден.", "Printer not found."),
+            Thing::Unit => ("Подразделение не найдено.", "Unit not found."),
+        };
+        Text::new(ru, en)
+    }
+}
+
+impl std::fmt::Display for Thing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Thing::Order => "order",
+            Thing::Station => "station",
+            Thing::Ware => "ware",
+            Thing::Status => "status",
+            Thing::Flow => "flow",
+            Thing::CashRegister => "cash register",
+            Thing::Printer => "printer",
+            Thing::Unit => "unit",
+        };
+        f.write_str(name)
+    }
+}
+
+impl From<KitchenError> for HttpError {
+    fn from(error: KitchenError) -> Self {
+        match error {
+            KitchenError::Invalid {
+                field: Some(field),
+                message,
+            } => HttpError::field(field, message),
+            KitchenError::Invalid {
+                field: None,
+                message,
+            } => HttpError::invalid(message),
+            KitchenError::NotFound(thing) => HttpError::not_found(thing.missing()),
+            KitchenError::Conflict(message) => HttpError::conflict(message),
+            KitchenError::TransitionNotAllowed { from, to } => HttpError::conflict(Text::new(
+                format!("Переход из статуса {from} в статус {to} не разрешён."),
+                format!("Moving from status {from} to {to} is not allowed."),
+            ))
+            .with_code("transition_not_allowed"),
+            KitchenError::Unauthorized => HttpError::login_required(),
+            KitchenError::Forbidden => HttpError::forbidden(),
+            KitchenError::Database(error) => HttpError::internal(error),
+            KitchenError::Units(error) => error.into(),
         }
     }
 }
 
 impl IntoResponse for KitchenError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let message = if status.is_server_error() {
-            tracing::error!(error = %self, "kitchen request failed");
-            "internal error".to_owned()
-        } else {
-            self.to_string()
-        };
-        (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
-    }
-}
-
-impl From<tillwire_platform::auth::AuthError> for KitchenError {
-    fn from(error: tillwire_platform::auth::AuthError) -> Self {
-        use tillwire_platform::auth::AuthError;
-        match error {
-            AuthError::LoginRequired => KitchenError::Unauthorized,
-            AuthError::Forbidden | AuthError::Csrf => KitchenError::Forbidden,
-            AuthError::Database(e) => KitchenError::Database(e),
-            other => KitchenError::Invalid(other.to_string()),
-        }
+        HttpError::from(self).into_response()
     }
 }
 

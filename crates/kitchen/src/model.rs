@@ -2,14 +2,39 @@
 
 use serde::{Deserialize, Serialize};
 
+use tillwire_platform::Text;
+
 use crate::KitchenError;
 
-fn bounded_text(text: &str, max: usize, what: &str) -> Result<String, KitchenError> {
+/// A form field: its name in the form, and what a person calls it in each language.
+#[derive(Debug, Clone, Copy)]
+pub struct Label {
+    pub field: &'static str,
+    pub ru: &'static str,
+    pub en: &'static str,
+}
+
+impl Label {
+    pub const fn new(field: &'static str, ru: &'static str, en: &'static str) -> Self {
+        Label { field, ru, en }
+    }
+
+    /// The field's error: "<what it is called>: <why>", in both languages.
+    pub fn error(self, ru: impl std::fmt::Display, en: impl std::fmt::Display) -> KitchenError {
+        KitchenError::field(
+            self.field,
+            Text::new(format!("{}: {ru}", self.ru), format!("{}: {en}", self.en)),
+        )
+    }
+}
+
+fn bounded_text(text: &str, max: usize, label: Label) -> Result<String, KitchenError> {
     let text = text.trim();
     if text.is_empty() || text.chars().count() > max || text.chars().any(char::is_control) {
-        return Err(KitchenError::Invalid(format!(
-            "{what}: 1–{max} printable characters"
-        )));
+        return Err(label.error(
+            format!("от 1 до {max} печатных символов"),
+            format!("1–{max} printable characters"),
+        ));
     }
     Ok(text.to_owned())
 }
@@ -20,7 +45,7 @@ pub struct WareCode(String);
 
 impl WareCode {
     pub fn parse(text: &str) -> Result<Self, KitchenError> {
-        bounded_text(text, 64, "ware code").map(WareCode)
+        bounded_text(text, 64, Label::new("code", "код товара", "ware code")).map(WareCode)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -32,8 +57,8 @@ impl WareCode {
 pub struct Name(String);
 
 impl Name {
-    pub fn parse(text: &str, max: usize, what: &str) -> Result<Self, KitchenError> {
-        bounded_text(text, max, what).map(Name)
+    pub fn parse(text: &str, max: usize, label: Label) -> Result<Self, KitchenError> {
+        bounded_text(text, max, label).map(Name)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -87,9 +112,10 @@ impl PrinterAddress {
             return Ok(None);
         }
         let invalid = || {
-            KitchenError::Invalid(format!(
-                "printer address {text:?}: expected tcp://HOST[:PORT] or ipp://HOST[:PORT]/printers/NAME"
-            ))
+            Label::new("address", "адрес принтера", "printer address").error(
+                format!("{text:?}: нужен tcp://HOST[:PORT] или ipp://HOST[:PORT]/printers/NAME"),
+                format!("{text:?}: expected tcp://HOST[:PORT] or ipp://HOST[:PORT]/printers/NAME"),
+            )
         };
         let (scheme, rest) = text.split_once("://").ok_or_else(invalid)?;
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
@@ -153,9 +179,8 @@ impl CssColor {
         if valid {
             Ok(CssColor(text.to_owned()))
         } else {
-            Err(KitchenError::Invalid(
-                "color: a CSS colour name or #hex".into(),
-            ))
+            Err(Label::new("color", "цвет", "color")
+                .error("название цвета CSS или #hex", "a CSS colour name or #hex"))
         }
     }
     pub fn as_str(&self) -> &str {

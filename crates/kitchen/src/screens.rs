@@ -21,9 +21,11 @@ use tillwire_units::{UnitId, Units};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
+use crate::Thing;
 use crate::model::{OrderView, Status};
 use crate::storage::Actor;
 use crate::{Kitchen, KitchenError, ORDER_CHANGED};
+use tillwire_platform::Text;
 
 pub const ASSETS: &[Asset] = &[
     Asset {
@@ -48,13 +50,19 @@ pub const ASSETS: &[Asset] = &[
     },
 ];
 
-pub fn router() -> Router<Kitchen> {
+/// The screens' pages.
+pub fn pages() -> Router<Kitchen> {
     Router::new()
         .route("/", get(operator_page))
         .route("/documents/", get(operator_page))
         .route("/kitchen/", get(kitchen_index))
         .route("/kitchen/{station_id}", get(kitchen_page))
         .route("/dashboard/", get(board_page))
+}
+
+/// What the screens' scripts call: snapshots, event streams and the buttons' actions (JSON).
+pub fn calls() -> Router<Kitchen> {
+    Router::new()
         .route("/dashboard/snapshot", get(board_snapshot))
         .route("/dashboard/events", get(board_events))
         .route("/screens/snapshot", get(staff_snapshot))
@@ -104,7 +112,13 @@ impl Kitchen {
                 .await?
                 .map(|u| u.unit_id())
                 .ok_or_else(|| {
-                    KitchenError::Invalid("several units: add ?unit=ID to the address".into())
+                    KitchenError::field(
+                        "unit",
+                        Text::new(
+                            "Подразделений несколько: добавьте ?unit=ID к адресу.",
+                            "Several units: add ?unit=ID to the address.",
+                        ),
+                    )
                 }),
         }
     }
@@ -301,7 +315,7 @@ async fn kitchen_page(
     .bind(station_id)
     .fetch_optional(db)
     .await)?;
-    let (id, name, unit_id) = found.ok_or(KitchenError::NotFound("station"))?;
+    let (id, name, unit_id) = found.ok_or(KitchenError::NotFound(Thing::Station))?;
     let can_change = user.role >= Role::Operator;
     let page = PageContext::new(name.clone(), lang, Some(user));
     Ok(render(&KitchenPage {
@@ -376,7 +390,8 @@ async fn change_status(
     Path(id): Path<i64>,
     Form(form): Form<StatusForm>,
 ) -> Result<Json<OrderView>, KitchenError> {
-    user.require(Role::Operator)?;
+    user.require(Role::Operator)
+        .map_err(|_| KitchenError::Forbidden)?;
     Ok(Json(
         kitchen
             .change_status(id, form.next_status, &actor(&user))
@@ -389,7 +404,8 @@ async fn reprint(
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Json<OrderView>, KitchenError> {
-    user.require(Role::Operator)?;
+    user.require(Role::Operator)
+        .map_err(|_| KitchenError::Forbidden)?;
     tracing::info!(order = id, by = %user.username, "reprint requested");
     Ok(Json(kitchen.reprint(id).await?))
 }
@@ -399,7 +415,8 @@ async fn station_ready(
     user: CurrentUser,
     Path((id, station_id)): Path<(i64, i64)>,
 ) -> Result<Json<OrderView>, KitchenError> {
-    user.require(Role::Operator)?;
+    user.require(Role::Operator)
+        .map_err(|_| KitchenError::Forbidden)?;
     Ok(Json(
         kitchen
             .mark_station_ready(id, station_id, &actor(&user))

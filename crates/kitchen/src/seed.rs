@@ -4,6 +4,7 @@ use tillwire_platform::{Platform, now_ms, read, write_tx};
 use tillwire_units::{UnitId, Units};
 
 use crate::KitchenError;
+use crate::Thing;
 
 pub const DEFAULT_UNIT_NAME: &str = "Основное подразделение";
 
@@ -109,7 +110,7 @@ pub async fn load_demo(platform: &Platform) -> Result<usize, KitchenError> {
     let unit = Units(store)
         .default_unit()
         .await?
-        .ok_or(KitchenError::NotFound("default unit"))?
+        .ok_or(KitchenError::NotFound(Thing::Unit))?
         .id;
     let now = now_ms();
     let added: Result<usize, KitchenError> = write_tx!(store, tx => {

@@ -7,8 +7,10 @@ use tillwire_platform::jobs::{EnqueueJob, NewJob};
 use tillwire_platform::{Store, now_ms, read, write, write_tx};
 use tillwire_units::UnitId;
 
+use crate::Thing;
 use crate::model::{Flow, OrderLine, OrderRow, OrderStation, OrderView, Status, Workflow};
 use crate::{Kitchen, KitchenError};
+use tillwire_platform::Text;
 
 /// The identity of an imported receipt: exact de-duplication happens on this.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -412,7 +414,7 @@ impl Kitchen {
         self.with_details(rows)
             .await?
             .pop()
-            .ok_or(KitchenError::NotFound("order"))
+            .ok_or(KitchenError::NotFound(Thing::Order))
     }
 
     async fn with_details(&self, rows: Vec<OrderRow>) -> Result<Vec<OrderView>, KitchenError> {
@@ -482,9 +484,10 @@ impl Kitchen {
             Ok(updated == 1)
         });
         if !changed? {
-            return Err(KitchenError::Conflict(
-                "the order changed meanwhile; reload".into(),
-            ));
+            return Err(KitchenError::Conflict(Text::new(
+                "Заказ тем временем изменился; обновите страницу.",
+                "The order changed meanwhile; reload.",
+            )));
         }
         let view = self.order_view(order_id).await?;
         self.announce(&view).await;
@@ -510,7 +513,7 @@ impl Kitchen {
         .await
         .map(|r| r.rows_affected()))?;
         if updated == 0 {
-            return Err(KitchenError::NotFound("station of this order"));
+            return Err(KitchenError::NotFound(Thing::Station));
         }
         let view = self.order_view(order_id).await?;
         let all_ready = view.stations.iter().all(|s| s.ready_ms.is_some());

@@ -7,8 +7,10 @@ use tillwire_platform::jobs::{BackgroundJob, NewJob};
 use tillwire_platform::{read, write};
 use tillwire_units::UnitId;
 
+use crate::Thing;
 use crate::model::{OrderView, PrinterAddress};
 use crate::{Kitchen, KitchenError};
+use tillwire_platform::Text;
 
 /// A ticket job: print this order on this printer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,7 +83,8 @@ impl Kitchen {
         .bind(id)
         .fetch_optional(db)
         .await)?;
-        row.ok_or(KitchenError::NotFound("printer"))?.try_into()
+        row.ok_or(KitchenError::NotFound(Thing::Printer))?
+            .try_into()
     }
 
     /// A unit's printers by name. A stored address that no longer parses is shown as missing.
@@ -114,9 +117,10 @@ impl Kitchen {
         .fetch_optional(db)
         .await)?;
         let (printer_id,) = printer.ok_or_else(|| {
-            KitchenError::Conflict(
-                "the order's cash register has no printer with an address".into(),
-            )
+            KitchenError::Conflict(Text::new(
+                "У кассы этого заказа нет принтера с адресом.",
+                "The order's cash register has no printer with an address.",
+            ))
         })?;
         self.platform
             .jobs

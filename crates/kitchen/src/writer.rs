@@ -6,6 +6,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::storage::{NewOrder, Registered};
 use crate::{Kitchen, KitchenError};
+use tillwire_platform::Text;
 
 const MAX_BATCH: usize = 64;
 /// Keeps a batch's statements well inside SQLite's and PostgreSQL's bind-parameter limits.
@@ -34,10 +35,8 @@ impl OrderWriter {
         self.sender
             .send((order, reply))
             .await
-            .map_err(|_| KitchenError::Conflict("shutting down".into()))?;
-        answer
-            .await
-            .map_err(|_| KitchenError::Conflict("shutting down".into()))?
+            .map_err(|_| shutting_down())?;
+        answer.await.map_err(|_| shutting_down())?
     }
 }
 
@@ -85,4 +84,11 @@ async fn write(kitchen: &Kitchen, batch: Vec<(NewOrder, Reply)>) {
             }
         }
     }
+}
+
+fn shutting_down() -> KitchenError {
+    KitchenError::Conflict(Text::new(
+        "Сервер останавливается; повторите через минуту.",
+        "The server is shutting down; try again in a minute.",
+    ))
 }

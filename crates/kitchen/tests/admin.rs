@@ -109,11 +109,16 @@ both_backends!(creating_and_editing_a_ware, |db| async move {
         StatusCode::UNPROCESSABLE_ENTITY,
         "{invalid:?}"
     );
+    // The Russian UI names both bad fields in Russian, and nothing in English.
     assert!(
-        invalid.body.contains("short name") && invalid.body.contains("catch quantity"),
+        invalid
+            .body
+            .contains("краткое название: от 1 до 80 печатных символов")
+            && invalid.body.contains("количество в заказе: число больше 0"),
         "{}",
         invalid.body
     );
+    assert!(!invalid.body.contains("short name"), "{}", invalid.body);
     assert_eq!(app.count("SELECT COUNT(*) FROM wares").await, wares_before);
     assert_eq!(app.ware("778").await.expect("unchanged").2, "Марг.");
 

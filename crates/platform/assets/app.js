@@ -1,4 +1,5 @@
-// Shared page helpers: CSRF-aware POST for buttons that change state without a full page load.
+// Shared page helpers: CSRF-aware POST for buttons that change state without a full page load, and forms that show
+// their errors next to their fields.
 window.tillwire = {
   csrf() { return document.querySelector('meta[name="csrf-token"]')?.content || ""; },
   async post(url, data) {
@@ -15,7 +16,70 @@ window.tillwire = {
     return json;
   },
 };
-document.addEventListener("submit", (event) => {
+// Forms post through fetch, so a refusal is shown on the form itself: its message above the form and each field's
+// error next to that field (the server answers JSON when asked). Success follows the server's redirect or shows
+// the page it answered. `data-plain` opts a form out.
+const formText = {
+  ru: { offline: "Нет связи с сервером: проверьте сеть и повторите." },
+  en: { offline: "No connection to the server: check the network and try again." },
+};
+function clearFormErrors(form) {
+  form.querySelectorAll(".form-error, .field-error").forEach((node) => node.remove());
+  form.querySelectorAll("[aria-invalid]").forEach((node) => node.removeAttribute("aria-invalid"));
+}
+function showFormErrors(form, message, fields) {
+  const unplaced = [];
+  let first = null;
+  for (const [name, text] of Object.entries(fields || {})) {
+    const found = form.elements.namedItem(name);
+    const input = found && (found instanceof RadioNodeList ? found[0] : found);
+    if (!input || input.type === "hidden") { unplaced.push(text); continue; }
+    const note = document.createElement("small");
+    note.className = "field-error";
+    note.setAttribute("role", "alert");
+    note.textContent = text;
+    input.setAttribute("aria-invalid", "true");
+    input.insertAdjacentElement("afterend", note);
+    first = first || input;
+  }
+  const banner = document.createElement("p");
+  banner.className = "flash error form-error";
+  banner.setAttribute("role", "alert");
+  banner.textContent = [message, ...unplaced].filter(Boolean).join(" ");
+  form.prepend(banner);
+  (first || banner).scrollIntoView({ block: "nearest" });
+  if (first) first.focus();
+}
+document.addEventListener("submit", async (event) => {
   const form = event.target;
-  if (form.dataset.confirm && !confirm(form.dataset.confirm)) event.preventDefault();
+  if (form.dataset.confirm && !confirm(form.dataset.confirm)) { event.preventDefault(); return; }
+  if (form.method.toLowerCase() !== "post" || "plain" in form.dataset) return;
+  event.preventDefault();
+  clearFormErrors(form);
+  const data = new FormData(form);
+  if (event.submitter && event.submitter.name) data.append(event.submitter.name, event.submitter.value);
+  const body = form.enctype === "multipart/form-data" ? data : new URLSearchParams(data);
+  const lang = document.documentElement.lang === "en" ? "en" : "ru";
+  let response;
+  try {
+    response = await fetch(form.action, {
+      method: "POST",
+      headers: { accept: "application/json", "x-csrf-token": window.tillwire.csrf() },
+      body,
+    });
+  } catch (_) {
+    showFormErrors(form, formText[lang].offline, {});
+    return;
+  }
+  const type = response.headers.get("content-type") || "";
+  if (!response.ok && type.startsWith("application/json")) {
+    const reply = await response.json();
+    showFormErrors(form, reply.error, reply.fields);
+    return;
+  }
+  if (response.redirected) { window.location.assign(response.url); return; }
+  const page = await response.text();
+  document.open();
+  document.write(page);
+  document.close();
 });

@@ -1,19 +1,18 @@
 //! The admin area's own pages (the index, users, jobs) and what every area's admin pages share: the [`Admin`]
-//! extractor, refusals shown as pages ([`html_errors`]) and local time formatting ([`local_time`]).
+//! extractor and local time formatting ([`local_time`]).
 
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{FromRef, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Form, Router};
 use serde::Deserialize;
 
 use crate::auth::{AuthError, NewPassword, UserRow, Username, Users};
+use crate::error::{HttpError, Text};
 use crate::jobs::{JobRow, JobState};
 use crate::web::{Lang, PageContext, render};
 use crate::{CurrentUser, Platform, Role, Settings};
@@ -58,83 +57,6 @@ where
     }
 }
 
-#[derive(Template)]
-#[template(path = "admin_error.html")]
-struct RefusalPage {
-    page: PageContext,
-    status: u16,
-    message: String,
-    back: String,
-}
-
-/// Largest error body turned into a page; error bodies are one short message.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
-
-/// Middleware for admin routers. The areas' error types answer `{"error": "…"}` (right for the API); an admin works
-/// in a browser, so a refusal (bad input, conflict, missing right, failed extractor) becomes a page with the same
-/// status, the message and a link back to where the form was.
-pub async fn html_errors(request: Request, next: Next) -> Response {
-    let lang = Lang::from_headers(request.headers());
-    let back = back_link(request.headers(), request.uri().path());
-    let response = next.run(request).await;
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let is_json = content_type.starts_with("application/json");
-    let is_text = content_type.starts_with("text/plain");
-    if !(status.is_client_error() || status.is_server_error()) || !(is_json || is_text) {
-        return response;
-    }
-    let Ok(body) = axum::body::to_bytes(response.into_body(), ERROR_BODY_LIMIT).await else {
-        return status.into_response();
-    };
-    let json_message = is_json
-        .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
-        .flatten()
-        .and_then(|v| v.get("error")?.as_str().map(str::to_owned));
-    let message = json_message.unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-    error_page(lang, status, message, back)
-}
-
-/// A page saying a request was refused or failed, with its status, the message and a link back.
-pub(crate) fn error_page(
-    lang: Lang,
-    status: StatusCode,
-    message: String,
-    back: String,
-) -> Response {
-    let title = if status.is_server_error() {
-        lang.pick("Ошибка сервера", "Server error")
-    } else {
-        lang.pick("Действие отклонено", "Refused")
-    };
-    let page = RefusalPage {
-        page: PageContext::new(title, lang, None),
-        status: status.as_u16(),
-        message,
-        back,
-    };
-    (status, render(&page)).into_response()
-}
-
-/// Where "back" leads from a refusal: the admin page the form was on (from `Referer`), else the section's list.
-fn back_link(headers: &HeaderMap, path: &str) -> String {
-    let from_referer = headers
-        .get(header::REFERER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|r| r.split_once("://"))
-        .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_owned()))
-        .filter(|p| p.starts_with("/admin/"));
-    from_referer.unwrap_or_else(|| {
-        // "/admin/wares/12/delete" → "/admin/wares/"
-        let section: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).take(2).collect();
-        format!("/{}/", section.join("/"))
-    })
-}
-
 /// A Unix-ms instant as wall-clock time in the configured zone (else the machine's), e.g. `%Y-%m-%d %H:%M:%S`.
 pub fn local_time(settings: &Settings, ms: i64, format: &str) -> String {
     let Some(at) = chrono::DateTime::from_timestamp_millis(ms) else {
@@ -146,46 +68,6 @@ pub fn local_time(settings: &Settings, ms: i64, format: &str) -> String {
     }
 }
 
-/// A refusal of the platform's own pages, answered in the shared `{"error": …}` shape (shown as a page by
-/// [`html_errors`]).
-struct Refusal(StatusCode, String);
-
-impl Refusal {
-    fn conflict(message: &str) -> Self {
-        Refusal(StatusCode::CONFLICT, message.to_owned())
-    }
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
-    }
-}
-
-impl From<AuthError> for Refusal {
-    fn from(error: AuthError) -> Self {
-        let status = match error {
-            AuthError::Database(error) => return error.into(),
-            AuthError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AuthError::UsernameTaken => StatusCode::CONFLICT,
-            AuthError::LoginRequired => StatusCode::UNAUTHORIZED,
-            AuthError::Forbidden | AuthError::Csrf => StatusCode::FORBIDDEN,
-            AuthError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        };
-        Refusal(status, error.to_string())
-    }
-}
-
-impl From<sqlx::Error> for Refusal {
-    fn from(error: sqlx::Error) -> Self {
-        tracing::error!(%error, "admin storage failed");
-        Refusal(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error".to_owned(),
-        )
-    }
-}
-
 pub fn router(platform: Platform) -> Router {
     Router::new()
         .route("/admin", get(|| async { Redirect::permanent("/admin/") }))
@@ -194,7 +76,6 @@ pub fn router(platform: Platform) -> Router {
         .route("/admin/users/{id}", post(update_user))
         .route("/admin/jobs/", get(jobs_page))
         .route("/admin/jobs/{id}/retry", post(retry_job))
-        .layer(middleware::from_fn(html_errors))
         .with_state(platform)
 }
 
@@ -209,7 +90,7 @@ struct IndexPage {
     jobs: Vec<(String, i64)>,
 }
 
-async fn index_page(State(platform): State<Platform>, admin: Admin) -> Result<Response, Refusal> {
+async fn index_page(State(platform): State<Platform>, admin: Admin) -> Result<Response, HttpError> {
     let users = Users(&platform.store).list().await?;
     let jobs = platform.jobs.counts().await?;
     Ok(render(&IndexPage {
@@ -266,7 +147,7 @@ struct UserForm {
     password: String,
 }
 
-async fn users_page(State(platform): State<Platform>, admin: Admin) -> Result<Response, Refusal> {
+async fn users_page(State(platform): State<Platform>, admin: Admin) -> Result<Response, HttpError> {
     let users = Users(&platform.store).list().await?;
     Ok(render(&UsersPage {
         page: admin.page("Пользователи", "Users"),
@@ -281,7 +162,7 @@ async fn create_user(
     State(platform): State<Platform>,
     admin: Admin,
     Form(form): Form<NewUserForm>,
-) -> Result<Redirect, Refusal> {
+) -> Result<Redirect, HttpError> {
     let username = Username::parse(&form.username)?;
     let role: Role = form.role.parse()?;
     let password = NewPassword::parse(&form.password)?;
@@ -297,7 +178,7 @@ async fn update_user(
     admin: Admin,
     Path(id): Path<i64>,
     Form(form): Form<UserForm>,
-) -> Result<Redirect, Refusal> {
+) -> Result<Redirect, HttpError> {
     let role: Role = form.role.parse()?;
     let active = form.active.is_some();
     let password = match form.password.as_str() {
@@ -310,12 +191,14 @@ async fn update_user(
         .await?
         .into_iter()
         .find(|u| u.id == id)
-        .ok_or_else(|| Refusal(StatusCode::NOT_FOUND, "user not found".into()))?;
+        .ok_or_else(|| {
+            HttpError::not_found(Text::new("Пользователь не найден.", "User not found."))
+        })?;
     // Nobody could sign in to fix it, so the last active admin keeps both the role and the access.
     let was_admin = target.active && target.role == Role::Admin.as_str();
     let stays_admin = active && role == Role::Admin;
     if was_admin && !stays_admin && users.count_admins().await? <= 1 {
-        return Err(Refusal::conflict(admin.lang.pick(
+        return Err(HttpError::conflict(Text::new(
             "Это последний активный администратор: его нельзя понизить или отключить.",
             "This is the last active admin: it cannot be demoted or deactivated.",
         )));
@@ -377,15 +260,18 @@ async fn jobs_page(
     State(platform): State<Platform>,
     admin: Admin,
     Query(query): Query<JobsQuery>,
-) -> Result<Response, Refusal> {
+) -> Result<Response, HttpError> {
     let state = JOB_STATES
         .iter()
         .map(|s| s.as_str())
         .find(|s| *s == query.state);
     if state.is_none() && !query.state.is_empty() {
-        return Err(Refusal(
-            StatusCode::BAD_REQUEST,
-            "state: pending, running, dead or done".into(),
+        return Err(HttpError::field(
+            "state",
+            Text::new(
+                "состояние: pending, running, dead или done",
+                "state: pending, running, dead or done",
+            ),
         ));
     }
     let jobs = platform.jobs.list(state, JOBS_SHOWN).await?;
@@ -404,9 +290,9 @@ async fn retry_job(
     State(platform): State<Platform>,
     admin: Admin,
     Path(id): Path<i64>,
-) -> Result<Redirect, Refusal> {
+) -> Result<Redirect, HttpError> {
     if !platform.jobs.retry(id).await? {
-        return Err(Refusal::conflict(admin.lang.pick(
+        return Err(HttpError::conflict(Text::new(
             "Повторить можно только «мёртвое» задание.",
             "Only a dead job can be retried.",
         )));

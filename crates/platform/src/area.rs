@@ -15,10 +15,11 @@ use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 
 use crate::config::{ConfigError, EnvVar, PLATFORM_ENV};
+use crate::error::{self, Answer, HttpError, Text};
 use crate::jobs::JobRegistry;
 use crate::store::Migration;
 use crate::telemetry;
-use crate::web::{self, Asset, NavLink};
+use crate::web::{self, Asset, Lang, NavLink};
 use crate::{Platform, Settings};
 
 /// An async step over the platform (seeding, demo data).
@@ -151,12 +152,9 @@ impl Assembly {
         })
     }
 
-    /// Adds routes that authenticate as `access` says.
-    pub fn routes(&mut self, access: Access, routes: Router) {
-        let page = access == Access::Session;
-        let routes = routes.layer(middleware::from_fn(move |request, next| {
-            telemetry::catch_panics(page, request, next)
-        }));
+    /// Adds routes that authenticate as `access` says and show their errors as `answer` says.
+    pub fn routes(&mut self, access: Access, answer: Answer, routes: Router) {
+        let routes = routes.layer(middleware::from_fn(telemetry::catch_panics));
         let routes = match access {
             Access::Session => routes.layer(middleware::from_fn_with_state(
                 self.platform.clone(),
@@ -164,6 +162,9 @@ impl Assembly {
             )),
             Access::Credential | Access::Public => routes,
         };
+        let routes = routes.layer(middleware::from_fn(move |request, next| {
+            error::render(answer, request, next)
+        }));
         self.router = std::mem::take(&mut self.router).merge(routes);
     }
 
@@ -196,6 +197,15 @@ impl App {
     pub fn service<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
         self.services.get()
     }
+}
+
+/// A path no route and no area claims: a page for people, JSON under `/api/`.
+fn not_found(uri: &axum::http::Uri, lang: Lang) -> Response {
+    let error = HttpError::not_found(Text::new("Такой страницы нет.", "There is no such page."));
+    if uri.path().starts_with("/api/") {
+        return error.into_response();
+    }
+    error::error_page(lang, error.reply(), "/".to_owned())
 }
 
 /// Every migration of the given areas, in their order.
@@ -293,18 +303,19 @@ pub fn assemble(areas: &[&'static Area], platform: &Platform) -> anyhow::Result<
     }
     assembly.routes(
         Access::Public,
+        Answer::Page,
         web::docs_router(openapi.to_pretty_json().unwrap_or_default()),
     );
-    assembly.routes(Access::Public, web::assets_router(assets));
+    assembly.routes(Access::Public, Answer::Json, web::assets_router(assets));
     let unmatched: Vec<fn(&str) -> Option<Response>> =
         areas.iter().filter_map(|area| area.unmatched).collect();
     let router = assembly
         .router
-        .fallback(move |uri: axum::http::Uri| async move {
+        .fallback(move |uri: axum::http::Uri, lang: Lang| async move {
             unmatched
                 .iter()
                 .find_map(|claim| claim(uri.path()))
-                .unwrap_or_else(|| (axum::http::StatusCode::NOT_FOUND, "not found").into_response())
+                .unwrap_or_else(|| not_found(&uri, lang))
         })
         .layer(middleware::from_fn(web::security_headers))
         .layer(middleware::from_fn(telemetry::observe));

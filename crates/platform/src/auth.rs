@@ -21,6 +21,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use serde::Serialize;
 
+use crate::error::{HttpError, Text};
 use crate::store::Store;
 use crate::{Platform, now_ms, read, sha256_hex, write, write_tx};
 
@@ -53,7 +54,13 @@ impl FromStr for Role {
             "viewer" => Ok(Role::Viewer),
             "operator" => Ok(Role::Operator),
             "admin" => Ok(Role::Admin),
-            _ => Err(AuthError::Invalid("role must be admin, operator or viewer")),
+            _ => Err(AuthError::Invalid(
+                "role",
+                Text::new(
+                    "роль: администратор, оператор или зритель",
+                    "role must be admin, operator or viewer",
+                ),
+            )),
         }
     }
 }
@@ -79,7 +86,13 @@ impl Username {
         if valid {
             Ok(Username(text.to_owned()))
         } else {
-            Err(AuthError::Invalid("username: 1–64 letters, digits, . _ -"))
+            Err(AuthError::Invalid(
+                "username",
+                Text::new(
+                    "имя: от 1 до 64 букв, цифр и знаков . _ -",
+                    "username: 1–64 letters, digits, . _ -",
+                ),
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -95,7 +108,13 @@ impl NewPassword {
         if text.chars().count() >= 10 {
             Ok(NewPassword(text.to_owned()))
         } else {
-            Err(AuthError::Invalid("password: at least 10 characters"))
+            Err(AuthError::Invalid(
+                "password",
+                Text::new(
+                    "пароль: не короче 10 символов",
+                    "password: at least 10 characters",
+                ),
+            ))
         }
     }
     /// A random password for the first admin; shown once.
@@ -109,8 +128,9 @@ impl NewPassword {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("{0}")]
-    Invalid(&'static str),
+    /// A field that does not fit (the field's name, and why).
+    #[error("{0}: {1}")]
+    Invalid(&'static str, Text),
     #[error("login required")]
     LoginRequired,
     #[error("not allowed for your role")]
@@ -125,28 +145,34 @@ pub enum AuthError {
     Database(#[from] sqlx::Error),
 }
 
+impl From<AuthError> for HttpError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Invalid(field, message) => HttpError::field(field, message),
+            AuthError::LoginRequired => HttpError::login_required(),
+            AuthError::Forbidden => HttpError::forbidden(),
+            AuthError::Csrf => HttpError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                Text::new(
+                    "Страница устарела: обновите её и повторите.",
+                    "The page is out of date: reload it and try again.",
+                ),
+            ),
+            AuthError::RateLimited => HttpError::rate_limited(),
+            AuthError::UsernameTaken => HttpError::new(
+                StatusCode::CONFLICT,
+                "username_taken",
+                Text::new("Это имя пользователя занято.", "That username is taken."),
+            ),
+            AuthError::Database(error) => HttpError::internal(error),
+        }
+    }
+}
+
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
-        let status = match &self {
-            AuthError::Invalid(_) => StatusCode::BAD_REQUEST,
-            AuthError::LoginRequired => StatusCode::UNAUTHORIZED,
-            AuthError::Forbidden | AuthError::Csrf => StatusCode::FORBIDDEN,
-            AuthError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            AuthError::UsernameTaken => StatusCode::CONFLICT,
-            AuthError::Database(error) => {
-                tracing::error!(%error, "auth storage failed");
-                return (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(serde_json::json!({"error": "internal error"})),
-                )
-                    .into_response();
-            }
-        };
-        (
-            status,
-            axum::Json(serde_json::json!({"error": self.to_string()})),
-        )
-            .into_response()
+        HttpError::from(self).into_response()
     }
 }
 

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod area;
 pub mod auth;
 pub mod config;
+pub mod error;
 pub mod events;
 pub mod jobs;
 pub mod outbox;
@@ -20,6 +21,7 @@ use sha2::{Digest, Sha256};
 pub use area::{Access, Area, Assembly};
 pub use auth::{CurrentUser, Role};
 pub use config::Settings;
+pub use error::{Answer, HttpError, Text};
 pub use events::{Event, EventBus};
 pub use jobs::JobQueue;
 pub use outbox::Outbox;
@@ -62,8 +64,12 @@ pub const AREA: Area = Area {
     seed: Some(|platform| Box::pin(admin::ensure_admin(platform))),
     build: |assembly| {
         let platform = assembly.platform.clone();
-        assembly.routes(Access::Session, web::shell_router(platform.clone()));
-        assembly.routes(Access::Session, admin::router(platform));
+        assembly.routes(
+            Access::Session,
+            Answer::Page,
+            web::shell_router(platform.clone()),
+        );
+        assembly.routes(Access::Session, Answer::Page, admin::router(platform));
         Ok(())
     },
     ..Area::NONE

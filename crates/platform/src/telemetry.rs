@@ -14,7 +14,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
-use crate::web::Lang;
+use crate::error::{HttpError, Text};
 
 /// The header carrying a request's id, both ways: a proxy's id is kept, otherwise one is made.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -78,10 +78,9 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// A handler that panics answers 500 the way its route answers errors (`page`: an error page in the user's
-/// language with a way back; otherwise the JSON `{"error": …}`), and the panic is logged within the request's span.
-pub async fn catch_panics(page: bool, request: Request, next: Next) -> Response {
-    let lang = Lang::from_headers(request.headers());
+/// A handler that panics answers 500 the way its route group answers errors (the group's `error::render` layer
+/// shapes it), telling the reader the request id to quote; the panic is logged within the request's span.
+pub async fn catch_panics(request: Request, next: Next) -> Response {
     let id = request
         .extensions()
         .get::<RequestId>()
@@ -92,20 +91,15 @@ pub async fn catch_panics(page: bool, request: Request, next: Next) -> Response 
         Err(panic) => panic,
     };
     tracing::error!(panic = %crate::jobs::panic_message(panic.as_ref()), "handler panicked");
-    let status = StatusCode::INTERNAL_SERVER_ERROR;
-    if page {
-        let message = lang.pick(
+    HttpError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        Text::new(
             format!("Внутренняя ошибка. Номер запроса: {id}"),
             format!("Internal error. Request id: {id}"),
-        );
-        crate::admin::error_page(lang, status, message, "/".into())
-    } else {
-        (
-            status,
-            axum::Json(serde_json::json!({ "error": "internal error" })),
-        )
-            .into_response()
-    }
+        ),
+    )
+    .into_response()
 }
 
 /// Logs to stderr; `TILLWIRE_LOG_FORMAT=json` gives one JSON object per line. Level from `RUST_LOG` (default info).

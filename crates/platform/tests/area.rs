@@ -14,7 +14,9 @@ use tillwire_platform::auth::{NewPassword, SESSION_COOKIE, Sessions, Username, U
 use tillwire_platform::config::{ConfigError, EnvVar, Overrides, Sources};
 use tillwire_platform::jobs::{Attempt, BackgroundJob, JobFailure};
 use tillwire_platform::web::NavLink;
-use tillwire_platform::{Access, Area, CurrentUser, Migration, Platform, Role, Settings, Store};
+use tillwire_platform::{
+    Access, Answer, Area, CurrentUser, Migration, Platform, Role, Settings, Store,
+};
 use tillwire_platform::{read, write};
 use tillwire_testkit::TestDatabase;
 use tillwire_testkit::reqwest::{self, StatusCode};
@@ -113,6 +115,7 @@ static PROBE: Area = Area {
         // A signed-in page that changes something: CSRF applies.
         assembly.routes(
             Access::Session,
+            Answer::Page,
             Router::new()
                 .route(
                     "/probe/",
@@ -125,6 +128,7 @@ static PROBE: Area = Area {
         // A device route: no session, no CSRF; it enqueues a job.
         assembly.routes(
             Access::Credential,
+            Answer::Json,
             Router::new()
                 .route(
                     "/probe/notes",
@@ -327,18 +331,31 @@ tillwire_testkit::both_backends!(a_test_only_area_plugs_in, |db| async move {
         .await
         .expect("boom api");
     assert_eq!(api.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let id = api
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a request id")
+        .to_owned();
     assert_eq!(
         api.json::<serde_json::Value>().await.expect("JSON"),
-        serde_json::json!({"error": "internal error"})
+        serde_json::json!({
+            "error": format!("Внутренняя ошибка. Номер запроса: {id}"),
+            "code": "internal",
+            "fields": {}
+        })
     );
 
-    // Its unknown paths get the platform's plain 404.
+    // Its unknown paths get the platform's 404 page, in the reader's language.
     let missing = client
         .get(format!("{base}/probe/nothing-here"))
+        .header("cookie", "lang=en")
         .send()
         .await
         .expect("404");
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let html = missing.text().await.expect("body");
+    assert!(html.contains("There is no such page."), "{html}");
 
     let _ = stop.send(true);
     runner.await.expect("runner stops");

@@ -25,7 +25,7 @@ use tillwire_platform::area::SettingsSection;
 use tillwire_platform::config::ConfigError;
 use tillwire_platform::jobs::{Attempt, BackgroundJob, JobFailure, JobRegistry};
 use tillwire_platform::web::NavLink;
-use tillwire_platform::{Access, Area, Event, Migration, Settings};
+use tillwire_platform::{Access, Answer, Area, Event, Migration, Settings};
 
 use settings::PrintSettings;
 use tillwire_units::UnitId;
@@ -57,7 +57,11 @@ pub const AREA: Area = Area {
     build: |assembly| {
         let kitchen: Kitchen = assembly.service()?;
         Printing::new(kitchen.clone())?.register_jobs(assembly.jobs());
-        assembly.routes(Access::Session, pages::router().with_state(kitchen));
+        assembly.routes(
+            Access::Session,
+            Answer::Page,
+            pages::router().with_state(kitchen),
+        );
         Ok(())
     },
     ..Area::NONE
@@ -264,7 +268,7 @@ pub fn same_name(a: &str, b: &str) -> bool {
 /// A vanished order or printer (deleted, purged) cannot print later either; anything else may pass.
 fn failure(error: KitchenError) -> JobFailure {
     match error {
-        KitchenError::NotFound(_) | KitchenError::Invalid(_) => {
+        KitchenError::NotFound(_) | KitchenError::Invalid { .. } => {
             JobFailure::Fatal(error.to_string())
         }
         other => JobFailure::Retry(other.to_string()),

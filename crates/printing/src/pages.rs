@@ -7,13 +7,12 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::middleware;
 use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tillwire_kitchen::tickets::{TicketJob, printer_job_key};
-use tillwire_kitchen::{Kitchen, KitchenError};
-use tillwire_platform::admin::{Admin, html_errors, local_time};
+use tillwire_kitchen::{Kitchen, KitchenError, Thing};
+use tillwire_platform::admin::{Admin, local_time};
 use tillwire_platform::jobs::{BackgroundJob, JobRow, JobState};
 use tillwire_platform::web::{PageContext, render};
 use tillwire_units::{Unit, UnitId, Units};
@@ -32,7 +31,6 @@ pub fn router() -> Router<Kitchen> {
         .route("/admin/printers/{id}/test", post(test_page))
         .route("/admin/printers/{id}/wake", post(wake))
         .route("/admin/printers/{id}/retry", post(retry))
-        .layer(middleware::from_fn(html_errors))
 }
 
 #[derive(Deserialize)]
@@ -72,7 +70,7 @@ async fn status_page(
         None => units.iter().find(|u| u.is_default).or(units.first()),
     }
     .cloned()
-    .ok_or(KitchenError::NotFound("unit"))?;
+    .ok_or(KitchenError::NotFound(Thing::Unit))?;
     let health: HashMap<i64, health::Health> = health::of_unit(kitchen.store(), unit.id)
         .await?
         .into_iter()

@@ -82,7 +82,7 @@ tillwire_testkit::both_backends!(no_printer_prints_nothing, |db| async move {
         .reprint(1)
         .await
         .expect_err("nothing to reprint on");
-    assert_eq!(conflict.status(), 409);
+    assert_eq!(tillwire_platform::HttpError::from(conflict).status(), 409);
 });
 
 tillwire_testkit::both_backends!(tickets_wait_for_a_printer_that_is_down, |db| async move {

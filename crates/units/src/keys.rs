@@ -2,7 +2,7 @@
 //! high-entropy keys and keeps the import hot path cheap), plus an 8-character prefix to recognise it by.
 
 use serde::Serialize;
-use tillwire_platform::{Store, now_ms, random_token, read, sha256_hex, write};
+use tillwire_platform::{Store, Text, now_ms, random_token, read, sha256_hex, write};
 
 use crate::{UnitError, UnitId, changed};
 
@@ -28,7 +28,10 @@ impl ApiKeys<'_> {
     pub async fn issue(&self, unit: UnitId, name: &str) -> Result<IssuedKey, UnitError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 128 {
-            return Err(UnitError::Invalid("key name: 1–128 characters".into()));
+            return Err(UnitError::Invalid {
+                field: "name",
+                message: Text::new("название: от 1 до 128 символов", "name: 1–128 characters"),
+            });
         }
         let plain = format!("tw_{}", random_token(40));
         let (id,): (i64,) = write!(self.0, db => sqlx::query_as(

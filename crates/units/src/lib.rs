@@ -10,7 +10,7 @@ pub use pages::router;
 pub use storage::{Unit, UnitName, Units};
 
 use tillwire_platform::web::NavLink;
-use tillwire_platform::{Access, Area, Migration, Platform};
+use tillwire_platform::{Access, Answer, Area, HttpError, Migration, Platform, Text};
 
 /// Units and their device keys: admin pages, and the demo's device key.
 pub const AREA: Area = Area {
@@ -22,7 +22,11 @@ pub const AREA: Area = Area {
     ],
     demo: Some(|platform| Box::pin(demo_key(platform))),
     build: |assembly| {
-        assembly.routes(Access::Session, router(assembly.platform.clone()));
+        assembly.routes(
+            Access::Session,
+            Answer::Page,
+            router(assembly.platform.clone()),
+        );
         Ok(())
     },
     ..Area::NONE
@@ -80,8 +84,9 @@ pub struct UnitId(pub i64);
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnitError {
-    #[error("{0}")]
-    Invalid(String),
+    /// A field that does not fit (the field, and why).
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: Text },
     #[error("a unit with this name already exists")]
     Duplicate,
     #[error("unit not found")]
@@ -92,27 +97,31 @@ pub enum UnitError {
     Database(#[from] sqlx::Error),
 }
 
-impl UnitError {
-    pub fn status(&self) -> axum::http::StatusCode {
-        use axum::http::StatusCode;
-        match self {
-            UnitError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            UnitError::Duplicate | UnitError::InUse => StatusCode::CONFLICT,
-            UnitError::NotFound => StatusCode::NOT_FOUND,
-            UnitError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+impl From<UnitError> for HttpError {
+    fn from(error: UnitError) -> Self {
+        match error {
+            UnitError::Invalid { field, message } => HttpError::field(field, message),
+            UnitError::Duplicate => HttpError::conflict(Text::new(
+                "Подразделение с таким названием уже есть.",
+                "A unit with this name already exists.",
+            ))
+            .with_code("unit_exists"),
+            UnitError::NotFound => HttpError::not_found(Text::new(
+                "Подразделение не найдено.",
+                "Unit not found.",
+            )),
+            UnitError::InUse => HttpError::conflict(Text::new(
+                "У подразделения ещё есть заказы, кассы или другие записи: сначала перенесите или удалите их.",
+                "The unit still has orders, registers or other records; move or delete them first.",
+            ))
+            .with_code("unit_in_use"),
+            UnitError::Database(error) => HttpError::internal(error),
         }
     }
 }
 
 impl axum::response::IntoResponse for UnitError {
     fn into_response(self) -> axum::response::Response {
-        let status = self.status();
-        let message = if status.is_server_error() {
-            tracing::error!(error = %self, "units storage failed");
-            "internal error".to_owned()
-        } else {
-            self.to_string()
-        };
-        (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+        HttpError::from(self).into_response()
     }
 }

@@ -4,10 +4,10 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router, middleware};
+use axum::{Form, Router};
 use serde::Deserialize;
 use tillwire_platform::Platform;
-use tillwire_platform::admin::{Admin, html_errors};
+use tillwire_platform::admin::Admin;
 use tillwire_platform::web::{PageContext, render};
 
 use crate::{ApiKeyRow, ApiKeys, Unit, UnitError, UnitId, UnitName, Units};
@@ -19,7 +19,6 @@ pub fn router(platform: Platform) -> Router {
         .route("/admin/units/{id}/delete", post(delete_unit))
         .route("/admin/api-keys/", get(keys_page).post(issue_key))
         .route("/admin/api-keys/{id}/revoke", post(revoke_key))
-        .layer(middleware::from_fn(html_errors))
         .with_state(platform)
 }
 

@@ -1,5 +1,5 @@
 use serde::Serialize;
-use tillwire_platform::{Store, now_ms, read, write};
+use tillwire_platform::{Store, Text, now_ms, read, write};
 
 use crate::{UnitError, UnitId, changed};
 
@@ -12,7 +12,10 @@ impl UnitName {
         let text = text.trim();
         match text.chars().count() {
             1..=128 => Ok(UnitName(text.to_owned())),
-            _ => Err(UnitError::Invalid("unit name: 1–128 characters".into())),
+            _ => Err(UnitError::Invalid {
+                field: "name",
+                message: Text::new("название: от 1 до 128 символов", "name: 1–128 characters"),
+            }),
         }
     }
     pub fn as_str(&self) -> &str {

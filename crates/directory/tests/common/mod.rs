@@ -82,9 +82,16 @@ impl Harness {
         tillwire_directory::import::import(&platform.store, FIXTURE, "test")
             .await
             .expect("fixture");
+        // Each group shows its errors as the platform's assembly would have it.
         let router = tillwire_directory::routes(Directory::with_access(platform.clone(), access))
             .into_iter()
-            .fold(Router::new(), |router, (_, routes)| router.merge(routes));
+            .fold(Router::new(), |router, (_, answer, routes)| {
+                router.merge(
+                    routes.layer(axum::middleware::from_fn(move |request, next| {
+                        tillwire_platform::error::render(answer, request, next)
+                    })),
+                )
+            });
         Harness {
             platform,
             router,

@@ -12,8 +12,11 @@ use tillwire_platform::web::{PageContext, render};
 use tillwire_platform::{now_ms, read, write};
 
 use super::{Owned, UnitPicker, UnitQuery, back_to, conflict_on_constraint, parse_integer};
+use crate::Thing;
+use crate::model::Label;
 use crate::model::{Name, PrinterAddress};
 use crate::{Kitchen, KitchenError};
+use tillwire_platform::Text;
 
 const REGISTERS: &str = "/admin/registers/";
 const PRINTERS: &str = "/admin/printers/";
@@ -85,17 +88,23 @@ struct RegisterFields {
     printer: Option<i64>,
 }
 
+const REGISTER_NUMBER: Label = Label::new("number", "номер кассы", "register number");
+
 impl RegisterForm {
     /// Checks the fields; the printer must be one of the register's own unit.
     async fn fields(&self, kitchen: &Kitchen, unit: i64) -> Result<RegisterFields, KitchenError> {
-        let number = parse_integer(&self.number, "register number")?;
+        let number = parse_integer(&self.number, REGISTER_NUMBER)?;
         if number < 1 {
-            return Err(KitchenError::Invalid("register number: 1 or more".into()));
+            return Err(REGISTER_NUMBER.error("1 или больше", "1 or more"));
         }
-        let name = Name::parse(&self.name, 128, "register name")?;
+        let name = Name::parse(
+            &self.name,
+            128,
+            Label::new("name", "название кассы", "register name"),
+        )?;
         let printer = match self.printer.trim() {
             "" => None,
-            id => Some(parse_integer(id, "printer")?),
+            id => Some(parse_integer(id, Owned::Printer.label())?),
         };
         if let Some(printer) = printer {
             Owned::Printer
@@ -110,8 +119,8 @@ impl RegisterForm {
     }
 }
 
-fn number_taken(admin: &Admin) -> &'static str {
-    admin.lang.pick(
+fn number_taken() -> Text {
+    Text::new(
         "В этом подразделении уже есть касса с таким номером.",
         "This unit already has a register with that number.",
     )
@@ -156,7 +165,7 @@ async fn create_register(
     .bind(now_ms())
     .fetch_one(db)
     .await)
-    .map_err(conflict_on_constraint(number_taken(&admin)))?;
+    .map_err(conflict_on_constraint(number_taken()))?;
     tracing::info!(
         register = id,
         unit,
@@ -186,9 +195,9 @@ async fn update_register(
     .execute(db)
     .await
     .map(|r| r.rows_affected()))
-    .map_err(conflict_on_constraint(number_taken(&admin)))?;
+    .map_err(conflict_on_constraint(number_taken()))?;
     if updated == 0 {
-        return Err(KitchenError::NotFound("cash register"));
+        return Err(KitchenError::NotFound(Thing::CashRegister));
     }
     tracing::info!(
         register = id,
@@ -208,7 +217,14 @@ async fn delete_register(
 ) -> Result<Redirect, KitchenError> {
     // Orders keep their number and lines; they only lose the link to the register.
     let unit = Owned::Register
-        .delete(&kitchen, id, "the cash register is still referenced")
+        .delete(
+            &kitchen,
+            id,
+            Text::new(
+                "На кассу ещё есть ссылки.",
+                "The cash register is still referenced.",
+            ),
+        )
         .await?;
     tracing::info!(
         register = id,
@@ -246,12 +262,15 @@ impl PrinterForm {
     /// `ipp://HOST[:PORT]/printers/NAME` or empty.
     fn fields(&self) -> Result<PrinterFields, KitchenError> {
         if self.address.chars().count() > 256 {
-            return Err(KitchenError::Invalid(
-                "printer address: at most 256 characters".into(),
-            ));
+            return Err(Label::new("address", "адрес принтера", "printer address")
+                .error("не длиннее 256 символов", "at most 256 characters"));
         }
         Ok(PrinterFields {
-            name: Name::parse(&self.name, 128, "printer name")?,
+            name: Name::parse(
+                &self.name,
+                128,
+                Label::new("name", "название принтера", "printer name"),
+            )?,
             address: PrinterAddress::parse(&self.address)?
                 .map(|a| a.to_string())
                 .unwrap_or_default(),
@@ -259,8 +278,8 @@ impl PrinterForm {
     }
 }
 
-fn printer_taken(admin: &Admin) -> &'static str {
-    admin.lang.pick(
+fn printer_taken() -> Text {
+    Text::new(
         "В этом подразделении уже есть принтер с таким названием.",
         "This unit already has a printer with that name.",
     )
@@ -297,7 +316,7 @@ async fn create_printer(
     .bind(now_ms())
     .fetch_one(db)
     .await)
-    .map_err(conflict_on_constraint(printer_taken(&admin)))?;
+    .map_err(conflict_on_constraint(printer_taken()))?;
     tracing::info!(
         printer = id,
         unit,
@@ -323,8 +342,8 @@ async fn update_printer(
     .bind(&printer.address)
     .fetch_optional(db)
     .await)
-    .map_err(conflict_on_constraint(printer_taken(&admin)))?;
-    let (unit,) = updated.ok_or(KitchenError::NotFound("printer"))?;
+    .map_err(conflict_on_constraint(printer_taken()))?;
+    let (unit,) = updated.ok_or(KitchenError::NotFound(Thing::Printer))?;
     tracing::info!(
         printer = id,
         unit,
@@ -342,7 +361,14 @@ async fn delete_printer(
 ) -> Result<Redirect, KitchenError> {
     // Registers printing here are detached (ON DELETE SET NULL), not deleted as in ELQ.
     let unit = Owned::Printer
-        .delete(&kitchen, id, "the printer is still referenced")
+        .delete(
+            &kitchen,
+            id,
+            Text::new(
+                "На принтер ещё есть ссылки.",
+                "The printer is still referenced.",
+            ),
+        )
         .await?;
     tracing::info!(printer = id, unit, by = admin.username(), "printer deleted");
     Ok(back_to(PRINTERS, unit))

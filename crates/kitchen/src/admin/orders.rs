@@ -16,6 +16,7 @@ use tillwire_units::UnitId;
 
 use super::UnitPicker;
 use crate::import::parse_day;
+use crate::model::Label;
 use crate::model::{OrderView, Workflow, format_quantity};
 use crate::screens::StationRef;
 use crate::storage::StatusChange;
@@ -100,7 +101,8 @@ async fn orders_page(
     let picker = UnitPicker::load(&kitchen, query.unit).await?;
     let day = match query.day.trim() {
         "" => kitchen.today(),
-        text => parse_day(text).ok_or_else(|| KitchenError::Invalid("day: YYYY-MM-DD".into()))?,
+        text => parse_day(text)
+            .ok_or_else(|| Label::new("day", "день", "day").error("ГГГГ-ММ-ДД", "YYYY-MM-DD"))?,
     };
     let orders = kitchen.order_views(UnitId(picker.id()), day, false).await?;
     let around = |next: Option<chrono::NaiveDate>| next.map(|d| d.to_string()).unwrap_or_default();

@@ -11,8 +11,11 @@ use tillwire_platform::web::{PageContext, render};
 use tillwire_platform::{now_ms, read, write};
 
 use super::{Owned, UnitPicker, UnitQuery, back_to, conflict_on_constraint};
+use crate::Thing;
+use crate::model::Label;
 use crate::model::Name;
 use crate::{Kitchen, KitchenError};
+use tillwire_platform::Text;
 
 const SECTION: &str = "/admin/stations/";
 const NAME_MAX: usize = 128;
@@ -47,11 +50,15 @@ struct NameForm {
 
 /// A station's name; also how the CSV import refers to stations.
 pub(super) fn station_name(text: &str) -> Result<Name, KitchenError> {
-    Name::parse(text, NAME_MAX, "station name")
+    Name::parse(
+        text,
+        NAME_MAX,
+        Label::new("name", "название станции", "station name"),
+    )
 }
 
-fn name_taken(admin: &Admin) -> &'static str {
-    admin.lang.pick(
+fn name_taken() -> Text {
+    Text::new(
         "Станция с таким названием в этом подразделении уже есть.",
         "This unit already has a station with that name.",
     )
@@ -94,7 +101,7 @@ async fn create_station(
     .bind(now_ms())
     .fetch_one(db)
     .await)
-    .map_err(conflict_on_constraint(name_taken(&admin)))?;
+    .map_err(conflict_on_constraint(name_taken()))?;
     tracing::info!(
         station = id,
         unit,
@@ -119,8 +126,8 @@ async fn rename_station(
     .bind(name.as_str())
     .fetch_optional(db)
     .await)
-    .map_err(conflict_on_constraint(name_taken(&admin)))?;
-    let (unit,) = renamed.ok_or(KitchenError::NotFound("station"))?;
+    .map_err(conflict_on_constraint(name_taken()))?;
+    let (unit,) = renamed.ok_or(KitchenError::NotFound(Thing::Station))?;
     tracing::info!(
         station = id,
         unit,
@@ -136,7 +143,7 @@ async fn delete_station(
     admin: Admin,
     Path(id): Path<i64>,
 ) -> Result<Redirect, KitchenError> {
-    let in_use = admin.lang.pick(
+    let in_use = Text::new(
         "Станция используется товарами или заказами: сначала перенесите товары на другую станцию.",
         "The station is used by wares or orders: move its wares to another station first.",
     );

@@ -12,8 +12,11 @@ use tillwire_platform::web::{PageContext, render};
 use tillwire_platform::{now_ms, write};
 
 use super::{conflict_on_constraint, parse_integer};
+use crate::Thing;
+use crate::model::Label;
 use crate::model::{CssColor, Flow, Name, Status, Workflow};
 use crate::{Kitchen, KitchenError};
+use tillwire_platform::Text;
 
 const STATUSES: &str = "/admin/statuses/";
 const FLOWS: &str = "/admin/flows/";
@@ -41,12 +44,15 @@ impl IconClass {
         if valid {
             Ok(IconClass(text.to_owned()))
         } else {
-            Err(KitchenError::Invalid(
-                "icon: a Bootstrap Icons class such as \"bi bi-bag\" (a-z, 0-9, space, -)".into(),
+            Err(Label::new("icon", "значок", "icon").error(
+                "класс Bootstrap Icons, например \"bi bi-bag\" (a-z, 0-9, пробел, -)",
+                "a Bootstrap Icons class such as \"bi bi-bag\" (a-z, 0-9, space, -)",
             ))
         }
     }
 }
+
+const STATUS_ID: Label = Label::new("id", "номер статуса", "status id");
 
 #[derive(Template)]
 #[template(path = "admin_statuses.html")]
@@ -80,7 +86,11 @@ struct StatusFields {
 impl StatusForm {
     fn fields(&self) -> Result<StatusFields, KitchenError> {
         Ok(StatusFields {
-            name: Name::parse(&self.name, 64, "status name")?,
+            name: Name::parse(
+                &self.name,
+                64,
+                Label::new("name", "название статуса", "status name"),
+            )?,
             finished: self.finished.is_some(),
             shown: self.shown.is_some(),
             color: CssColor::parse(&self.color)?,
@@ -105,9 +115,9 @@ async fn create_status(
     admin: Admin,
     Form(form): Form<StatusForm>,
 ) -> Result<Redirect, KitchenError> {
-    let id = parse_integer(&form.id, "status id")?;
+    let id = parse_integer(&form.id, STATUS_ID)?;
     if id < 1 {
-        return Err(KitchenError::Invalid("status id: 1 or more".into()));
+        return Err(STATUS_ID.error("1 или больше", "1 or more"));
     }
     let fields = form.fields()?;
     write!(kitchen.store(), db => sqlx::query(
@@ -123,7 +133,7 @@ async fn create_status(
     .execute(db)
     .await
     .map(|r| r.rows_affected()))
-    .map_err(conflict_on_constraint(admin.lang.pick(
+    .map_err(conflict_on_constraint(Text::new(
         "Статус с таким номером или названием уже есть.",
         "A status with that id or name already exists.",
     )))?;
@@ -155,12 +165,12 @@ async fn update_status(
     .execute(db)
     .await
     .map(|r| r.rows_affected()))
-    .map_err(conflict_on_constraint(admin.lang.pick(
+    .map_err(conflict_on_constraint(Text::new(
         "Статус с таким названием уже есть.",
         "A status with that name already exists.",
     )))?;
     if updated == 0 {
-        return Err(KitchenError::NotFound("status"));
+        return Err(KitchenError::NotFound(Thing::Status));
     }
     tracing::info!(
         status = id,
@@ -184,12 +194,12 @@ async fn delete_status(
         .execute(db)
         .await
         .map(|r| r.rows_affected()))
-    .map_err(conflict_on_constraint(admin.lang.pick(
+    .map_err(conflict_on_constraint(Text::new(
         "В этом статусе есть заказы: его нельзя удалить.",
         "Orders are in this status: it cannot be deleted.",
     )))?;
     if deleted == 0 {
-        return Err(KitchenError::NotFound("status"));
+        return Err(KitchenError::NotFound(Thing::Status));
     }
     tracing::info!(status = id, by = admin.username(), "status deleted");
     Ok(Redirect::to(STATUSES))
@@ -240,12 +250,16 @@ async fn add_flow(
     let (from, to) = (flow.current_status_id, flow.next_status_id);
     let workflow = kitchen.workflow().await?;
     if workflow.status(from).is_none() || workflow.status(to).is_none() {
-        return Err(KitchenError::Invalid("flow: unknown status".into()));
+        return Err(KitchenError::invalid(Text::new(
+            "Смена статуса: неизвестный статус.",
+            "Flow: unknown status.",
+        )));
     }
     if from == to {
-        return Err(KitchenError::Invalid(
-            "flow: a status cannot move to itself".into(),
-        ));
+        return Err(KitchenError::invalid(Text::new(
+            "Смена статуса: статус не может переходить сам в себя.",
+            "Flow: a status cannot move to itself.",
+        )));
     }
     write!(kitchen.store(), db => sqlx::query(
         "INSERT INTO status_flows (current_status_id, next_status_id) VALUES ($1, $2)",
@@ -255,7 +269,7 @@ async fn add_flow(
     .execute(db)
     .await
     .map(|r| r.rows_affected()))
-    .map_err(conflict_on_constraint(admin.lang.pick(
+    .map_err(conflict_on_constraint(Text::new(
         "Такая смена статуса уже есть.",
         "That transition already exists.",
     )))?;
@@ -277,7 +291,7 @@ async fn remove_flow(
     .await
     .map(|r| r.rows_affected()))?;
     if removed == 0 {
-        return Err(KitchenError::NotFound("flow"));
+        return Err(KitchenError::NotFound(Thing::Flow));
     }
     tracing::info!(from, to, by = admin.username(), "status flow removed");
     Ok(Redirect::to(FLOWS))

@@ -13,9 +13,12 @@ use tillwire_platform::{now_ms, read, write};
 use tillwire_units::UnitId;
 
 use super::{Owned, UnitPicker, UnitQuery, back_to, conflict_on_constraint};
+use crate::Thing;
+use crate::model::Label;
 use crate::model::{Name, Quantity, WareCode, format_quantity};
 use crate::screens::StationRef;
 use crate::{Kitchen, KitchenError};
+use tillwire_platform::{HttpError, Text};
 
 pub(super) const SECTION: &str = "/admin/wares/";
 const PAGE_SIZE: usize = 100;
@@ -63,13 +66,13 @@ async fn ware(kitchen: &Kitchen, id: i64) -> Result<WareRow, KitchenError> {
         .bind(id)
         .fetch_optional(db)
         .await)?;
-    found.ok_or(KitchenError::NotFound("ware"))
+    found.ok_or(KitchenError::NotFound(Thing::Ware))
 }
 
 /// One invalid field of a ware; the CSV import reports them with their line.
 pub(super) struct FieldError {
     pub field: &'static str,
-    pub message: String,
+    pub message: Text,
 }
 
 /// A ware's own fields, checked one by one so that every bad field can be named at once.
@@ -92,12 +95,20 @@ impl WareFields {
         let full_name = checked(
             &mut errors,
             "full_name",
-            Name::parse(full_name, FULL_NAME_MAX, "full name"),
+            Name::parse(
+                full_name,
+                FULL_NAME_MAX,
+                Label::new("full_name", "полное название", "full name"),
+            ),
         );
         let short_name = checked(
             &mut errors,
             "short_name",
-            Name::parse(short_name, SHORT_NAME_MAX, "short name"),
+            Name::parse(
+                short_name,
+                SHORT_NAME_MAX,
+                Label::new("short_name", "краткое название", "short name"),
+            ),
         );
         let catch_quantity = checked(
             &mut errors,
@@ -125,10 +136,11 @@ pub(super) fn checked<T>(
 ) -> Option<T> {
     parsed
         .map_err(|error| {
-            errors.push(FieldError {
-                field,
-                message: error.to_string(),
-            })
+            let message = match error {
+                KitchenError::Invalid { message, .. } => message,
+                other => Text::same(other.to_string()),
+            };
+            errors.push(FieldError { field, message })
         })
         .ok()
 }
@@ -142,7 +154,10 @@ fn parse_catch_quantity(text: &str) -> Result<Quantity, KitchenError> {
         text.replace(',', ".").parse::<f64>().ok()
     };
     value.and_then(Quantity::parse).ok_or_else(|| {
-        KitchenError::Invalid("catch quantity: a number greater than 0 (at most 1000000)".into())
+        Label::new("catch_quantity", "количество в заказе", "catch quantity").error(
+            "число больше 0 (не больше 1000000)",
+            "a number greater than 0 (at most 1000000)",
+        )
     })
 }
 
@@ -294,7 +309,7 @@ struct WareForm {
 }
 
 impl WareForm {
-    fn fields(&self) -> Result<WareFields, KitchenError> {
+    fn fields(&self) -> Result<WareFields, HttpError> {
         WareFields::parse(
             &self.code,
             &self.full_name,
@@ -302,14 +317,18 @@ impl WareForm {
             &self.catch_quantity,
         )
         .map_err(|errors| {
-            let messages: Vec<String> = errors.into_iter().map(|e| e.message).collect();
-            KitchenError::Invalid(messages.join("; "))
+            let mut fields = errors.into_iter();
+            let first = fields.next().expect("a refused ware has a field error");
+            fields.fold(
+                HttpError::field(first.field, first.message),
+                |error, next| error.with_field(next.field, next.message),
+            )
         })
     }
 }
 
-fn code_taken(admin: &Admin) -> &'static str {
-    admin.lang.pick(
+fn code_taken() -> Text {
+    Text::new(
         "В этом подразделении уже есть товар с таким кодом.",
         "This unit already has a ware with that code.",
     )
@@ -320,7 +339,7 @@ async fn create_ware(
     admin: Admin,
     Query(query): Query<UnitQuery>,
     Form(form): Form<WareForm>,
-) -> Result<Redirect, KitchenError> {
+) -> Result<Redirect, HttpError> {
     let unit = UnitPicker::load(&kitchen, query.unit).await?.id();
     let fields = form.fields()?;
     Owned::Station
@@ -339,7 +358,7 @@ async fn create_ware(
     .bind(now_ms())
     .fetch_one(db)
     .await)
-    .map_err(conflict_on_constraint(code_taken(&admin)))?;
+    .map_err(conflict_on_constraint(code_taken()))?;
     tracing::info!(
         ware = id,
         unit,
@@ -355,7 +374,7 @@ async fn update_ware(
     admin: Admin,
     Path(id): Path<i64>,
     Form(form): Form<WareForm>,
-) -> Result<Redirect, KitchenError> {
+) -> Result<Redirect, HttpError> {
     let fields = form.fields()?;
     let unit = Owned::Ware.unit_of(&kitchen, id).await?;
     Owned::Station
@@ -373,9 +392,9 @@ async fn update_ware(
     .execute(db)
     .await
     .map(|r| r.rows_affected()))
-    .map_err(conflict_on_constraint(code_taken(&admin)))?;
+    .map_err(conflict_on_constraint(code_taken()))?;
     if updated == 0 {
-        return Err(KitchenError::NotFound("ware"));
+        return Err(KitchenError::NotFound(Thing::Ware).into());
     }
     tracing::info!(
         ware = id,
@@ -394,7 +413,11 @@ async fn delete_ware(
 ) -> Result<Redirect, KitchenError> {
     // Order lines keep their own copy of code and name, so nothing refers to a ware for good.
     let unit = Owned::Ware
-        .delete(&kitchen, id, "the ware is still referenced")
+        .delete(
+            &kitchen,
+            id,
+            Text::new("На товар ещё есть ссылки.", "The ware is still referenced."),
+        )
         .await?;
     tracing::info!(ware = id, unit, by = admin.username(), "ware deleted");
     Ok(back_to(SECTION, unit))

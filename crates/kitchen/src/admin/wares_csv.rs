@@ -22,6 +22,7 @@ use super::wares::{self, FieldError, ImportBox, ListQuery, WareFields, checked, 
 use super::{UnitPicker, UnitQuery};
 use crate::model::Name;
 use crate::{Kitchen, KitchenError};
+use tillwire_platform::Text;
 
 const HEADER: [&str; 5] = [
     "code",
@@ -141,11 +142,10 @@ async fn read_upload(request: Request) -> Result<Upload, KitchenError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
-    let invalid = |message: String| KitchenError::Invalid(message);
     if !is_multipart {
         let Form(form) = Form::<PastedForm>::from_request(request, &())
             .await
-            .map_err(|e| invalid(e.body_text()))?;
+            .map_err(unreadable)?;
         return Ok(Upload {
             text: form.text,
             pasted: true,
@@ -153,22 +153,18 @@ async fn read_upload(request: Request) -> Result<Upload, KitchenError> {
     }
     let mut multipart = Multipart::from_request(request, &())
         .await
-        .map_err(|e| invalid(e.body_text()))?;
+        .map_err(unreadable)?;
     let (mut file, mut pasted) = (None, String::new());
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| invalid(e.body_text()))?
-    {
+    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
         match field.name() {
             Some("file") => {
-                let bytes = field.bytes().await.map_err(|e| invalid(e.body_text()))?;
+                let bytes = field.bytes().await.map_err(unreadable)?;
                 // A form without a chosen file still sends an empty "file" part.
                 if !bytes.is_empty() {
                     file = Some(bytes);
                 }
             }
-            Some("text") => pasted = field.text().await.map_err(|e| invalid(e.body_text()))?,
+            Some("text") => pasted = field.text().await.map_err(unreadable)?,
             _ => {}
         }
     }
@@ -178,12 +174,25 @@ async fn read_upload(request: Request) -> Result<Upload, KitchenError> {
                 text,
                 pasted: false,
             })
-            .map_err(|_| invalid("the file is not UTF-8 text: save it as \"CSV UTF-8\"".into())),
+            .map_err(|_| {
+                KitchenError::invalid(Text::new(
+                    "Файл не в кодировке UTF-8: сохраните его как «CSV UTF-8».",
+                    "The file is not UTF-8 text: save it as \"CSV UTF-8\".",
+                ))
+            }),
         None => Ok(Upload {
             text: pasted,
             pasted: true,
         }),
     }
+}
+
+/// An upload the multipart or form reader gave up on (cut off, malformed).
+fn unreadable<E>(_: E) -> KitchenError {
+    KitchenError::invalid(Text::new(
+        "Файл не удалось прочитать: выберите его ещё раз.",
+        "The upload could not be read: choose the file again.",
+    ))
 }
 
 /// One checked line of an import.
@@ -197,15 +206,15 @@ struct CsvWare {
 struct LineError {
     line: u64,
     field: Option<&'static str>,
-    message: String,
+    message: Text,
 }
 
 impl LineError {
-    fn new(line: u64, field: Option<&'static str>, message: impl Into<String>) -> Self {
+    fn new(line: u64, field: Option<&'static str>, message: Text) -> Self {
         LineError {
             line,
             field,
-            message: message.into(),
+            message,
         }
     }
 
@@ -216,9 +225,9 @@ impl LineError {
                 "{line} {}, {} {field}: {}",
                 self.line,
                 lang.pick("поле", "field"),
-                self.message
+                self.message.get(lang)
             ),
-            None => format!("{line} {}: {}", self.line, self.message),
+            None => format!("{line} {}: {}", self.line, self.message.get(lang)),
         }
     }
 }
@@ -239,20 +248,36 @@ impl Columns {
                 Some(known) if index[known].is_some() => errors.push(LineError::new(
                     1,
                     None,
-                    format!("column {name} appears twice"),
+                    Text::new(
+                        format!("столбец {name} указан дважды"),
+                        format!("column {name} appears twice"),
+                    ),
                 )),
                 Some(known) => index[known] = Some(position),
                 None => errors.push(LineError::new(
                     1,
                     None,
-                    format!("unknown column {name:?}; expected {}", HEADER.join(",")),
+                    Text::new(
+                        format!(
+                            "неизвестный столбец {name:?}; ожидаются {}",
+                            HEADER.join(",")
+                        ),
+                        format!("unknown column {name:?}; expected {}", HEADER.join(",")),
+                    ),
                 )),
             }
         }
         // catch_quantity may be left out: every ware then gets ELQ's default of 1.
         for (known, name) in HEADER.iter().enumerate().take(4) {
             if index[known].is_none() {
-                errors.push(LineError::new(1, None, format!("missing column {name}")));
+                errors.push(LineError::new(
+                    1,
+                    None,
+                    Text::new(
+                        format!("нет столбца {name}"),
+                        format!("missing column {name}"),
+                    ),
+                ));
             }
         }
         if errors.is_empty() {
@@ -288,7 +313,10 @@ fn parse_csv(text: &str) -> Result<Vec<CsvWare>, Vec<LineError>> {
         return Err(vec![LineError::new(
             1,
             None,
-            "nothing to import: choose a file or paste the CSV",
+            Text::new(
+                "нечего импортировать: выберите файл или вставьте CSV",
+                "nothing to import: choose a file or paste the CSV",
+            ),
         )]);
     }
     let mut reader = csv::ReaderBuilder::new()
@@ -298,7 +326,16 @@ fn parse_csv(text: &str) -> Result<Vec<CsvWare>, Vec<LineError>> {
         .from_reader(text.as_bytes());
     let columns = match reader.headers() {
         Ok(header) => Columns::from_header(header)?,
-        Err(error) => return Err(vec![LineError::new(1, None, error.to_string())]),
+        Err(error) => {
+            return Err(vec![LineError::new(
+                1,
+                None,
+                Text::new(
+                    format!("не CSV: {error}"),
+                    format!("not valid CSV: {error}"),
+                ),
+            )]);
+        }
     };
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -311,7 +348,10 @@ fn parse_csv(text: &str) -> Result<Vec<CsvWare>, Vec<LineError>> {
                 errors.push(LineError::new(
                     line,
                     None,
-                    format!("not valid CSV: {error}"),
+                    Text::new(
+                        format!("не CSV: {error}"),
+                        format!("not valid CSV: {error}"),
+                    ),
                 ));
                 continue;
             }
@@ -325,7 +365,14 @@ fn parse_csv(text: &str) -> Result<Vec<CsvWare>, Vec<LineError>> {
             errors.push(LineError::new(
                 line,
                 None,
-                format!("expected {} fields, found {}", columns.count, record.len()),
+                Text::new(
+                    format!(
+                        "ожидается полей: {}, найдено: {}",
+                        columns.count,
+                        record.len()
+                    ),
+                    format!("expected {} fields, found {}", columns.count, record.len()),
+                ),
             ));
             continue;
         }
@@ -356,7 +403,10 @@ fn parse_csv(text: &str) -> Result<Vec<CsvWare>, Vec<LineError>> {
                 errors.push(LineError::new(
                     line,
                     Some("code"),
-                    format!("code {} is already on line {}", first.key(), first.get()),
+                    Text::new(
+                        format!("код {} уже есть в строке {}", first.key(), first.get()),
+                        format!("code {} is already on line {}", first.key(), first.get()),
+                    ),
                 ));
                 continue;
             }
@@ -367,7 +417,14 @@ fn parse_csv(text: &str) -> Result<Vec<CsvWare>, Vec<LineError>> {
         rows.push(CsvWare { fields, station });
     }
     if errors.is_empty() && rows.is_empty() {
-        errors.push(LineError::new(2, None, "no wares after the header line"));
+        errors.push(LineError::new(
+            2,
+            None,
+            Text::new(
+                "после строки заголовка нет товаров",
+                "no wares after the header line",
+            ),
+        ));
     }
     if errors.is_empty() {
         Ok(rows)
