@@ -12,13 +12,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
-use serde::Serialize;
 use subtle::ConstantTimeEq;
 use tillwire_platform::config::{ConfigError, EnvVar};
+use tillwire_platform::tokens::{Scope, Tokens};
 use tillwire_platform::web::ClientAddr;
-use tillwire_platform::{Settings, Store, Text, now_ms, random_token, read, sha256_hex, write_tx};
+use tillwire_platform::{HttpError, Settings, random_token, sha256_hex};
 
-use crate::storage::audit;
 use crate::{Directory, DirectoryError};
 
 const ALLOW_VAR: &str = "TILLWIRE_DIRECTORY_ALLOW";
@@ -109,12 +108,18 @@ pub async fn guard(
 ) -> Response {
     let caller = match presented_token(request.headers()) {
         Some(token) => match Tokens(&directory.platform.store).authenticate(token).await {
-            Ok(Some(name)) => Caller(format!("token:{name}")),
+            Ok(Some(identity)) if identity.allows(crate::AREA.name) => {
+                Caller(format!("token:{}", identity.name))
+            }
+            Ok(Some(identity)) => {
+                tracing::warn!(%address, token = identity.id, scope = %identity.scope, "directory request with a token of another scope");
+                return DirectoryError::Forbidden(NOT_PERMITTED.to_owned()).into_response();
+            }
             Ok(None) => {
                 tracing::warn!(%address, "directory request with an unknown token");
                 return DirectoryError::BadToken.into_response();
             }
-            Err(error) => return error.into_response(),
+            Err(error) => return HttpError::from(error).into_response(),
         },
         None if directory.access.allows(address) => Caller(format!("address:{address}")),
         None => {
@@ -126,6 +131,9 @@ pub async fn guard(
     next.run(request).await
 }
 
+/// DRF's answer to a credential that is valid but not for this.
+const NOT_PERMITTED: &str = "You do not have permission to perform this action.";
+
 /// `Authorization: Bearer <token>` (or DRF's `Token <token>`).
 fn presented_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -134,80 +142,9 @@ fn presented_token(headers: &HeaderMap) -> Option<&str> {
         .then_some(token.trim())
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct TokenRow {
-    pub id: i64,
-    pub name: String,
-    pub prefix: String,
-    pub revoked: bool,
-    pub created_ms: i64,
-}
-
-/// Service clients' API tokens: 40 random characters, stored as SHA-256 (a fast hash is enough for that entropy).
-pub struct Tokens<'a>(pub &'a Store);
-
-impl Tokens<'_> {
-    /// Returns the plain token: the only time it exists on our side.
-    pub async fn issue(&self, name: &str, actor: &str) -> Result<(i64, String), DirectoryError> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 128 {
-            return Err(DirectoryError::invalid(
-                "name",
-                Text::new("От 1 до 128 символов.", "1–128 characters."),
-            ));
-        }
-        let plain = format!("twd_{}", random_token(40));
-        let issued: Result<i64, DirectoryError> = write_tx!(self.0, tx => {
-            let (id,): (i64,) = sqlx::query_as(
-                "INSERT INTO directory_tokens (name, token_hash, prefix, revoked, created_ms)
-                 VALUES ($1, $2, $3, FALSE, $4) RETURNING id",
-            )
-            .bind(name)
-            .bind(sha256_hex(&plain))
-            .bind(&plain[..10])
-            .bind(now_ms())
-            .fetch_one(&mut **tx)
-            .await?;
-            audit!(tx, actor, "token.issue", serde_json::json!({"id": id, "name": name}));
-            Ok(id)
-        });
-        Ok((issued?, plain))
-    }
-
-    /// The name of the token, when it is known and not revoked.
-    pub async fn authenticate(&self, presented: &str) -> Result<Option<String>, DirectoryError> {
-        let found: Option<(String,)> = read!(self.0, db => sqlx::query_as(
-            "SELECT name FROM directory_tokens WHERE token_hash = $1 AND NOT revoked",
-        )
-        .bind(sha256_hex(presented))
-        .fetch_optional(db)
-        .await)?;
-        Ok(found.map(|(name,)| name))
-    }
-
-    pub async fn list(&self) -> Result<Vec<TokenRow>, DirectoryError> {
-        Ok(read!(self.0, db => sqlx::query_as(
-            "SELECT id, name, prefix, revoked, created_ms FROM directory_tokens ORDER BY id",
-        )
-        .fetch_all(db)
-        .await)?)
-    }
-
-    pub async fn revoke(&self, id: i64, actor: &str) -> Result<(), DirectoryError> {
-        let revoked: Result<(), DirectoryError> = write_tx!(self.0, tx => {
-            let revoked = sqlx::query("UPDATE directory_tokens SET revoked = TRUE WHERE id = $1")
-                .bind(id)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-            if revoked != 1 {
-                return Err(DirectoryError::Missing(Text::new("Токен не найден.", "Token not found.")));
-            }
-            audit!(tx, actor, "token.revoke", serde_json::json!({"id": id}));
-            Ok(())
-        });
-        revoked
-    }
+/// The scope of the directory's service tokens (the platform's tokens; `admin` ones are accepted too).
+pub fn scope() -> Scope {
+    Scope::parse(crate::AREA.name, &[crate::AREA.name]).expect("the directory's own name")
 }
 
 /// Throttles access-code attempts per chat and per client address.

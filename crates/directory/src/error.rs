@@ -46,6 +46,8 @@ pub enum DirectoryError {
     #[error("{0}")]
     Missing(Text),
     #[error(transparent)]
+    Tokens(#[from] tillwire_platform::tokens::TokenError),
+    #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
@@ -117,6 +119,7 @@ impl From<DirectoryError> for HttpError {
             } => HttpError::invalid(message),
             DirectoryError::InUse(message) => HttpError::conflict(message).with_code("in_use"),
             DirectoryError::Missing(message) => HttpError::not_found(message),
+            DirectoryError::Tokens(error) => error.into(),
             DirectoryError::Database(error) => HttpError::internal(error),
             DirectoryError::Json(error) => HttpError::internal(error),
         }

@@ -25,16 +25,24 @@ use tillwire_platform::area::SettingsSection;
 use tillwire_platform::web::{Lang, NavLink};
 use tillwire_platform::{Access, Answer, Area, HttpError, Migration, Platform};
 
-pub use access::{AccessConfig, CodeLimiter, Tokens};
+pub use access::{AccessConfig, CodeLimiter};
 pub use error::DirectoryError;
 pub use storage::ChatType;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    area: "directory",
-    version: 1,
-    sqlite: include_str!("../migrations/sqlite/0001_directory.sql"),
-    postgres: include_str!("../migrations/postgres/0001_directory.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        area: "directory",
+        version: 1,
+        sqlite: include_str!("../migrations/sqlite/0001_directory.sql"),
+        postgres: include_str!("../migrations/postgres/0001_directory.sql"),
+    },
+    Migration {
+        area: "directory",
+        version: 2,
+        sqlite: include_str!("../migrations/sqlite/0002_tokens_are_platform_tokens.sql"),
+        postgres: include_str!("../migrations/postgres/0002_tokens_are_platform_tokens.sql"),
+    },
+];
 
 /// The directory's state for handlers. Cheap to clone.
 #[derive(Clone)]

@@ -12,7 +12,9 @@ use tillwire_platform::Text;
 use tillwire_platform::admin::Admin;
 use tillwire_platform::web::{PageContext, render};
 
-use crate::access::{TokenRow, Tokens};
+use tillwire_platform::tokens::{TokenName, TokenRow, Tokens};
+
+use crate::access;
 use crate::manage::{
     AdminChat, AdminReportType, AdminRole, AdminRoute, AdminUnit, Group, Manage, PAGE_ROWS, Search,
     UnitInfo, chat_type_label,
@@ -536,7 +538,9 @@ async fn delete_route(State(d): State<Directory>, admin: Admin, Path(id): Path<i
 }
 
 async fn tokens_view(d: &Directory, admin: &Admin, shown_once: Option<String>) -> Page {
-    let tokens = Tokens(&d.platform.store).list().await?;
+    let tokens = Tokens(&d.platform.store)
+        .list(Some(&access::scope()))
+        .await?;
     show(
         admin,
         "tokens",
@@ -552,15 +556,28 @@ async fn tokens_page(State(d): State<Directory>, admin: Admin) -> Page {
 
 /// Shows the new token in the response to this POST only; it is never retrievable again.
 async fn issue_token(State(d): State<Directory>, admin: Admin, Form(form): Form<NameForm>) -> Page {
-    let (id, plain) = Tokens(&d.platform.store)
-        .issue(&form.name, &actor(&admin))
+    let name = TokenName::parse(&form.name)?;
+    let issued = Tokens(&d.platform.store)
+        .issue(&name, &access::scope(), None, &actor(&admin))
         .await?;
-    tracing::info!(token = id, by = admin.username(), "directory token issued");
-    tokens_view(&d, &admin, Some(plain)).await
+    tracing::info!(
+        token = issued.id,
+        by = admin.username(),
+        "directory token issued"
+    );
+    tokens_view(&d, &admin, Some(issued.plain)).await
 }
 
 async fn revoke_token(State(d): State<Directory>, admin: Admin, Path(id): Path<i64>) -> Done {
-    Tokens(&d.platform.store).revoke(id, &actor(&admin)).await?;
+    let tokens = Tokens(&d.platform.store);
+    let ours = tokens.list(Some(&access::scope())).await?;
+    if !ours.iter().any(|token| token.id == id) {
+        return Err(DirectoryError::Missing(Text::new(
+            "Токен не найден.",
+            "Token not found.",
+        )));
+    }
+    tokens.revoke(id, &actor(&admin)).await?;
     tracing::info!(token = id, by = admin.username(), "directory token revoked");
     Ok(Redirect::to("/admin/directory/tokens/"))
 }

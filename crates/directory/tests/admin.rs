@@ -272,7 +272,7 @@ tillwire_testkit::both_backends!(admin_pages_manage_the_directory, |db| async mo
     )
     .await;
     let token = between(&html, "<code>", "</code>").to_owned();
-    assert!(token.starts_with("twd_"));
+    assert!(token.starts_with("tw_") && token.len() == 43, "{token}");
     let (_, later) = page(&t, &cookie, Method::GET, "/admin/directory/tokens/", "").await;
     assert!(!later.contains(&token));
     let with_token = t

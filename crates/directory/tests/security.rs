@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::http::Method;
 use common::{Harness, envelope, json};
-use tillwire_directory::{AccessConfig, Tokens};
+use tillwire_directory::AccessConfig;
 use tillwire_platform::Settings;
+use tillwire_platform::tokens::{Scope, TokenName, Tokens};
 
 /// Everything any test of this file logs, at every level.
 fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
@@ -67,10 +68,7 @@ tillwire_testkit::both_backends!(
             .call_as(Method::GET, "/units/", None, "10.1.2.3:4000", None)
             .await;
         assert_eq!(inside.status, 200);
-        let (id, token) = Tokens(&t.platform.store)
-            .issue("notifications-router", "admin:test")
-            .await
-            .unwrap();
+        let (id, token) = issue(&t, "notifications-router", "directory").await;
         let bearer = format!("Bearer {token}");
         let with_token = t
             .call_as(
@@ -119,11 +117,37 @@ tillwire_testkit::both_backends!(
             )
             .await;
         assert_eq!(revoked.status, 401);
+        // One mechanism for every token: an admin token opens the directory too, another area's does not.
+        let (_, admin) = issue(&t, "automation", "admin").await;
+        let as_admin = t
+            .call_as(
+                Method::GET,
+                "/units/",
+                None,
+                "192.168.7.7:4000",
+                Some(&format!("Bearer {admin}")),
+            )
+            .await;
+        assert_eq!(as_admin.status, 200);
+        let (_, other) = issue(&t, "kitchen-sync", "kitchen").await;
+        let as_other = t
+            .call_as(
+                Method::GET,
+                "/units/",
+                None,
+                "192.168.7.7:4000",
+                Some(&format!("Bearer {other}")),
+            )
+            .await;
+        assert_eq!(
+            (as_other.status, as_other.body),
+            (
+                403,
+                envelope("You do not have permission to perform this action.")
+            )
+        );
         // Writes are audited under the caller's name.
-        let (_, token) = Tokens(&t.platform.store)
-            .issue("bot", "admin:test")
-            .await
-            .unwrap();
+        let (_, token) = issue(&t, "bot", "directory").await;
         let created = t
             .call_as(
                 Method::POST,
@@ -190,10 +214,7 @@ tillwire_testkit::both_backends!(access_code_brute_force_is_throttled, |db| asyn
 tillwire_testkit::both_backends!(no_secret_in_responses_or_logs, |db| async move {
     let logs = captured_logs();
     let t = Harness::new(db).await;
-    let (_, token) = Tokens(&t.platform.store)
-        .issue("worker", "admin:test")
-        .await
-        .unwrap();
+    let (_, token) = issue(&t, "worker", "directory").await;
     let mut bodies = String::new();
     for (method, path, body) in [
         (
@@ -220,9 +241,10 @@ tillwire_testkit::both_backends!(no_secret_in_responses_or_logs, |db| async move
             .await;
         bodies.push_str(&reply.text);
     }
+    // The directory's audit and the platform's token audit.
     let audit: Vec<(String, String)> =
         tillwire_platform::read!(&t.platform.store, db => sqlx::query_as(
-        "SELECT actor, detail FROM directory_audit").fetch_all(db).await)
+        "SELECT actor, detail FROM directory_audit UNION ALL SELECT actor, detail FROM token_audit").fetch_all(db).await)
         .unwrap();
     let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     assert!(
@@ -269,4 +291,19 @@ fn allow_list_settings() {
         "{bad}"
     );
     assert!(with(r#"alow = []"#).is_err());
+}
+
+/// Issues a platform token of `scope` as the admin pages would.
+async fn issue(t: &Harness, name: &str, scope: &str) -> (i64, String) {
+    let scope = Scope::parse(scope, &["directory", "kitchen"]).expect("scope");
+    let issued = Tokens(&t.platform.store)
+        .issue(
+            &TokenName::parse(name).expect("name"),
+            &scope,
+            None,
+            "admin:test",
+        )
+        .await
+        .expect("issue");
+    (issued.id, issued.plain)
 }

@@ -111,7 +111,7 @@ impl Kitchen {
             return Ok(Some(unit));
         }
         // Read before the lookup: a change made meanwhile leaves this answer already stale in the cache.
-        let generation = tillwire_units::generation();
+        let generation = crate::key_cache::generation();
         let unit = match &self.platform.settings.api_key {
             Some(legacy) if bool::from(legacy.expose().as_bytes().ct_eq(presented.as_bytes())) => {
                 Units(self.store())

@@ -1,5 +1,5 @@
 //! Remembers which unit a device key means. Every import asks, and the answer only changes when an admin edits
-//! units or keys: such a write in this process invalidates the cache at once (`tillwire_units::generation`);
+//! units or keys: such a write in this process invalidates the cache at once ([`generation`]);
 //! a write by another instance on the same database is seen here within `TTL`.
 
 use std::collections::HashMap;
@@ -15,6 +15,11 @@ const CAPACITY: usize = 4096;
 /// The unit, the units generation it was read under, and when.
 type Entry = (UnitId, u64, Instant);
 
+/// Changes whenever a unit or a token is written in this process (both counters only grow).
+pub(crate) fn generation() -> u64 {
+    tillwire_units::generation() + tillwire_platform::tokens::generation()
+}
+
 #[derive(Clone, Default)]
 pub(crate) struct KeyCache(Arc<Mutex<HashMap<String, Entry>>>);
 
@@ -23,7 +28,7 @@ impl KeyCache {
     pub(crate) fn get(&self, hash: &str) -> Option<UnitId> {
         let entries = self.0.lock().ok()?;
         let (unit, generation, at) = entries.get(hash)?;
-        (*generation == tillwire_units::generation() && at.elapsed() < TTL).then_some(*unit)
+        (*generation == self::generation() && at.elapsed() < TTL).then_some(*unit)
     }
 
     pub(crate) fn put(&self, hash: String, unit: UnitId, generation: u64) {

@@ -82,7 +82,10 @@ impl TestApp {
              VALUES ({u}, '{PIZZA}', 'Пицца', 'Пицца', {station}, 1, 0)"
         ))
         .await;
-        let key = ApiKeys(store).issue(unit, "till").await.expect("issue key");
+        let key = ApiKeys(store)
+            .issue(unit, "till", "test")
+            .await
+            .expect("issue key");
         (unit, key.plain)
     }
 }
@@ -195,13 +198,13 @@ tillwire_testkit::both_backends!(device_key_is_required, |db| async move {
 
     // An issued key works; revoked, it does not.
     let issued = ApiKeys(&app.platform.store)
-        .issue(app.unit().await, "till")
+        .issue(app.unit().await, "till", "test")
         .await
         .expect("issue");
     let (status, reply) = app.post_receipt(&issued.plain, &body).await;
     assert_eq!(status, 201, "{reply}");
     ApiKeys(&app.platform.store)
-        .revoke(issued.id)
+        .revoke(issued.id, "test")
         .await
         .expect("revoke");
     let (status, _) = app

@@ -632,7 +632,7 @@ tillwire_testkit::both_backends!(device_keys_map_to_units, |db| async move {
 
     // A key issued in tillwire for the default unit works the same, sharing the sequence.
     let issued = ApiKeys(store)
-        .issue(default_unit, "till 2")
+        .issue(default_unit, "till 2", "test")
         .await
         .expect("issue a key");
     let reply = app
@@ -646,7 +646,7 @@ tillwire_testkit::both_backends!(device_keys_map_to_units, |db| async move {
         .await
         .expect("create a unit");
     let other_key = ApiKeys(store)
-        .issue(other, "till")
+        .issue(other, "till", "test")
         .await
         .expect("issue a key");
     assert_rejected(
@@ -659,7 +659,10 @@ tillwire_testkit::both_backends!(device_keys_map_to_units, |db| async move {
     .await;
 
     // A revoked key is refused.
-    ApiKeys(store).revoke(issued.id).await.expect("revoke");
+    ApiKeys(store)
+        .revoke(issued.id, "test")
+        .await
+        .expect("revoke");
     assert_rejected(
         &app,
         &receipt(2, 2, DAY, &[(PIZZA, 1.0)]),

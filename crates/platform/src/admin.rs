@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::auth::{AuthError, NewPassword, UserRow, Username, Users};
 use crate::error::{HttpError, Text};
 use crate::jobs::{JobRow, JobState};
+use crate::tokens::{AuditRow, Scope, TokenName, TokenRow, Tokens};
 use crate::web::{Lang, PageContext, render};
 use crate::{CurrentUser, Platform, Role, Settings};
 
@@ -76,6 +77,8 @@ pub fn router(platform: Platform) -> Router {
         .route("/admin/users/{id}", post(update_user))
         .route("/admin/jobs/", get(jobs_page))
         .route("/admin/jobs/{id}/retry", post(retry_job))
+        .route("/admin/tokens/", get(tokens_page).post(issue_token))
+        .route("/admin/tokens/{id}/revoke", post(revoke_token))
         .with_state(platform)
 }
 
@@ -299,6 +302,115 @@ async fn retry_job(
     }
     tracing::info!(job = id, by = admin.username(), "dead job put back in line");
     Ok(Redirect::to("/admin/jobs/?state=dead"))
+}
+
+#[derive(Template)]
+#[template(path = "admin_tokens.html")]
+struct TokensPage {
+    page: PageContext,
+    section: &'static str,
+    tokens: Vec<TokenRow>,
+    scopes: Vec<&'static str>,
+    audit: Vec<AuditRow>,
+    issued: Option<String>,
+    settings: Arc<Settings>,
+}
+
+impl TokensPage {
+    fn time(&self, ms: &i64) -> String {
+        local_time(&self.settings, *ms, "%Y-%m-%d %H:%M")
+    }
+    fn action(&self, action: &str) -> &'static str {
+        match action {
+            "issue" => self.page.lang.pick("выдан", "issued"),
+            _ => self.page.lang.pick("отозван", "revoked"),
+        }
+    }
+}
+
+const AUDIT_SHOWN: i64 = 100;
+
+/// The scopes an admin can issue here: `admin` and each area with an API (device keys come from the units page).
+fn issuable_scopes(platform: &Platform) -> Vec<&'static str> {
+    std::iter::once(Scope::ADMIN.as_str_static())
+        .chain(
+            platform
+                .area_names()
+                .into_iter()
+                .filter(|name| *name != crate::AREA.name),
+        )
+        .collect()
+}
+
+async fn render_tokens(
+    platform: &Platform,
+    admin: &Admin,
+    issued: Option<String>,
+) -> Result<Response, HttpError> {
+    let tokens = Tokens(&platform.store);
+    Ok(render(&TokensPage {
+        page: admin.page("Токены API", "API tokens"),
+        section: "/admin/tokens/",
+        tokens: tokens.list(None).await?,
+        scopes: issuable_scopes(platform),
+        audit: tokens.audit(AUDIT_SHOWN).await?,
+        issued,
+        settings: platform.settings.clone(),
+    }))
+}
+
+async fn tokens_page(
+    State(platform): State<Platform>,
+    admin: Admin,
+) -> Result<Response, HttpError> {
+    render_tokens(&platform, &admin, None).await
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    scope: String,
+}
+
+/// Shows the new token in the answer to this POST only; it is never retrievable again.
+async fn issue_token(
+    State(platform): State<Platform>,
+    admin: Admin,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, HttpError> {
+    let name = TokenName::parse(&form.name)?;
+    let scope = Scope::parse(&form.scope, &platform.area_names())?;
+    if scope == Scope::DEVICE {
+        return Err(HttpError::field(
+            "scope",
+            Text::new(
+                "ключи устройств выдаются на странице API-ключей, с подразделением",
+                "device keys are issued on the API keys page, with their unit",
+            ),
+        ));
+    }
+    let issued = Tokens(&platform.store)
+        .issue(&name, &scope, None, admin.username())
+        .await?;
+    tracing::info!(
+        token = issued.id,
+        scope = scope.as_str(),
+        by = admin.username(),
+        "API token issued"
+    );
+    render_tokens(&platform, &admin, Some(issued.plain)).await
+}
+
+async fn revoke_token(
+    State(platform): State<Platform>,
+    admin: Admin,
+    Path(id): Path<i64>,
+) -> Result<Redirect, HttpError> {
+    Tokens(&platform.store).revoke(id, admin.username()).await?;
+    tracing::info!(token = id, by = admin.username(), "API token revoked");
+    Ok(Redirect::to("/admin/tokens/"))
 }
 
 /// Makes sure someone can sign in: with no active admin, creates one with a generated password, printed to the

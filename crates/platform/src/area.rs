@@ -271,6 +271,9 @@ pub fn assemble(areas: &[&'static Area], platform: &Platform) -> anyhow::Result<
         jobs: JobRegistry::default(),
         tasks: Vec::new(),
     };
+    let _ = platform
+        .areas
+        .set(areas.iter().map(|area| area.name).collect());
     for area in areas {
         assembly.area = area.name;
         (area.build)(&mut assembly)

@@ -11,6 +11,7 @@ pub mod outbox;
 pub mod secretbox;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;
 pub mod web;
 
 use std::sync::Arc;
@@ -53,6 +54,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_open_jobs.sql"),
         postgres: include_str!("../migrations/postgres/0004_open_jobs.sql"),
     },
+    Migration {
+        area: "platform",
+        version: 5,
+        sqlite: include_str!("../migrations/sqlite/0005_service_tokens.sql"),
+        postgres: include_str!("../migrations/postgres/0005_service_tokens.sql"),
+    },
 ];
 
 /// The platform's own area: sign-in, language, health, metrics, users and jobs pages, the first admin.
@@ -84,6 +91,8 @@ pub struct Platform {
     pub jobs: JobQueue,
     pub outbox: Outbox,
     pub login_limiter: auth::LoginLimiter,
+    /// The assembled areas' names, known once [`area::assemble`] ran (token scopes name them).
+    areas: Arc<std::sync::OnceLock<Vec<&'static str>>>,
 }
 
 impl Platform {
@@ -95,7 +104,13 @@ impl Platform {
             store,
             settings: Arc::new(settings),
             login_limiter: auth::LoginLimiter::default(),
+            areas: Arc::default(),
         }
+    }
+
+    /// The names of the areas this process serves (empty before they are assembled).
+    pub fn area_names(&self) -> Vec<&'static str> {
+        self.areas.get().cloned().unwrap_or_default()
     }
 }
 

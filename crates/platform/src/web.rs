@@ -207,6 +207,7 @@ pub fn install_navigation(
 pub const PLATFORM_ADMIN_NAV: &[NavLink] = &[
     NavLink::to("/admin/users/", "Пользователи", "Users"),
     NavLink::to("/admin/jobs/", "Задания", "Jobs"),
+    NavLink::to("/admin/tokens/", "Токены API", "API tokens"),
 ];
 
 impl NavLink {

@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use tillwire_kitchen::Kitchen;
 use tillwire_platform::area::{self, Area, Shutdown};
+use tillwire_platform::tokens::{Scope, TokenName, Tokens};
 use tillwire_platform::{Platform, Settings, Store};
 use tillwire_printing::Printing;
 use tillwire_units::Units;
@@ -129,6 +130,60 @@ pub async fn directory_import(settings: Settings, file: &std::path::Path) -> any
 }
 
 /// `tillwire collect setretail --config main.json`: ELQ's collector with a cursor, posting to main.json's `api`.
+/// Who a token command acts as, in the token audit.
+const CLI_ACTOR: &str = "cli";
+
+pub async fn token_issue(
+    settings: Settings,
+    name: &str,
+    scope: &str,
+    unit: Option<i64>,
+) -> anyhow::Result<()> {
+    let platform = open(settings).await?;
+    let areas: Vec<&'static str> = AREAS.iter().map(|area| area.name).collect();
+    let name = TokenName::parse(name)?;
+    let scope = Scope::parse(scope, &areas)?;
+    if let Some(unit) = unit {
+        Units(&platform.store)
+            .get(tillwire_units::UnitId(unit))
+            .await?;
+    }
+    let issued = Tokens(&platform.store)
+        .issue(&name, &scope, unit, CLI_ACTOR)
+        .await?;
+    println!("{}", issued.plain);
+    eprintln!(
+        "Token {} ({}, scope {}) issued. It is shown once: store it now.",
+        issued.id,
+        name.as_str(),
+        scope.as_str()
+    );
+    Ok(())
+}
+
+pub async fn token_list(settings: Settings) -> anyhow::Result<()> {
+    let platform = open(settings).await?;
+    for token in Tokens(&platform.store).list(None).await? {
+        let unit = token
+            .unit_id
+            .map(|u| format!(" unit {u}"))
+            .unwrap_or_default();
+        let state = if token.revoked() { "revoked" } else { "active" };
+        println!(
+            "{}\t{}{unit}\t{}\t{}…\t{state}",
+            token.id, token.scope, token.name, token.prefix
+        );
+    }
+    Ok(())
+}
+
+pub async fn token_revoke(settings: Settings, id: i64) -> anyhow::Result<()> {
+    let platform = open(settings).await?;
+    Tokens(&platform.store).revoke(id, CLI_ACTOR).await?;
+    eprintln!("Token {id} revoked.");
+    Ok(())
+}
+
 pub async fn collect_setretail(
     settings: Settings,
     main_json: Option<std::path::PathBuf>,

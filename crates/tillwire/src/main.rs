@@ -63,6 +63,29 @@ enum Command {
     /// The unit-routes directory.
     #[command(subcommand)]
     Directory(DirectoryCommand),
+    /// Service tokens for programs that call tillwire's APIs.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a token and print it once (only its hash is kept).
+    Issue {
+        /// Who uses it, e.g. "notifications-router".
+        #[arg(long)]
+        name: String,
+        /// `admin` (every area's API), an area's name (`directory`, …), or `device` (with --unit).
+        #[arg(long)]
+        scope: String,
+        /// The unit a device key acts for.
+        #[arg(long)]
+        unit: Option<i64>,
+    },
+    /// List tokens: id, scope, name, prefix, state (never the token).
+    List,
+    /// Revoke a token by its id.
+    Revoke { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -139,6 +162,11 @@ fn main() -> std::process::ExitCode {
             Command::Directory(DirectoryCommand::Import { file }) => {
                 app::directory_import(settings, &file).await
             }
+            Command::Token(TokenCommand::Issue { name, scope, unit }) => {
+                app::token_issue(settings, &name, &scope, unit).await
+            }
+            Command::Token(TokenCommand::List) => app::token_list(settings).await,
+            Command::Token(TokenCommand::Revoke { id }) => app::token_revoke(settings, id).await,
         }
     });
     match result {

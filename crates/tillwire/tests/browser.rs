@@ -391,3 +391,159 @@ tillwire_testkit::both_backends!(
         browser.quit().await;
     }
 );
+
+/// The text of the first element matching `css`, or why there is none yet.
+async fn text_of(driver: &WebDriver, css: &str) -> Result<String, String> {
+    driver
+        .find(By::Css(css))
+        .await
+        .map_err(|error| format!("no {css}: {error}"))?
+        .text()
+        .await
+        .map_err(|error| error.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_form_shows_its_errors_next_to_the_fields() {
+    let db = tillwire_testkit::TestDatabase::new(tillwire_testkit::Backend::Sqlite).await;
+    let data = common::data_dir();
+    let server = common::serve(&db, data.path(), &[]).await;
+    let base = server.base_url();
+    let username = common::admin_username(&server.output());
+    let password = common::admin_password(&server);
+    let browser = Browser::start().await;
+    let driver = browser.driver();
+    sign_in(driver, &base, &username, &password).await;
+    eventually("signed in", PAGE_LOAD, || async {
+        let url = driver.current_url().await.map_err(|e| e.to_string())?;
+        (url.path() == "/").then_some(()).ok_or(format!("at {url}"))
+    })
+    .await;
+
+    // A name of spaces passes the browser's `required` but not the server: the error stands under the field, in
+    // Russian, and the page stays where it was with what was typed.
+    driver
+        .goto(format!("{base}/admin/units/"))
+        .await
+        .expect("open the units page");
+    let form = "form[action='/admin/units/']";
+    let name = driver
+        .find(By::Css(format!("{form} input[name=name]")))
+        .await
+        .expect("the new unit's name field");
+    name.send_keys("   ").await.expect("type spaces");
+    driver
+        .find(By::Css(format!("{form} button")))
+        .await
+        .expect("the create button")
+        .click()
+        .await
+        .expect("submit");
+    let under_field = eventually("the field's error", LIVE_UPDATE, || async {
+        text_of(driver, &format!("{form} input[name=name] + .field-error")).await
+    })
+    .await;
+    assert_eq!(under_field, "название: от 1 до 128 символов");
+    assert_eq!(
+        text_of(driver, &format!("{form} .form-error"))
+            .await
+            .as_deref(),
+        Ok("Проверьте отмеченные поля.")
+    );
+    assert_eq!(
+        name.attr("aria-invalid")
+            .await
+            .expect("attribute")
+            .as_deref(),
+        Some("true")
+    );
+    let url = driver.current_url().await.expect("url");
+    assert_eq!(url.path(), "/admin/units/");
+
+    // Corrected, the same form goes through and the page shows the new unit; the old error is gone.
+    name.clear().await.expect("clear");
+    name.send_keys("Второй магазин").await.expect("type a name");
+    driver
+        .find(By::Css(format!("{form} button")))
+        .await
+        .expect("the create button")
+        .click()
+        .await
+        .expect("submit");
+    eventually("the new unit is listed", LIVE_UPDATE, || async {
+        let page = body_text(driver).await?;
+        let listed = driver
+            .find_all(By::Css("input[name=name]"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut names = Vec::new();
+        for input in listed {
+            names.push(
+                input
+                    .value()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .unwrap_or_default(),
+            );
+        }
+        (names.iter().any(|n| n == "Второй магазин") && !page.contains("Проверьте отмеченные поля"))
+            .then_some(())
+            .ok_or(format!("names {names:?}"))
+    })
+    .await;
+
+    // A refusal without a field (a duplicate) is shown above the form, in English once the reader switches.
+    driver
+        .goto(format!("{base}/lang/en"))
+        .await
+        .expect("English");
+    driver
+        .goto(format!("{base}/admin/units/"))
+        .await
+        .expect("open the units page");
+    let name = driver
+        .find(By::Css(format!("{form} input[name=name]")))
+        .await
+        .expect("the new unit's name field");
+    name.send_keys("Второй магазин")
+        .await
+        .expect("type a taken name");
+    driver
+        .find(By::Css(format!("{form} button")))
+        .await
+        .expect("the create button")
+        .click()
+        .await
+        .expect("submit");
+    let banner = eventually("the form's error", LIVE_UPDATE, || async {
+        text_of(driver, &format!("{form} .form-error")).await
+    })
+    .await;
+    assert_eq!(banner, "A unit with this name already exists.");
+
+    // An API token issued through the form is shown once on the page the server answered.
+    driver
+        .goto(format!("{base}/admin/tokens/"))
+        .await
+        .expect("open the tokens page");
+    driver
+        .find(By::Css("form[action='/admin/tokens/'] input[name=name]"))
+        .await
+        .expect("the token's name field")
+        .send_keys("notifications")
+        .await
+        .expect("type a name");
+    driver
+        .find(By::Css("form[action='/admin/tokens/'] button"))
+        .await
+        .expect("the issue button")
+        .click()
+        .await
+        .expect("submit");
+    let token = eventually("the new token", LIVE_UPDATE, || async {
+        text_of(driver, "#issued-token").await
+    })
+    .await;
+    assert!(token.starts_with("tw_") && token.len() == 43, "{token}");
+    browser.quit().await;
+}

@@ -1,83 +1,41 @@
-//! Device API keys. A key is 40 random characters; only its SHA-256 is stored (a fast hash is enough for
-//! high-entropy keys and keeps the import hot path cheap), plus an 8-character prefix to recognise it by.
+//! Device keys: what a till or a screen presents to act for its unit. They are the platform's service tokens with
+//! the `device` scope and the unit they act for, so issuing, hashing, revoking and the audit are the platform's.
 
-use serde::Serialize;
-use tillwire_platform::{Store, Text, now_ms, random_token, read, sha256_hex, write};
+use tillwire_platform::Store;
+use tillwire_platform::tokens::{IssuedToken, Scope, TokenName, TokenRow, Tokens};
 
-use crate::{UnitError, UnitId, changed};
-
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct ApiKeyRow {
-    pub id: i64,
-    pub unit_id: i64,
-    pub name: String,
-    pub prefix: String,
-    pub revoked: bool,
-    pub created_ms: i64,
-}
-
-/// A freshly made key: the only time its plain text exists on our side.
-pub struct IssuedKey {
-    pub id: i64,
-    pub plain: String,
-}
+use crate::{UnitError, UnitId};
 
 pub struct ApiKeys<'a>(pub &'a Store);
 
 impl ApiKeys<'_> {
-    pub async fn issue(&self, unit: UnitId, name: &str) -> Result<IssuedKey, UnitError> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 128 {
-            return Err(UnitError::Invalid {
-                field: "name",
-                message: Text::new("название: от 1 до 128 символов", "name: 1–128 characters"),
-            });
-        }
-        let plain = format!("tw_{}", random_token(40));
-        let (id,): (i64,) = write!(self.0, db => sqlx::query_as(
-            "INSERT INTO api_keys (unit_id, name, key_hash, prefix, revoked, created_ms) VALUES ($1, $2, $3, $4, FALSE, $5) RETURNING id",
-        )
-        .bind(unit.0)
-        .bind(name)
-        .bind(sha256_hex(&plain))
-        .bind(&plain[..11])
-        .bind(now_ms())
-        .fetch_one(db)
-        .await)?;
-        changed();
-        Ok(IssuedKey { id, plain })
+    pub async fn issue(
+        &self,
+        unit: UnitId,
+        name: &str,
+        actor: &str,
+    ) -> Result<IssuedToken, UnitError> {
+        let name = TokenName::parse(name)?;
+        Ok(Tokens(self.0)
+            .issue(&name, &Scope::DEVICE, Some(unit.0), actor)
+            .await?)
     }
 
-    /// The unit a presented key belongs to, if the key is known and not revoked.
+    /// The unit a presented key acts for, if it is a known, unrevoked device key.
     pub async fn authenticate(&self, presented: &str) -> Result<Option<UnitId>, UnitError> {
-        let found: Option<(i64,)> = read!(self.0, db => sqlx::query_as(
-            "SELECT unit_id FROM api_keys WHERE key_hash = $1 AND NOT revoked",
-        )
-        .bind(sha256_hex(presented))
-        .fetch_optional(db)
-        .await)?;
-        Ok(found.map(|(id,)| UnitId(id)))
+        let identity = Tokens(self.0).authenticate(presented).await?;
+        Ok(identity.and_then(|i| i.device_unit()).map(UnitId))
     }
 
-    pub async fn list(&self) -> Result<Vec<ApiKeyRow>, UnitError> {
-        Ok(read!(self.0, db => sqlx::query_as(
-            "SELECT id, unit_id, name, prefix, revoked, created_ms FROM api_keys ORDER BY unit_id, id",
-        )
-        .fetch_all(db)
-        .await)?)
+    pub async fn list(&self) -> Result<Vec<TokenRow>, UnitError> {
+        Ok(Tokens(self.0).list(Some(&Scope::DEVICE)).await?)
     }
 
-    pub async fn revoke(&self, id: i64) -> Result<(), UnitError> {
-        let revoked = write!(self.0, db => sqlx::query("UPDATE api_keys SET revoked = TRUE WHERE id = $1")
-            .bind(id)
-            .execute(db)
-            .await
-            .map(|r| r.rows_affected()))?;
-        changed();
-        if revoked == 1 {
-            Ok(())
-        } else {
-            Err(UnitError::NotFound)
+    /// Revokes a device key (not another kind of token: this page only manages device keys).
+    pub async fn revoke(&self, id: i64, actor: &str) -> Result<(), UnitError> {
+        if !self.list().await?.iter().any(|key| key.id == id) {
+            return Err(UnitError::KeyNotFound);
         }
+        Ok(Tokens(self.0).revoke(id, actor).await?)
     }
 }

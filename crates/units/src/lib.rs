@@ -5,10 +5,11 @@ mod keys;
 mod pages;
 mod storage;
 
-pub use keys::{ApiKeyRow, ApiKeys, IssuedKey};
+pub use keys::ApiKeys;
 pub use pages::router;
 pub use storage::{Unit, UnitName, Units};
 
+use tillwire_platform::tokens::TokenError;
 use tillwire_platform::web::NavLink;
 use tillwire_platform::{Access, Answer, Area, HttpError, Migration, Platform, Text};
 
@@ -46,11 +47,11 @@ async fn demo_key(platform: &Platform) -> anyhow::Result<()> {
         .list()
         .await?
         .iter()
-        .any(|k| k.unit_id == unit.id && !k.revoked)
+        .any(|k| k.unit_id == Some(unit.id) && !k.revoked())
     {
         return Ok(());
     }
-    let issued = keys.issue(unit.unit_id(), "demo").await?;
+    let issued = keys.issue(unit.unit_id(), "demo", "demo").await?;
     println!(
         "Demo device key for \"{}\": {}  (shown once; send it in the `key` header)",
         unit.name, issued.plain
@@ -58,12 +59,20 @@ async fn demo_key(platform: &Platform) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    area: "units",
-    version: 1,
-    sqlite: include_str!("../migrations/sqlite/0001_units.sql"),
-    postgres: include_str!("../migrations/postgres/0001_units.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        area: "units",
+        version: 1,
+        sqlite: include_str!("../migrations/sqlite/0001_units.sql"),
+        postgres: include_str!("../migrations/postgres/0001_units.sql"),
+    },
+    Migration {
+        area: "units",
+        version: 2,
+        sqlite: include_str!("../migrations/sqlite/0002_device_keys_are_tokens.sql"),
+        postgres: include_str!("../migrations/postgres/0002_device_keys_are_tokens.sql"),
+    },
+];
 
 static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -93,6 +102,10 @@ pub enum UnitError {
     NotFound,
     #[error("the unit still has orders, registers or other records; move or delete them first")]
     InUse,
+    #[error("device key not found")]
+    KeyNotFound,
+    #[error(transparent)]
+    Tokens(#[from] TokenError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -115,6 +128,11 @@ impl From<UnitError> for HttpError {
                 "The unit still has orders, registers or other records; move or delete them first.",
             ))
             .with_code("unit_in_use"),
+            UnitError::KeyNotFound => HttpError::not_found(Text::new(
+                "Ключ устройства не найден.",
+                "Device key not found.",
+            )),
+            UnitError::Tokens(error) => error.into(),
             UnitError::Database(error) => HttpError::internal(error),
         }
     }

@@ -10,7 +10,9 @@ use tillwire_platform::Platform;
 use tillwire_platform::admin::Admin;
 use tillwire_platform::web::{PageContext, render};
 
-use crate::{ApiKeyRow, ApiKeys, Unit, UnitError, UnitId, UnitName, Units};
+use tillwire_platform::tokens::TokenRow;
+
+use crate::{ApiKeys, Unit, UnitError, UnitId, UnitName, Units};
 
 pub fn router(platform: Platform) -> Router {
     Router::new()
@@ -36,15 +38,15 @@ struct KeysPage {
     page: PageContext,
     section: &'static str,
     units: Vec<Unit>,
-    keys: Vec<ApiKeyRow>,
+    keys: Vec<TokenRow>,
     issued: Option<String>,
 }
 
 impl KeysPage {
-    fn unit_name(&self, unit_id: &i64) -> &str {
+    fn unit_name(&self, unit_id: &Option<i64>) -> &str {
         self.units
             .iter()
-            .find(|u| u.id == *unit_id)
+            .find(|u| Some(u.id) == *unit_id)
             .map_or("?", |u| u.name.as_str())
     }
 }
@@ -99,7 +101,9 @@ async fn delete_unit(
     admin: Admin,
     Path(id): Path<i64>,
 ) -> Result<Redirect, UnitError> {
-    Units(&platform.store).delete(UnitId(id)).await?;
+    Units(&platform.store)
+        .delete(UnitId(id), admin.username())
+        .await?;
     tracing::info!(unit = id, by = %admin.username(), "unit deleted");
     Ok(Redirect::to("/admin/units/"))
 }
@@ -133,7 +137,7 @@ async fn issue_key(
 ) -> Result<Response, UnitError> {
     let unit = Units(&platform.store).get(UnitId(form.unit_id)).await?;
     let issued = ApiKeys(&platform.store)
-        .issue(unit.unit_id(), &form.name)
+        .issue(unit.unit_id(), &form.name, admin.username())
         .await?;
     tracing::info!(key = issued.id, unit = unit.id, by = %admin.username(), "API key issued");
     render_keys(&platform, &admin, Some(issued.plain)).await
@@ -144,7 +148,9 @@ async fn revoke_key(
     admin: Admin,
     Path(id): Path<i64>,
 ) -> Result<Redirect, UnitError> {
-    ApiKeys(&platform.store).revoke(id).await?;
+    ApiKeys(&platform.store)
+        .revoke(id, admin.username())
+        .await?;
     tracing::info!(key = id, by = %admin.username(), "API key revoked");
     Ok(Redirect::to("/admin/api-keys/"))
 }

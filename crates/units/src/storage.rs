@@ -1,4 +1,6 @@
 use serde::Serialize;
+use tillwire_platform::error::{Constraint, ResultExt};
+use tillwire_platform::tokens::Tokens;
 use tillwire_platform::{Store, Text, now_ms, read, write};
 
 use crate::{UnitError, UnitId, changed};
@@ -105,39 +107,24 @@ impl Units<'_> {
             .await
             .map(|r| r.rows_affected()));
         changed();
-        match result {
-            Ok(1) => Ok(()),
-            Ok(_) => Err(UnitError::NotFound),
-            Err(error) if is_unique_violation(&error) => Err(UnitError::Duplicate),
-            Err(error) => Err(error.into()),
+        match result.on_constraint(Constraint::Unique, || UnitError::Duplicate)? {
+            1 => Ok(()),
+            _ => Err(UnitError::NotFound),
         }
     }
 
     /// Deletes a unit that nothing refers to any more (other areas' rows block it through their foreign keys).
-    pub async fn delete(&self, id: UnitId) -> Result<(), UnitError> {
+    /// Deletes a unit that nothing refers to any more, and revokes its device keys.
+    pub async fn delete(&self, id: UnitId, actor: &str) -> Result<(), UnitError> {
         let result = write!(self.0, db => sqlx::query("DELETE FROM units WHERE id = $1")
             .bind(id.0)
             .execute(db)
             .await
             .map(|r| r.rows_affected()));
         changed();
-        match result {
-            Ok(1) => Ok(()),
-            Ok(_) => Err(UnitError::NotFound),
-            Err(error) if is_foreign_key_violation(&error) => Err(UnitError::InUse),
-            Err(error) => Err(error.into()),
+        match result.on_constraint(Constraint::ForeignKey, || UnitError::InUse)? {
+            1 => Ok(Tokens(self.0).revoke_unit(id.0, actor).await?),
+            _ => Err(UnitError::NotFound),
         }
     }
-}
-
-pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .is_some_and(|e| e.is_unique_violation())
-}
-
-fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .is_some_and(|e| e.is_foreign_key_violation())
 }
