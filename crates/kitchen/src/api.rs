@@ -173,10 +173,6 @@ fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, KitchenError> {
     })
 }
 
-fn already_imported() -> KitchenError {
-    KitchenError::Conflict(Text::new("Чек уже загружен.", "Receipt already imported."))
-}
-
 fn api_actor() -> Actor {
     Actor {
         user_id: None,
@@ -271,7 +267,7 @@ async fn post_receipt(
             )
         })?;
     if context.seen {
-        return Err(already_imported());
+        return Err(KitchenError::AlreadyImported);
     }
     let receipt = Receipt {
         key,
@@ -301,7 +297,7 @@ async fn post_receipt(
             stations: 0,
         })
         .into_response(),
-        ImportOutcome::AlreadyImported => return Err(already_imported()),
+        ImportOutcome::AlreadyImported => return Err(KitchenError::AlreadyImported),
     })
 }
 

@@ -247,6 +247,8 @@ pub enum KitchenError {
     NotFound(Thing),
     #[error("{0}")]
     Conflict(Text),
+    #[error("receipt already imported")]
+    AlreadyImported,
     #[error("moving from status {from} to {to} is not allowed")]
     TransitionNotAllowed { from: i64, to: i64 },
     #[error("login required")]
@@ -340,6 +342,10 @@ impl From<KitchenError> for HttpError {
                 format!("Moving from status {from} to {to} is not allowed."),
             ))
             .with_code("transition_not_allowed"),
+            KitchenError::AlreadyImported => {
+                HttpError::conflict(Text::new("Чек уже загружен.", "Receipt already imported."))
+                    .with_code("receipt_already_imported")
+            }
             KitchenError::Unauthorized => HttpError::login_required(),
             KitchenError::Forbidden => HttpError::forbidden(),
             KitchenError::Database(error) => HttpError::internal(error),
