@@ -1,6 +1,6 @@
 //! No-op jobs through the typed durable queue (`tillwire_platform::jobs`), in process on a fresh database of the
 //! backend: enqueued up front in batches, then jobs/s from the runner's start until the last one is settled, with
-//! 1, 100 and 10,000 distinct keys (one key is strict FIFO: one job at a time).
+//! 1, 100 and 10,000 distinct keys (one key is strict FIFO: one job at a time, claimed in runs).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,6 +24,8 @@ struct Noop {
 impl BackgroundJob for Noop {
     const QUEUE: &'static str = "bench.noop";
     const MAX_ATTEMPTS: i64 = 3;
+    /// A no-op is as short as a job gets: one key's backlog is claimed in runs of a whole claim window.
+    const RUN_LENGTH: usize = 256;
 
     fn key(&self) -> String {
         format!("k{}", self.key)

@@ -5,7 +5,7 @@
 //! with exponential backoff and jitter, a `dead` state after `max_attempts`, manual retry, and a lease so that
 //! a job held by a crashed process runs again. Delivery is therefore at-least-once; handlers are idempotent.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -77,6 +77,12 @@ pub trait BackgroundJob: Serialize + DeserializeOwned + Send + 'static {
     /// Attempts before the job is dead (a handler's panic and a lease lost to a crash count as attempts).
     const MAX_ATTEMPTS: i64;
 
+    /// How many consecutive jobs of one key a worker may claim at once and run back to back. For short jobs
+    /// (one key's backlog then drains at the speed of the handler, not of a claim per job); 1, the default, claims
+    /// each job on its own. A run stops early once a quarter of the lease has passed, or at a failed job, and the
+    /// rest of it goes back to the queue unattempted, in order.
+    const RUN_LENGTH: usize = 1;
+
     /// Jobs sharing a key run one at a time, oldest first.
     fn key(&self) -> String;
 
@@ -120,6 +126,7 @@ type ErasedHandler = Arc<dyn Fn(Job) -> JobFuture + Send + Sync>;
 struct Registered {
     handler: ErasedHandler,
     backoff: fn(i64) -> Duration,
+    run_length: usize,
 }
 
 /// The handlers the runner knows, by job type. A job whose queue has no handler is dead at once.
@@ -154,6 +161,7 @@ impl JobRegistry {
         let registered = Registered {
             handler: erased,
             backoff: J::backoff,
+            run_length: J::RUN_LENGTH.max(1),
         };
         if self.handlers.insert(J::QUEUE, registered).is_some() {
             tracing::warn!(
@@ -162,6 +170,11 @@ impl JobRegistry {
             );
         }
         self
+    }
+
+    /// How many consecutive jobs of a queue's key may be claimed together (1 for an unknown queue).
+    fn run_length(&self, queue: &str) -> usize {
+        self.handlers.get(queue).map_or(1, |r| r.run_length)
     }
 
     /// Runs one claimed job: its handler's outcome, a panic as a failed attempt, and when to try again.
@@ -298,12 +311,33 @@ impl_enqueue!(sqlx::PgConnection);
 
 /// How many of the oldest open jobs a claim looks at first (running ones included).
 const CLAIM_WINDOW: i64 = 256;
+/// How often at most the claim walks every key when one key's backlog fills the window.
+const SKIP_SCAN_EVERY_MS: i64 = 50;
+
+/// The (id, attempt) pairs of `$2` (see [`attempts_json`]) as rows: which attempts a settling write concerns, so a
+/// worker whose job was taken over cannot settle the newer attempt.
+fn attempt_pairs(backend: crate::Backend) -> &'static str {
+    match backend {
+        crate::Backend::Sqlite => {
+            "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($2)"
+        }
+        crate::Backend::Postgres => {
+            "SELECT (value->>0)::bigint, (value->>1)::bigint FROM jsonb_array_elements($2::jsonb)"
+        }
+    }
+}
+
+/// The jobs' (id, attempt) pairs as one JSON text, so the statement is the same whatever their number.
+fn attempts_json(jobs: &[Job]) -> String {
+    let pairs: Vec<(i64, i64)> = jobs.iter().map(|job| (job.id, job.attempts)).collect();
+    serde_json::to_string(&pairs).unwrap_or_default()
+}
 
 /// The oldest open (pending or running) jobs, oldest first: every key's head among them is its first row. SQLite
 /// is told which index to walk: left to itself it sorted every pending job on each claim.
 fn open_window(backend: crate::Backend) -> String {
     format!(
-        "SELECT id, job_key, state, run_at_ms, locked_until_ms, attempts, max_attempts FROM jobs {open}
+        "SELECT id, queue, job_key, state, run_at_ms, locked_until_ms, attempts, max_attempts FROM jobs {open}
          WHERE state IN ('pending', 'running') AND id >= $2 ORDER BY id LIMIT $1",
         open = index_hint(backend, "jobs_open"),
     )
@@ -320,7 +354,7 @@ fn key_heads(backend: crate::Backend) -> String {
                     WHERE j.state IN ('pending', 'running') AND j.job_key > open_keys.job_key)
             FROM open_keys WHERE open_keys.job_key IS NOT NULL
         )
-        SELECT h.id, h.job_key, h.state, h.run_at_ms, h.locked_until_ms, h.attempts, h.max_attempts
+        SELECT h.id, h.queue, h.job_key, h.state, h.run_at_ms, h.locked_until_ms, h.attempts, h.max_attempts
         FROM open_keys k JOIN jobs h ON h.id = (SELECT MIN(e.id) FROM jobs e {keys}
                                                 WHERE e.job_key = k.job_key AND e.state IN ('pending', 'running'))
         WHERE k.job_key IS NOT NULL ORDER BY h.id",
@@ -344,6 +378,7 @@ const READY: &str = "run_at_ms <= $1 AND (state = 'pending'
 #[derive(sqlx::FromRow)]
 struct OpenJob {
     id: i64,
+    queue: String,
     job_key: String,
     state: String,
     run_at_ms: i64,
@@ -361,15 +396,59 @@ impl OpenJob {
     }
 }
 
-/// The ready heads among `rows` (oldest first), at most `limit`: a key's first row is its head, since every older
-/// open job is in the window too.
-fn ready_heads(rows: &[OpenJob], now: i64, limit: usize) -> Vec<i64> {
-    let mut seen = std::collections::HashSet::new();
-    rows.iter()
-        .filter(|row| seen.insert(row.job_key.as_str()) && row.ready(now))
-        .map(|row| row.id)
-        .take(limit)
-        .collect()
+/// The runs to claim among `rows` (oldest first), at most `limit` runs: a key's first row is its head (every
+/// older open job is in the window too); a ready head takes along the key's next rows while they are pending, due
+/// and of its queue, up to the queue's run length. (id, key) pairs, oldest first.
+fn ready_runs<'r>(
+    rows: &'r [OpenJob],
+    now: i64,
+    limit: usize,
+    run_length: &dyn Fn(&str) -> usize,
+) -> Vec<(i64, &'r str)> {
+    // Per key seen: how many more of its rows the run may take (0: none, the run ended or never began), and the
+    // head's queue.
+    let mut room: HashMap<&str, (usize, &str)> = HashMap::new();
+    let mut runs = 0;
+    let mut ids = Vec::new();
+    for row in rows {
+        match room.get_mut(row.job_key.as_str()) {
+            None => {
+                let take = row.ready(now) && runs < limit;
+                if take {
+                    runs += 1;
+                    ids.push((row.id, row.job_key.as_str()));
+                }
+                let more = if take { run_length(&row.queue) - 1 } else { 0 };
+                room.insert(row.job_key.as_str(), (more, row.queue.as_str()));
+            }
+            Some((more, queue)) if *more > 0 => {
+                if row.state == "pending" && row.run_at_ms <= now && row.queue == *queue {
+                    ids.push((row.id, row.job_key.as_str()));
+                    *more -= 1;
+                } else {
+                    *more = 0;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    ids
+}
+
+/// Splits claimed jobs (oldest first) into runs: each key's jobs in order, keys in the order of their oldest job.
+fn into_runs(jobs: Vec<Job>) -> Vec<Vec<Job>> {
+    let mut runs: Vec<Vec<Job>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for job in jobs {
+        match index.get(&job.job_key) {
+            Some(&at) => runs[at].push(job),
+            None => {
+                index.insert(job.job_key.clone(), runs.len());
+                runs.push(vec![job]);
+            }
+        }
+    }
+    runs
 }
 
 /// The queue: enqueue from anywhere, run registered handlers in the background.
@@ -384,6 +463,8 @@ pub struct JobQueue {
     /// whose index entries PostgreSQL keeps until vacuum and every scan from the start would walk again.
     /// Set back to 0 whenever abandoned jobs are looked for (each second) and when the window comes back empty.
     floor: Arc<std::sync::atomic::AtomicI64>,
+    /// When every key was last walked for heads beyond the window.
+    skip_scanned_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl JobQueue {
@@ -394,6 +475,7 @@ impl JobQueue {
             lease_ms: LEASE_MS,
             buried_ms: Arc::default(),
             floor: Arc::default(),
+            skip_scanned_ms: Arc::default(),
         }
     }
 
@@ -427,6 +509,16 @@ impl JobQueue {
     /// about the window, not the backlog (a NOT EXISTS probe per pending row made one key's 18,000-job backlog
     /// drain at 8 jobs/s on PostgreSQL).
     pub async fn claim(&self, limit: i64) -> Result<Vec<Job>, sqlx::Error> {
+        self.claim_runs(limit, &|_| 1).await
+    }
+
+    /// Claims up to `limit` runs: each a ready head and, up to its queue's `run_length`, the key's next jobs (see
+    /// [`BackgroundJob::RUN_LENGTH`]). Oldest first.
+    async fn claim_runs(
+        &self,
+        limit: i64,
+        run_length: &(dyn Fn(&str) -> usize + Sync),
+    ) -> Result<Vec<Job>, sqlx::Error> {
         let now = now_ms();
         self.bury_abandoned(now).await?;
         let limit = usize::try_from(limit).unwrap_or(0);
@@ -441,22 +533,34 @@ impl JobQueue {
             window.first().map_or(0, |oldest| oldest.id),
             std::sync::atomic::Ordering::Relaxed,
         );
-        let mut heads = ready_heads(&window, now, limit);
-        let keys = window
-            .iter()
-            .map(|row| row.job_key.as_str())
-            .collect::<std::collections::HashSet<_>>()
-            .len();
-        // A full window of few keys is a backlog queued behind its heads; other keys' heads may lie beyond it.
-        if heads.len() < limit && window.len() as i64 == CLAIM_WINDOW && keys < window.len() / 2 {
-            let all: Vec<OpenJob> = read!(&self.store, db => sqlx::query_as(sqlx::AssertSqlSafe(key_heads(backend)))
+        let mut wanted = ready_runs(&window, now, limit, run_length);
+        let window_keys: HashSet<&str> = window.iter().map(|row| row.job_key.as_str()).collect();
+        let runs = wanted.iter().map(|(_, key)| *key).collect::<HashSet<_>>().len();
+        // A full window of few keys is a backlog queued behind its heads; other keys' heads may lie beyond it. The
+        // key walk costs more than the window, so it runs at most every SKIP_SCAN_EVERY_MS: meanwhile other keys
+        // wait that long at most, and the backlog drains in runs.
+        let beyond: Vec<OpenJob> = if runs < limit
+            && window.len() as i64 == CLAIM_WINDOW
+            && window_keys.len() < window.len() / 2
+            && self.skip_scan_due(now)
+        {
+            read!(&self.store, db => sqlx::query_as(sqlx::AssertSqlSafe(key_heads(backend)))
                 .fetch_all(db)
-                .await)?;
-            heads = ready_heads(&all, now, limit);
-        }
-        if heads.is_empty() {
+                .await)?
+        } else {
+            Vec::new()
+        };
+        wanted.extend(
+            ready_runs(&beyond, now, limit, &|_| 1)
+                .into_iter()
+                .filter(|(_, key)| !window_keys.contains(key))
+                .take(limit.saturating_sub(runs)),
+        );
+        if wanted.is_empty() {
             return Ok(Vec::new());
         }
+        wanted.sort_unstable_by_key(|(id, _)| *id);
+        let heads: Vec<i64> = wanted.iter().map(|(id, _)| *id).collect();
         // The ids travel as one JSON text so the statement is the same on both engines. Readiness is checked
         // again as the rows are updated: another instance may have claimed one meanwhile.
         let ids = serde_json::to_string(&heads).unwrap_or_default();
@@ -476,7 +580,60 @@ impl JobQueue {
             .fetch_all(db)
             .await)?;
         claimed.sort_by_key(|job| job.id);
-        Ok(claimed)
+        // Another instance may have taken a head meanwhile (its followers were still pending, so they were claimed
+        // here): a run is kept only up to its first job not claimed, and the rest goes back unattempted.
+        let got: HashSet<i64> = claimed.iter().map(|job| job.id).collect();
+        let mut broken = HashSet::new();
+        let mut keep = HashSet::new();
+        for (id, key) in &wanted {
+            if broken.contains(key) {
+                continue;
+            }
+            if got.contains(id) {
+                keep.insert(*id);
+            } else {
+                broken.insert(*key);
+            }
+        }
+        let (kept, stray): (Vec<Job>, Vec<Job>) =
+            claimed.into_iter().partition(|job| keep.contains(&job.id));
+        self.release_all(&stray).await?;
+        Ok(kept)
+    }
+
+    /// Whether the key walk may run now (at most every [`SKIP_SCAN_EVERY`]).
+    fn skip_scan_due(&self, now: i64) -> bool {
+        let last = self.skip_scanned_ms.load(std::sync::atomic::Ordering::Relaxed);
+        now - last >= SKIP_SCAN_EVERY_MS
+            && self
+                .skip_scanned_ms
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
+    /// Puts claimed jobs back unattempted (the rest of a run that stopped early, or a run whose head another
+    /// instance took): pending again, the attempt their claim counted given back.
+    async fn release_all(&self, jobs: &[Job]) -> Result<(), sqlx::Error> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "UPDATE jobs SET state = 'pending', attempts = attempts - 1, updated_ms = $1
+             WHERE state = 'running' AND (id, attempts) IN ({})",
+            attempt_pairs(self.store.backend())
+        );
+        write!(&self.store, db => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(now_ms())
+            .bind(attempts_json(jobs))
+            .execute(db)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
     }
 
     async fn bury_abandoned(&self, now: i64) -> Result<(), sqlx::Error> {
@@ -524,23 +681,14 @@ impl JobQueue {
         if jobs.is_empty() {
             return Ok(());
         }
-        let attempts: Vec<(i64, i64)> = jobs.iter().map(|job| (job.id, job.attempts)).collect();
-        let attempts = serde_json::to_string(&attempts).unwrap_or_default();
-        let settled = match self.store.backend() {
-            crate::Backend::Sqlite => {
-                "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($2)"
-            }
-            crate::Backend::Postgres => {
-                "SELECT (value->>0)::bigint, (value->>1)::bigint FROM jsonb_array_elements($2::jsonb)"
-            }
-        };
         let sql = format!(
             "UPDATE jobs SET state = 'done', last_error = NULL, updated_ms = $1
-             WHERE state = 'running' AND (id, attempts) IN ({settled})"
+             WHERE state = 'running' AND (id, attempts) IN ({})",
+            attempt_pairs(self.store.backend())
         );
         write!(&self.store, db => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .bind(now_ms())
-            .bind(&attempts)
+            .bind(attempts_json(jobs))
             .execute(db)
             .await
             .map(|r| r.rows_affected()))?;
@@ -682,14 +830,18 @@ impl JobQueue {
             let claimed = if free == 0 {
                 Ok(Vec::new())
             } else {
-                self.claim(free.min(CLAIM_BATCH)).await
+                let registry = registry.clone();
+                self.claim_runs(free.min(CLAIM_BATCH), &move |queue| {
+                    registry.run_length(queue)
+                })
+                .await
             };
             let jobs = claimed.unwrap_or_else(|error| {
                 tracing::warn!(%error, "could not claim jobs");
                 Vec::new()
             });
             let idle = jobs.is_empty();
-            for job in jobs {
+            for run in into_runs(jobs) {
                 let permit = permits
                     .clone()
                     .acquire_owned()
@@ -697,15 +849,11 @@ impl JobQueue {
                     .expect("semaphore open");
                 let registry = registry.clone();
                 let outcomes = outcomes.clone();
-                let span = tracing::info_span!("job", id = job.id, queue = %job.queue, key = %job.job_key, attempt = job.attempts);
-                tokio::spawn(
-                    async move {
-                        let (outcome, wait) = registry.run(&job).await;
-                        let _ = outcomes.send(Outcome { job, outcome, wait });
-                        drop(permit);
-                    }
-                    .instrument(span),
-                );
+                let budget = Duration::from_millis(u64::try_from(self.lease_ms / 4).unwrap_or(0));
+                tokio::spawn(async move {
+                    run_in_order(&registry, run, budget, &outcomes).await;
+                    drop(permit);
+                });
             }
             if idle {
                 tokio::select! {
@@ -725,8 +873,11 @@ impl JobQueue {
     async fn settle(self, mut outcomes: mpsc::UnboundedReceiver<Outcome>) {
         let mut batch = Vec::new();
         while outcomes.recv_many(&mut batch, SETTLE_BATCH).await > 0 {
-            let (done, failed): (Vec<Outcome>, Vec<Outcome>) =
-                batch.drain(..).partition(|o| o.outcome.is_ok());
+            let (released, attempted): (Vec<Outcome>, Vec<Outcome>) =
+                batch.drain(..).partition(|o| o.outcome.is_none());
+            let (done, failed): (Vec<Outcome>, Vec<Outcome>) = attempted
+                .into_iter()
+                .partition(|o| matches!(o.outcome, Some(Ok(()))));
             let done: Vec<Job> = done.into_iter().map(|o| o.job).collect();
             match self.complete_all(&done).await {
                 Ok(()) => {
@@ -741,7 +892,7 @@ impl JobQueue {
                 }
             }
             for Outcome { job, outcome, wait } in failed {
-                let Err(failure) = outcome else { continue };
+                let Some(Err(failure)) = outcome else { continue };
                 match self.fail_then_wait(&job, &failure, wait).await {
                     Ok(state) => {
                         tracing::warn!(job = job.id, queue = %job.queue, attempt = job.attempts, state = state.as_str(), ?failure, "job failed");
@@ -753,17 +904,54 @@ impl JobQueue {
                     }
                 }
             }
+            // After the failed job of their run is recorded, so none of them can be claimed before it.
+            let released: Vec<Job> = released.into_iter().map(|o| o.job).collect();
+            if let Err(error) = self.release_all(&released).await {
+                tracing::error!(%error, jobs = released.len(), "could not put back the rest of a run");
+            }
             // Permits are free and the keys' next jobs may be ready: look again now, not after the idle poll.
             self.notify();
         }
     }
 }
 
-/// A finished attempt on its way to be recorded.
+/// A finished attempt on its way to be recorded; `None`: not attempted, to go back to the queue.
 struct Outcome {
     job: Job,
-    outcome: Result<(), JobFailure>,
+    outcome: Option<Result<(), JobFailure>>,
     wait: Duration,
+}
+
+/// Runs one key's claimed jobs in order. After a failure, or once `budget` has passed (the lease must outlast
+/// the run's last job), the rest goes back unattempted: a later job of the key never runs before an earlier one
+/// succeeded.
+async fn run_in_order(
+    registry: &JobRegistry,
+    run: Vec<Job>,
+    budget: Duration,
+    outcomes: &mpsc::UnboundedSender<Outcome>,
+) {
+    let started = std::time::Instant::now();
+    let mut jobs = run.into_iter();
+    while let Some(job) = jobs.next() {
+        let span = tracing::info_span!("job", id = job.id, queue = %job.queue, key = %job.job_key, attempt = job.attempts);
+        let (outcome, wait) = registry.run(&job).instrument(span).await;
+        let stop = outcome.is_err() || started.elapsed() >= budget;
+        let _ = outcomes.send(Outcome {
+            job,
+            outcome: Some(outcome),
+            wait,
+        });
+        if stop {
+            for job in jobs.by_ref() {
+                let _ = outcomes.send(Outcome {
+                    job,
+                    outcome: None,
+                    wait: Duration::ZERO,
+                });
+            }
+        }
+    }
 }
 
 /// 2^attempt seconds, capped at ten minutes, with up to 25 % jitter so a recovering printer is not stampeded.

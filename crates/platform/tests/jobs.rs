@@ -754,6 +754,95 @@ tillwire_testkit::both_backends!(thousand_jobs_smoke, |db| async move {
     assert!(queue.list(None, 10).await.expect("list").is_empty());
 });
 
+/// A short job claimed in runs of up to eight of one key.
+#[derive(Debug, Serialize, Deserialize)]
+struct Burst {
+    seq: i64,
+}
+
+impl BackgroundJob for Burst {
+    const QUEUE: &'static str = "test.burst";
+    const MAX_ATTEMPTS: i64 = 3;
+    const RUN_LENGTH: usize = 8;
+
+    fn key(&self) -> String {
+        "burst".into()
+    }
+
+    fn backoff(_attempt: i64) -> Duration {
+        Duration::ZERO
+    }
+}
+
+tillwire_testkit::both_backends!(runs_keep_order_and_stop_at_a_failure, |db| async move {
+    let store = open(&db).await;
+    let queue = JobQueue::new(store.clone());
+    // 30 jobs of one key and 5 of another, interleaved.
+    let mut jobs: Vec<NewJob> = Vec::new();
+    for seq in 0..30 {
+        jobs.push(Burst { seq }.to_job());
+        if seq % 6 == 0 {
+            jobs.push(NewJob {
+                key: "other".into(),
+                ..Burst { seq: 100 + seq }.to_job()
+            });
+        }
+    }
+    let ids = enqueue_in_one_transaction(&store, &jobs)
+        .await
+        .expect("enqueue");
+    let ran = Arc::new(Mutex::new(Vec::<(String, i64, i64)>::new()));
+    let failed_once = Arc::new(AtomicBool::new(false));
+    let mut registry = JobRegistry::default();
+    registry.register({
+        let (ran, failed_once) = (ran.clone(), failed_once.clone());
+        move |job: Burst, attempt: Attempt| {
+            let (ran, failed_once) = (ran.clone(), failed_once.clone());
+            async move {
+                ran.lock()
+                    .expect("lock")
+                    .push((attempt.key.clone(), job.seq, attempt.number));
+                // The 12th job of the busy key fails its first attempt, in the middle of a run.
+                if job.seq == 11 && !failed_once.swap(true, Ordering::SeqCst) {
+                    return Err(JobFailure::Retry("once".into()));
+                }
+                Ok(())
+            }
+        }
+    });
+    let runner = spawn_runner(&queue, Arc::new(registry), 4);
+    queue.notify();
+    eventually("every job done", || async {
+        count_in(&queue, "done").await == ids.len() as i64
+    })
+    .await;
+    runner.stop().await;
+
+    let ran = ran.lock().expect("lock").clone();
+    let busy: Vec<(i64, i64)> = ran
+        .iter()
+        .filter(|(key, _, _)| key == "burst")
+        .map(|(_, seq, attempt)| (*seq, *attempt))
+        .collect();
+    // In order, the failed job retried before anything after it ran, and nothing else attempted twice.
+    let mut expected: Vec<(i64, i64)> = (0..30).map(|seq| (seq, 1)).collect();
+    expected.insert(12, (11, 2));
+    assert_eq!(busy, expected);
+    let other: Vec<i64> = ran
+        .iter()
+        .filter(|(key, _, _)| key == "other")
+        .map(|(_, seq, _)| *seq)
+        .collect();
+    assert_eq!(other, [100, 106, 112, 118, 124]);
+    // The jobs after the failure went back unattempted: each shows only the attempt that ran it.
+    let mut attempts = Vec::new();
+    for id in &ids {
+        attempts.push(row(&queue, *id).await.attempts);
+    }
+    assert_eq!(attempts.iter().filter(|a| **a == 2).count(), 1, "{attempts:?}");
+    assert!(attempts.iter().all(|a| *a == 1 || *a == 2), "{attempts:?}");
+});
+
 #[test]
 fn backoff_doubles_with_jitter_and_is_capped() {
     for attempt in 1..=9 {
