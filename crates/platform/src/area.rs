@@ -154,7 +154,6 @@ impl Assembly {
 
     /// Adds routes that authenticate as `access` says and show their errors as `answer` says.
     pub fn routes(&mut self, access: Access, answer: Answer, routes: Router) {
-        let routes = routes.layer(middleware::from_fn(telemetry::catch_panics));
         let routes = match access {
             Access::Session => routes.layer(middleware::from_fn_with_state(
                 self.platform.clone(),

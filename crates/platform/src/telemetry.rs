@@ -78,9 +78,10 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// A handler that panics answers 500 the way its route group answers errors (the group's `error::render` layer
-/// shapes it), telling the reader the request id to quote; the panic is logged within the request's span.
-pub async fn catch_panics(request: Request, next: Next) -> Response {
+/// Runs the rest of a route group's stack; a handler that panics answers 500 the way its group answers errors
+/// (the caller, `error::render`, shapes it), telling the reader the request id to quote. The panic is logged within
+/// the request's span.
+pub(crate) async fn catch_panics(request: Request, next: Next) -> Response {
     let id = request
         .extensions()
         .get::<RequestId>()
