@@ -535,7 +535,11 @@ impl JobQueue {
         );
         let mut wanted = ready_runs(&window, now, limit, run_length);
         let window_keys: HashSet<&str> = window.iter().map(|row| row.job_key.as_str()).collect();
-        let runs = wanted.iter().map(|(_, key)| *key).collect::<HashSet<_>>().len();
+        let runs = wanted
+            .iter()
+            .map(|(_, key)| *key)
+            .collect::<HashSet<_>>()
+            .len();
         // A full window of few keys is a backlog queued behind its heads; other keys' heads may lie beyond it. The
         // key walk costs more than the window, so it runs at most every SKIP_SCAN_EVERY_MS: meanwhile other keys
         // wait that long at most, and the backlog drains in runs.
@@ -603,7 +607,9 @@ impl JobQueue {
 
     /// Whether the key walk may run now (at most every [`SKIP_SCAN_EVERY`]).
     fn skip_scan_due(&self, now: i64) -> bool {
-        let last = self.skip_scanned_ms.load(std::sync::atomic::Ordering::Relaxed);
+        let last = self
+            .skip_scanned_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
         now - last >= SKIP_SCAN_EVERY_MS
             && self
                 .skip_scanned_ms
@@ -892,7 +898,9 @@ impl JobQueue {
                 }
             }
             for Outcome { job, outcome, wait } in failed {
-                let Some(Err(failure)) = outcome else { continue };
+                let Some(Err(failure)) = outcome else {
+                    continue;
+                };
                 match self.fail_then_wait(&job, &failure, wait).await {
                     Ok(state) => {
                         tracing::warn!(job = job.id, queue = %job.queue, attempt = job.attempts, state = state.as_str(), ?failure, "job failed");

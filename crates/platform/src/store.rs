@@ -102,41 +102,42 @@ impl Store {
         .execute(db)
         .await
         .map(|r| r.rows_affected()))?;
-        let mut applied = 0;
-        for migration in areas.iter().flat_map(|area| area.iter()) {
-            let script = match self.backend() {
-                Backend::Sqlite => migration.sqlite,
-                Backend::Postgres => migration.postgres,
-            };
-            let is_postgres = self.backend() == Backend::Postgres;
-            let newly_applied: Result<bool, StoreError> = crate::write_tx!(self, tx => {
-                if is_postgres {
-                    // Two instances starting together must not both apply the same migration.
-                    sqlx::query("SELECT pg_advisory_xact_lock(7317001)").execute(&mut **tx).await?;
+        let backend = self.backend();
+        // One transaction for every pending migration: an upgrade applies whole or not at all, and a fresh
+        // SQLite database pays one commit, not one per migration.
+        let applied: Result<usize, StoreError> = crate::write_tx!(self, tx => {
+            if backend == Backend::Postgres {
+                // Two instances starting together must not both apply the same migration.
+                sqlx::query("SELECT pg_advisory_xact_lock(7317001)").execute(&mut **tx).await?;
+            }
+            let done: Vec<(String, i64)> = sqlx::query_as("SELECT area, version FROM schema_migrations")
+                .fetch_all(&mut **tx)
+                .await?;
+            let mut applied = 0;
+            for migration in areas.iter().flat_map(|area| area.iter()) {
+                if done.iter().any(|(area, version)| area == migration.area && *version == migration.version) {
+                    continue;
                 }
-                let found: Option<(i64,)> =
-                    sqlx::query_as("SELECT version FROM schema_migrations WHERE area = $1 AND version = $2")
-                        .bind(migration.area)
-                        .bind(migration.version)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                if found.is_none() {
-                    sqlx::raw_sql(script).execute(&mut **tx).await.map_err(|source| StoreError::Migration {
-                        area: migration.area,
-                        version: migration.version,
-                        source,
-                    })?;
-                    sqlx::query("INSERT INTO schema_migrations (area, version, applied_ms) VALUES ($1, $2, $3)")
-                        .bind(migration.area)
-                        .bind(migration.version)
-                        .bind(crate::now_ms())
-                        .execute(&mut **tx)
-                        .await?;
-                }
-                Ok(found.is_none())
-            });
-            applied += usize::from(newly_applied?);
-        }
+                let script = match backend {
+                    Backend::Sqlite => migration.sqlite,
+                    Backend::Postgres => migration.postgres,
+                };
+                sqlx::raw_sql(script).execute(&mut **tx).await.map_err(|source| StoreError::Migration {
+                    area: migration.area,
+                    version: migration.version,
+                    source,
+                })?;
+                sqlx::query("INSERT INTO schema_migrations (area, version, applied_ms) VALUES ($1, $2, $3)")
+                    .bind(migration.area)
+                    .bind(migration.version)
+                    .bind(crate::now_ms())
+                    .execute(&mut **tx)
+                    .await?;
+                applied += 1;
+            }
+            Ok(applied)
+        });
+        let applied = applied?;
         Ok(applied)
     }
 

@@ -839,7 +839,11 @@ tillwire_testkit::both_backends!(runs_keep_order_and_stop_at_a_failure, |db| asy
     for id in &ids {
         attempts.push(row(&queue, *id).await.attempts);
     }
-    assert_eq!(attempts.iter().filter(|a| **a == 2).count(), 1, "{attempts:?}");
+    assert_eq!(
+        attempts.iter().filter(|a| **a == 2).count(),
+        1,
+        "{attempts:?}"
+    );
     assert!(attempts.iter().all(|a| *a == 1 || *a == 2), "{attempts:?}");
 });
 
