@@ -314,16 +314,21 @@ const CLAIM_WINDOW: i64 = 256;
 /// How often at most the claim walks every key when one key's backlog fills the window.
 const SKIP_SCAN_EVERY_MS: i64 = 50;
 
-/// The (id, attempt) pairs of `$2` (see [`attempts_json`]) as rows: which attempts a settling write concerns, so a
-/// worker whose job was taken over cannot settle the newer attempt.
-fn attempt_pairs(backend: crate::Backend) -> &'static str {
+/// Settles the attempts of `$2` (see [`attempts_json`]), running ones only, with `set`: matching the attempt
+/// number means a worker whose job was taken over cannot settle the newer attempt. PostgreSQL gets a join on the
+/// primary key (it planned `(id, attempts) IN (…)` as a scan of the whole table, finished jobs included); SQLite
+/// probes the primary key for the `IN` list by itself and is slower with the join.
+fn settle_attempts(backend: crate::Backend, set: &str) -> String {
     match backend {
-        crate::Backend::Sqlite => {
-            "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($2)"
-        }
-        crate::Backend::Postgres => {
-            "SELECT (value->>0)::bigint, (value->>1)::bigint FROM jsonb_array_elements($2::jsonb)"
-        }
+        crate::Backend::Sqlite => format!(
+            "UPDATE jobs SET {set} WHERE state = 'running' AND (id, attempts) IN
+             (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($2))"
+        ),
+        crate::Backend::Postgres => format!(
+            "UPDATE jobs SET {set} FROM (SELECT (value->>0)::bigint AS job_id, (value->>1)::bigint AS attempt
+                                         FROM jsonb_array_elements($2::jsonb)) AS settled
+             WHERE jobs.id = settled.job_id AND jobs.attempts = settled.attempt AND jobs.state = 'running'"
+        ),
     }
 }
 
@@ -568,13 +573,16 @@ impl JobQueue {
         // The ids travel as one JSON text so the statement is the same on both engines. Readiness is checked
         // again as the rows are updated: another instance may have claimed one meanwhile.
         let ids = serde_json::to_string(&heads).unwrap_or_default();
-        let id_list = match self.store.backend() {
-            crate::Backend::Sqlite => "SELECT value FROM json_each($2)",
-            crate::Backend::Postgres => "SELECT jsonb_array_elements_text($2::jsonb)::bigint",
+        // `= ANY(ARRAY(…))`: PostgreSQL planned `id IN (…)` as a scan of the whole table.
+        let wanted_ids = match self.store.backend() {
+            crate::Backend::Sqlite => "id IN (SELECT value FROM json_each($2))",
+            crate::Backend::Postgres => {
+                "id = ANY(ARRAY(SELECT jsonb_array_elements_text($2::jsonb)::bigint))"
+            }
         };
         let sql = format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until_ms = $1 + $3, updated_ms = $1
-             WHERE id IN ({id_list}) AND {READY}
+             WHERE {wanted_ids} AND {READY}
              RETURNING id, queue, job_key, payload, attempts, max_attempts"
         );
         let mut claimed: Vec<Job> = write!(&self.store, db => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
@@ -628,10 +636,9 @@ impl JobQueue {
         if jobs.is_empty() {
             return Ok(());
         }
-        let sql = format!(
-            "UPDATE jobs SET state = 'pending', attempts = attempts - 1, updated_ms = $1
-             WHERE state = 'running' AND (id, attempts) IN ({})",
-            attempt_pairs(self.store.backend())
+        let sql = settle_attempts(
+            self.store.backend(),
+            "state = 'pending', attempts = jobs.attempts - 1, updated_ms = $1",
         );
         write!(&self.store, db => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .bind(now_ms())
@@ -687,10 +694,9 @@ impl JobQueue {
         if jobs.is_empty() {
             return Ok(());
         }
-        let sql = format!(
-            "UPDATE jobs SET state = 'done', last_error = NULL, updated_ms = $1
-             WHERE state = 'running' AND (id, attempts) IN ({})",
-            attempt_pairs(self.store.backend())
+        let sql = settle_attempts(
+            self.store.backend(),
+            "state = 'done', last_error = NULL, updated_ms = $1",
         );
         write!(&self.store, db => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .bind(now_ms())
