@@ -5,17 +5,16 @@
 //! that was offline resynchronises by itself; nothing polls.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use futures::stream::{self, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use tillwire_platform::web::{Asset, Lang, PageContext, render};
+use tillwire_platform::web::{Asset, Lang, PageContext, live, render};
 use tillwire_platform::{CurrentUser, Role};
 use tillwire_units::{UnitId, Units};
 use tokio_stream::wrappers::BroadcastStream;
@@ -235,12 +234,6 @@ async fn snapshot_event(kitchen: &Kitchen, unit: UnitId, public: bool) -> SseEve
     }
 }
 
-fn sse(stream: impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static) -> Response {
-    Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
-}
-
 #[derive(Template)]
 #[template(path = "operator.html")]
 struct OperatorPage {
@@ -351,7 +344,10 @@ async fn board_events(
     Query(query): Query<UnitQuery>,
 ) -> Result<Response, KitchenError> {
     let unit = kitchen.screen_unit(query.unit).await?;
-    Ok(sse(kitchen.live_stream(unit, true)))
+    Ok(live(
+        kitchen.live_stream(unit, true),
+        kitchen.platform.stopping(),
+    ))
 }
 
 async fn staff_snapshot(
@@ -369,7 +365,10 @@ async fn staff_events(
     Query(query): Query<UnitQuery>,
 ) -> Result<Response, KitchenError> {
     let unit = kitchen.screen_unit(query.unit).await?;
-    Ok(sse(kitchen.live_stream(unit, false)))
+    Ok(live(
+        kitchen.live_stream(unit, false),
+        kitchen.platform.stopping(),
+    ))
 }
 
 #[derive(Deserialize)]

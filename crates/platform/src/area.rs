@@ -108,6 +108,12 @@ impl Shutdown {
     }
 }
 
+impl From<tokio::sync::watch::Receiver<bool>> for Shutdown {
+    fn from(stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        Shutdown(stopping)
+    }
+}
+
 /// A long-running task of an area. It returns when told to stop; an error ends the process (a task that cannot
 /// start, such as a collector whose unit does not exist, must not go unnoticed).
 pub type Task = Box<dyn FnOnce(Shutdown) -> BoxFuture<'static, anyhow::Result<()>> + Send>;

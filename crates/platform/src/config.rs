@@ -127,6 +127,7 @@ pub const PLATFORM_ENV: &[EnvVar] = &[
     EnvVar::text("timezone", &["TILLWIRE_TIMEZONE"]),
     EnvVar::typed("secure_cookies", &["TILLWIRE_SECURE_COOKIES"]),
     EnvVar::text("api_key", &["TILLWIRE_API_KEY", "API_KEY"]),
+    EnvVar::typed("shutdown_grace_secs", &["TILLWIRE_SHUTDOWN_GRACE_SECS"]),
 ];
 
 /// Where `--config` is found when not given as a flag.
@@ -141,6 +142,7 @@ struct PlatformKeys {
     timezone: Option<String>,
     secure_cookies: bool,
     api_key: Option<String>,
+    shutdown_grace_secs: u64,
 }
 
 impl Default for PlatformKeys {
@@ -152,6 +154,7 @@ impl Default for PlatformKeys {
             timezone: None,
             secure_cookies: false,
             api_key: None,
+            shutdown_grace_secs: 10,
         }
     }
 }
@@ -200,6 +203,8 @@ pub struct Settings {
     /// ELQ's single device key (`API_KEY`); it belongs to the default unit. Unset means only keys made in
     /// tillwire work.
     pub api_key: Option<Secret>,
+    /// How long a stopping process waits for running jobs and requests before it exits anyway.
+    pub shutdown_grace: std::time::Duration,
     /// Every layer, for the areas' sections.
     layers: Arc<Figment>,
 }
@@ -311,6 +316,16 @@ impl Settings {
             data_dir: keys.data_dir,
             secure_cookies: keys.secure_cookies,
             api_key: keys.api_key.map(Secret::new),
+            shutdown_grace: match keys.shutdown_grace_secs {
+                0..=3600 => std::time::Duration::from_secs(keys.shutdown_grace_secs),
+                _ => {
+                    return Err(invalid_at(
+                        &layers,
+                        "shutdown_grace_secs",
+                        "seconds, at most 3600".to_owned(),
+                    ));
+                }
+            },
             layers: Arc::new(layers),
         };
         if !(settings.database_url.starts_with("sqlite:")

@@ -470,6 +470,8 @@ pub struct JobQueue {
     floor: Arc<std::sync::atomic::AtomicI64>,
     /// When every key was last walked for heads beyond the window.
     skip_scanned_ms: Arc<std::sync::atomic::AtomicI64>,
+    /// How long a stopping runner waits for running handlers; `None`: until they finish.
+    grace: Option<Duration>,
 }
 
 impl JobQueue {
@@ -481,6 +483,7 @@ impl JobQueue {
             buried_ms: Arc::default(),
             floor: Arc::default(),
             skip_scanned_ms: Arc::default(),
+            grace: None,
         }
     }
 
@@ -490,6 +493,14 @@ impl JobQueue {
         self.lease_ms = i64::try_from(lease.as_millis())
             .unwrap_or(i64::MAX)
             .clamp(1, i64::MAX / 2);
+        self
+    }
+
+    /// The same queue whose runner, once told to stop, waits at most `grace` for running handlers; the leases of
+    /// those still running then end at once, so a restarted (or another) instance takes them over without waiting
+    /// out the lease.
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = Some(grace);
         self
     }
 
@@ -836,6 +847,7 @@ impl JobQueue {
         // capped a no-op queue at about a thousand jobs a second on SQLite.
         let (outcomes, settling) = mpsc::unbounded_channel();
         let settler = tokio::spawn(self.clone().settle(settling));
+        let running: Arc<Running> = Arc::default();
         tokio::pin!(shutdown);
         loop {
             let free = permits.available_permits() as i64;
@@ -862,8 +874,9 @@ impl JobQueue {
                 let registry = registry.clone();
                 let outcomes = outcomes.clone();
                 let budget = Duration::from_millis(u64::try_from(self.lease_ms / 4).unwrap_or(0));
+                let running = running.clone();
                 tokio::spawn(async move {
-                    run_in_order(&registry, run, budget, &outcomes).await;
+                    run_in_order(&registry, run, budget, &outcomes, &running).await;
                     drop(permit);
                 });
             }
@@ -875,16 +888,67 @@ impl JobQueue {
                 }
             }
         }
-        // Wait for running handlers, then for their outcomes to be recorded, before the process exits.
-        let _ = permits.acquire_many(concurrency as u32).await;
+        // Runs start no further job; wait for running handlers (up to the grace period), then for their outcomes
+        // to be recorded.
+        running
+            .stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let finished = permits.acquire_many(concurrency as u32);
+        let in_time = match self.grace {
+            Some(grace) => tokio::time::timeout(grace, finished).await.is_ok(),
+            None => finished.await.is_ok(),
+        };
+        if !in_time {
+            let late: Vec<Job> = running
+                .jobs
+                .lock()
+                .map(|jobs| jobs.values().cloned().collect())
+                .unwrap_or_default();
+            tracing::warn!(
+                jobs = late.len(),
+                "jobs still running at the end of the grace period; their leases end now"
+            );
+            if let Err(error) = self.end_leases(&late).await {
+                tracing::error!(%error, "could not end the leases of the jobs still running");
+            }
+        }
+        // Everything sent before this is recorded; what a late handler sends after is not (it runs again).
+        let _ = outcomes.send(None);
         drop(outcomes);
         let _ = settler.await;
     }
 
+    /// Ends the leases of jobs a stopping runner leaves running: they count the attempt and can be claimed at once.
+    async fn end_leases(&self, jobs: &[Job]) -> Result<(), sqlx::Error> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let sql = settle_attempts(
+            self.store.backend(),
+            "locked_until_ms = $1 - 1, updated_ms = $1",
+        );
+        write!(&self.store, db => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(now_ms())
+            .bind(attempts_json(jobs))
+            .execute(db)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
     /// Records outcomes as they come, all that are waiting at once; then the keys' next jobs may be claimed.
-    async fn settle(self, mut outcomes: mpsc::UnboundedReceiver<Outcome>) {
-        let mut batch = Vec::new();
-        while outcomes.recv_many(&mut batch, SETTLE_BATCH).await > 0 {
+    async fn settle(self, mut outcomes: mpsc::UnboundedReceiver<Option<Outcome>>) {
+        let mut received = Vec::new();
+        let mut closing = false;
+        while !closing && outcomes.recv_many(&mut received, SETTLE_BATCH).await > 0 {
+            // `None` closes: the runner stopped and what came before it is all that is recorded.
+            let mut batch: Vec<Outcome> = Vec::with_capacity(received.len());
+            for outcome in received.drain(..) {
+                match outcome {
+                    Some(outcome) if !closing => batch.push(outcome),
+                    _ => closing = true,
+                }
+            }
             let (released, attempted): (Vec<Outcome>, Vec<Outcome>) =
                 batch.drain(..).partition(|o| o.outcome.is_none());
             let (done, failed): (Vec<Outcome>, Vec<Outcome>) = attempted
@@ -936,6 +1000,14 @@ struct Outcome {
     wait: Duration,
 }
 
+/// What the runner's tasks share: the jobs handlers are running now, by id (what a runner stopping at its grace
+/// period leaves behind), and whether it is stopping (a run then starts no further job).
+#[derive(Default)]
+struct Running {
+    jobs: std::sync::Mutex<HashMap<i64, Job>>,
+    stopping: std::sync::atomic::AtomicBool,
+}
+
 /// Runs one key's claimed jobs in order. After a failure, or once `budget` has passed (the lease must outlast
 /// the run's last job), the rest goes back unattempted: a later job of the key never runs before an earlier one
 /// succeeded.
@@ -943,26 +1015,35 @@ async fn run_in_order(
     registry: &JobRegistry,
     run: Vec<Job>,
     budget: Duration,
-    outcomes: &mpsc::UnboundedSender<Outcome>,
+    outcomes: &mpsc::UnboundedSender<Option<Outcome>>,
+    running: &Running,
 ) {
     let started = std::time::Instant::now();
     let mut jobs = run.into_iter();
     while let Some(job) = jobs.next() {
+        if let Ok(mut now_running) = running.jobs.lock() {
+            now_running.insert(job.id, job.clone());
+        }
         let span = tracing::info_span!("job", id = job.id, queue = %job.queue, key = %job.job_key, attempt = job.attempts);
         let (outcome, wait) = registry.run(&job).instrument(span).await;
-        let stop = outcome.is_err() || started.elapsed() >= budget;
-        let _ = outcomes.send(Outcome {
+        if let Ok(mut now_running) = running.jobs.lock() {
+            now_running.remove(&job.id);
+        }
+        let stop = outcome.is_err()
+            || started.elapsed() >= budget
+            || running.stopping.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = outcomes.send(Some(Outcome {
             job,
             outcome: Some(outcome),
             wait,
-        });
+        }));
         if stop {
             for job in jobs.by_ref() {
-                let _ = outcomes.send(Outcome {
+                let _ = outcomes.send(Some(Outcome {
                     job,
                     outcome: None,
                     wait: Duration::ZERO,
-                });
+                }));
             }
         }
     }

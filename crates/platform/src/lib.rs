@@ -93,6 +93,8 @@ pub struct Platform {
     pub login_limiter: auth::LoginLimiter,
     /// The assembled areas' names, known once [`area::assemble`] ran (token scopes name them).
     areas: Arc<std::sync::OnceLock<Vec<&'static str>>>,
+    /// Set when the process begins to stop: live streams end, background work winds down.
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Platform {
@@ -105,7 +107,18 @@ impl Platform {
             settings: Arc::new(settings),
             login_limiter: auth::LoginLimiter::default(),
             areas: Arc::default(),
+            stopping: Arc::new(tokio::sync::watch::channel(false).0),
         }
+    }
+
+    /// Resolves once the process begins to stop (see [`Platform::begin_shutdown`]).
+    pub fn stopping(&self) -> area::Shutdown {
+        area::Shutdown::from(self.stopping.subscribe())
+    }
+
+    /// Tells live streams, background tasks and the job runner to wind down.
+    pub fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
     }
 
     /// The names of the areas this process serves (empty before they are assembled).

@@ -502,3 +502,31 @@ pub async fn security_headers(
     headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     response
 }
+
+/// How long a screen waits before it reconnects to a stream that ended because the server is restarting.
+const RECONNECT_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A live event stream (SSE) that lasts until the process begins to stop: then it tells the browser to reconnect
+/// (a `reconnect` event, retry in a second) and ends, so a restart is not held up by open screens.
+pub fn live<S>(stream: S, mut stopping: crate::area::Shutdown) -> Response
+where
+    S: futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>
+        + Send
+        + 'static,
+{
+    use futures::StreamExt;
+    let farewell = futures::stream::once(async {
+        Ok(axum::response::sse::Event::default()
+            .event("reconnect")
+            .retry(RECONNECT_AFTER)
+            .data("the server is restarting"))
+    });
+    let stream = stream
+        .take_until(Box::pin(async move { stopping.wait().await }))
+        .chain(farewell);
+    axum::response::sse::Sse::new(stream)
+        .keep_alive(
+            axum::response::sse::KeepAlive::new().interval(std::time::Duration::from_secs(15)),
+        )
+        .into_response()
+}

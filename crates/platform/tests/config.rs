@@ -223,6 +223,36 @@ fn a_bad_value_names_the_setting_and_where_it_came_from() {
         "{error}"
     );
     assert!(error.contains(".env"), "{error}");
+    // The grace period of a stop: seconds, default 10, at most an hour.
+    assert_eq!(
+        layers
+            .load(None, None, &[], Overrides::default())
+            .expect("defaults")
+            .shutdown_grace,
+        std::time::Duration::from_secs(10)
+    );
+    let grace = layers
+        .load(
+            None,
+            None,
+            &[("TILLWIRE_SHUTDOWN_GRACE_SECS", "3")],
+            Overrides::default(),
+        )
+        .expect("three seconds");
+    assert_eq!(grace.shutdown_grace, std::time::Duration::from_secs(3));
+    let error = layers
+        .load(
+            None,
+            None,
+            &[("TILLWIRE_SHUTDOWN_GRACE_SECS", "7200")],
+            Overrides::default(),
+        )
+        .expect_err("two hours")
+        .to_string();
+    assert_eq!(
+        error,
+        "setting shutdown_grace_secs (environment variable TILLWIRE_SHUTDOWN_GRACE_SECS): seconds, at most 3600"
+    );
     let error = layers
         .load(
             None,

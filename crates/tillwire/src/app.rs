@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use tillwire_kitchen::Kitchen;
-use tillwire_platform::area::{self, Area, Shutdown};
+use tillwire_platform::area::{self, Area};
 use tillwire_platform::tokens::{Scope, TokenName, Tokens};
 use tillwire_platform::{Platform, Settings, Store};
 use tillwire_printing::Printing;
@@ -199,6 +199,7 @@ pub async fn collect_setretail(
     Ok(tillwire_collector::cli::run(&settings, options).await?)
 }
 
+/// Resolves at SIGTERM or SIGINT.
 async fn shutdown_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -227,15 +228,28 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         .await
         .context("listening for other instances' events")?;
     let app = area::assemble(AREAS, &platform)?;
+    let grace = platform.settings.shutdown_grace;
 
-    let (stop, shutdown) = Shutdown::channel();
-    let runner = tokio::spawn(platform.jobs.clone().run(app.jobs, JOB_CONCURRENCY, {
-        let mut shutdown = shutdown.clone();
-        async move { shutdown.wait().await }
-    }));
+    // SIGTERM or SIGINT: live streams tell their screens to reconnect and end, the server stops accepting and
+    // finishes what is in flight, the job runner starts nothing new; all within the grace period.
+    tokio::spawn({
+        let platform = platform.clone();
+        async move {
+            shutdown_signal().await;
+            platform.begin_shutdown();
+        }
+    });
+    let runner = tokio::spawn(platform.jobs.clone().with_grace(grace).run(
+        app.jobs,
+        JOB_CONCURRENCY,
+        {
+            let mut stopping = platform.stopping();
+            async move { stopping.wait().await }
+        },
+    ));
     let mut tasks = tokio::task::JoinSet::new();
     for (name, task) in app.tasks {
-        let run = task(shutdown.clone());
+        let run = task(platform.stopping());
         tasks.spawn(async move { run.await.with_context(|| format!("background task {name}")) });
     }
 
@@ -249,13 +263,23 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         app.router
             .into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal());
+    .with_graceful_shutdown({
+        let mut stopping = platform.stopping();
+        async move { stopping.wait().await }
+    });
     // A background task that fails (one that cannot start, say) stops the process: it must not go unnoticed.
     let outcome = tokio::select! {
         served = server => served.map_err(anyhow::Error::from),
         failed = first_failure(&mut tasks) => Err(failed),
+        () = async {
+            platform.stopping().wait().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!("requests still open at the end of the grace period; stopping anyway");
+            Ok(())
+        }
     };
-    let _ = stop.send(true);
+    platform.begin_shutdown();
     let _ = runner.await;
     while let Some(finished) = tasks.join_next().await {
         if let Ok(Err(error)) = finished {
