@@ -420,7 +420,8 @@ impl Origin {
             .and_then(|r| r.split_once("://"))
             .and_then(|(_, rest)| rest.find('/').map(|i| rest.split_at(i)))
             .filter(|(referer_host, _)| Some(*referer_host) == host)
-            .map(|(_, path)| path.to_owned());
+            .and_then(|(_, path)| crate::web::same_site_path(path))
+            .map(str::to_owned);
         from_referer.unwrap_or_else(|| {
             let section: Vec<&str> = self
                 .path

@@ -341,10 +341,24 @@ struct LoginForm {
     next: Option<String>,
 }
 
+/// `text` when it is a path of this site that a browser will not read as another site: it starts with one `/`,
+/// and holds no backslash (browsers read `/\evil` as `//evil`), whitespace or control character (browsers drop a
+/// tab, so `/\t/evil` is `//evil`; a control character in a header was a 500).
+pub fn same_site_path(text: &str) -> Option<&str> {
+    let mut chars = text.chars();
+    let rooted = chars.next() == Some('/') && !matches!(chars.next(), Some('/'));
+    let plain = !text
+        .chars()
+        .any(|c| c == '\\' || c.is_whitespace() || c.is_control());
+    (rooted && plain).then_some(text)
+}
+
 /// Only same-site paths are followed after login, so the form cannot be used as an open redirect.
 fn safe_next(next: Option<String>) -> String {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//"))
-        .unwrap_or_else(|| "/".to_owned())
+    next.as_deref()
+        .and_then(same_site_path)
+        .unwrap_or("/")
+        .to_owned()
 }
 
 async fn login_form(lang: Lang, Query(query): Query<NextQuery>) -> Response {
@@ -421,9 +435,11 @@ async fn switch_language(
         .and_then(|v| v.to_str().ok())
         .and_then(|r| {
             r.find("://")
-                .and_then(|i| r[i + 3..].find('/').map(|j| r[i + 3 + j..].to_owned()))
+                .and_then(|i| r[i + 3..].find('/').map(|j| &r[i + 3 + j..]))
         })
-        .unwrap_or_else(|| "/".to_owned());
+        .and_then(same_site_path)
+        .unwrap_or("/")
+        .to_owned();
     (
         [(
             header::SET_COOKIE,
@@ -529,4 +545,28 @@ where
             axum::response::sse::KeepAlive::new().interval(std::time::Duration::from_secs(15)),
         )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_site_path;
+
+    #[test]
+    fn only_paths_of_this_site_are_followed() {
+        for kept in ["/", "/kitchen/", "/admin/wares/?page=2", "/a%2Fb"] {
+            assert_eq!(same_site_path(kept), Some(kept));
+        }
+        for refused in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/x\u{7}",
+            "https://evil.example/",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(same_site_path(refused), None, "{refused:?}");
+        }
+    }
 }

@@ -31,21 +31,20 @@ impl EscPosSink {
         let address = listener.local_addr()?;
         let received = Arc::new(Mutex::new(Vec::new()));
         let store = received.clone();
+        // One connection at a time, as a raw-port printer takes them: what it keeps is in the order it printed,
+        // not in the order concurrent readers happened to finish.
         let task = tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    let mut first = [0u8; 1];
-                    if stream.read_exact(&mut first).await.is_err() {
-                        return;
-                    }
-                    let first_byte = Instant::now();
-                    let mut bytes = first.to_vec();
-                    if stream.read_to_end(&mut bytes).await.is_ok() {
-                        let mut all = store.lock().unwrap_or_else(|p| p.into_inner());
-                        all.push(Received { bytes, first_byte });
-                    }
-                });
+                let mut first = [0u8; 1];
+                if stream.read_exact(&mut first).await.is_err() {
+                    continue;
+                }
+                let first_byte = Instant::now();
+                let mut bytes = first.to_vec();
+                if stream.read_to_end(&mut bytes).await.is_ok() {
+                    let mut all = store.lock().unwrap_or_else(|p| p.into_inner());
+                    all.push(Received { bytes, first_byte });
+                }
             }
         });
         Ok(EscPosSink {
