@@ -161,7 +161,8 @@ fn show(
         .find(|(t, ..)| *t == tab)
         .copied()
         .unwrap_or(TABS[0]);
-    Ok(render(&DirectoryPage {
+    let secret = shown_once.is_some();
+    let page = render(&DirectoryPage {
         page: admin.page(ru, en),
         section: "/admin/directory/",
         tab,
@@ -169,7 +170,8 @@ fn show(
         page_no: query.page.unwrap_or(1).max(1),
         shown_once,
         view,
-    }))
+    });
+    Ok(tillwire_platform::web::shown_once(page, secret))
 }
 
 fn actor(admin: &Admin) -> String {

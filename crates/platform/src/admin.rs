@@ -348,7 +348,8 @@ async fn render_tokens(
     issued: Option<String>,
 ) -> Result<Response, HttpError> {
     let tokens = Tokens(&platform.store);
-    Ok(render(&TokensPage {
+    let secret = issued.is_some();
+    let page = render(&TokensPage {
         page: admin.page("Токены API", "API tokens"),
         section: "/admin/tokens/",
         tokens: tokens.list(None).await?,
@@ -356,7 +357,8 @@ async fn render_tokens(
         audit: tokens.audit(AUDIT_SHOWN).await?,
         issued,
         settings: platform.settings.clone(),
-    }))
+    });
+    Ok(crate::web::shown_once(page, secret))
 }
 
 async fn tokens_page(

@@ -519,6 +519,18 @@ pub async fn security_headers(
     response
 }
 
+/// A page that shows a secret once (a token, a key, an access code) must not be kept by the browser or a proxy:
+/// `Cache-Control: no-store` when `secret` is shown.
+pub fn shown_once(mut page: Response, secret: bool) -> Response {
+    if secret {
+        page.headers_mut().insert(
+            axum::http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+    }
+    page
+}
+
 /// How long a screen waits before it reconnects to a stream that ended because the server is restarting.
 const RECONNECT_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 

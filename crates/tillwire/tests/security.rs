@@ -660,6 +660,14 @@ tillwire_testkit::both_backends!(secrets_are_shown_once_and_never_leak, |db| asy
         1,
         "the new key is shown once"
     );
+    assert_eq!(
+        issued
+            .headers
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store"),
+        "a page showing a secret is not kept by the browser or a proxy"
+    );
     let listed = recorder
         .send(
             "api keys page after issuing",

@@ -116,13 +116,15 @@ async fn render_keys(
     let units = Units(&platform.store).list().await?;
     let keys = ApiKeys(&platform.store).list().await?;
     let page = admin.page("API-ключи", "API keys");
-    Ok(render(&KeysPage {
+    let secret = issued.is_some();
+    let page = render(&KeysPage {
         page,
         section: "/admin/api-keys/",
         units,
         keys,
         issued,
-    }))
+    });
+    Ok(tillwire_platform::web::shown_once(page, secret))
 }
 
 async fn keys_page(State(platform): State<Platform>, admin: Admin) -> Result<Response, UnitError> {
