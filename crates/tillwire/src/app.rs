@@ -28,16 +28,26 @@ pub const AREAS: &[&Area] = &[
 
 /// Connects (creating the SQLite file and its directory when needed) and brings the schema up to date.
 pub async fn open(settings: Settings) -> anyhow::Result<Platform> {
-    if let Some(path) = settings.database_url.strip_prefix("sqlite://") {
-        let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
+    // The data directory holds the database (sessions' CSRF tokens, the audit), the secret key and the first
+    // admin's password: only tillwire's user may read it.
+    private_dir(&settings.data_dir)?;
+    let sqlite_file = settings
+        .database_url
+        .strip_prefix("sqlite://")
+        .map(|path| std::path::PathBuf::from(path.split('?').next().unwrap_or(path)));
+    if let Some(parent) = sqlite_file
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        private_dir(parent)?;
     }
     let store = Store::connect(&settings.database_url)
         .await
         .context("opening the database")?;
+    if let Some(file) = &sqlite_file {
+        private_files(file)?;
+    }
     let applied = store
         .migrate(&area::migrations(AREAS))
         .await
@@ -46,6 +56,34 @@ pub async fn open(settings: Settings) -> anyhow::Result<Platform> {
         tracing::info!(applied, backend = ?store.backend(), "database migrated");
     }
     Ok(Platform::new(store, settings))
+}
+
+/// Creates `dir` if needed and makes it readable by its owner only (0700).
+fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private", dir.display()))
+}
+
+/// Makes the SQLite database and its journal files readable by their owner only (0600); SQLite gives the journal
+/// files it creates later the database file's mode.
+fn private_files(database: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        let path = std::path::PathBuf::from(name);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("making {} private", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 pub async fn migrate(settings: Settings) -> anyhow::Result<()> {

@@ -176,6 +176,21 @@ async fn the_default_database_lives_in_the_data_dir() {
         "no tillwire.sqlite3 in {}",
         data.display()
     );
+    // Only tillwire's user can read it: the directory 0700, the database 0600 (it holds sessions and the audit).
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    assert_eq!(mode(&data.join("tillwire.sqlite3")), 0o600, "the database");
+    // An existing directory made by someone else's umask is tightened too.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    succeed(dir.path(), &["--data-dir", data_arg, "migrate"]).await;
+    assert_eq!(mode(&data), 0o700, "the data directory, again");
     // The same through the environment.
     let other = dir.path().join("from-env");
     let output = run(
