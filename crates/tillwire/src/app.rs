@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use tillwire_kitchen::Kitchen;
 use tillwire_platform::area::{self, Area};
+use tillwire_platform::auth::{NewPassword, Role, Username, Users};
 use tillwire_platform::tokens::{Scope, TokenName, Tokens};
 use tillwire_platform::{Platform, Settings, Store};
 use tillwire_printing::Printing;
@@ -168,6 +169,59 @@ pub async fn directory_import(settings: Settings, file: &std::path::Path) -> any
 }
 
 /// `tillwire collect setretail --config main.json`: ELQ's collector with a cursor, posting to main.json's `api`.
+/// A new password from standard input (its first line) when that is not a terminal, so a script can pipe one in
+/// without it showing in the process list; at a terminal, a generated one (`true`: print it once).
+fn new_password() -> anyhow::Result<(NewPassword, bool)> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        return Ok((NewPassword::generate(), true));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = NewPassword::parse(line.trim_end_matches(['\r', '\n']))?;
+    Ok((password, false))
+}
+
+pub async fn user_add(settings: Settings, name: &str, role: &str) -> anyhow::Result<()> {
+    let username = Username::parse(name)?;
+    let role: Role = role.parse()?;
+    let (password, generated) = new_password()?;
+    let platform = open(settings).await?;
+    Users(&platform.store)
+        .create(&username, &password, role)
+        .await?;
+    tracing::info!(username = username.as_str(), %role, by = "cli", "user created");
+    if generated {
+        println!("Password: {}  (shown once)", password.expose());
+    }
+    eprintln!("User {} ({role}) created.", username.as_str());
+    Ok(())
+}
+
+pub async fn user_password(settings: Settings, name: &str) -> anyhow::Result<()> {
+    let (password, generated) = new_password()?;
+    let platform = open(settings).await?;
+    let users = Users(&platform.store);
+    let user = users
+        .list()
+        .await?
+        .into_iter()
+        .find(|user| user.username == name)
+        .with_context(|| format!("no user named {name:?}"))?;
+    let role: Role = user.role.parse()?;
+    users
+        .update(user.id, role, user.active, Some(&password))
+        .await?;
+    tracing::info!(user = user.id, username = name, by = "cli", "password set");
+    if generated {
+        println!("Password: {}  (shown once)", password.expose());
+    }
+    eprintln!("Password of {name} set; their sessions have ended.");
+    Ok(())
+}
+
 /// Who a token command acts as, in the token audit.
 const CLI_ACTOR: &str = "cli";
 

@@ -66,6 +66,23 @@ enum Command {
     /// Service tokens for programs that call tillwire's APIs.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// People who sign in: for an operator who lost the admin's password.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user. The password is read from standard input when it is not a terminal; otherwise one is
+    /// generated and printed once.
+    Add {
+        name: String,
+        /// admin, operator or viewer.
+        #[arg(long)]
+        role: String,
+    },
+    /// Set a user's password (read as for `add`) and end their sessions.
+    Password { name: String },
 }
 
 #[derive(Subcommand)]
@@ -166,6 +183,12 @@ fn main() -> std::process::ExitCode {
                 app::token_issue(settings, &name, &scope, unit).await
             }
             Command::Token(TokenCommand::List) => app::token_list(settings).await,
+            Command::User(UserCommand::Add { name, role }) => {
+                app::user_add(settings, &name, &role).await
+            }
+            Command::User(UserCommand::Password { name }) => {
+                app::user_password(settings, &name).await
+            }
             Command::Token(TokenCommand::Revoke { id }) => app::token_revoke(settings, id).await,
         }
     });

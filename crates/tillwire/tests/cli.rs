@@ -364,3 +364,112 @@ async fn a_taken_port_fails_clearly() {
     );
     drop(taken);
 }
+
+/// Runs `tillwire args…` in `dir` with `input` on its standard input (a pipe, not a terminal).
+async fn run_with_input(dir: &Path, args: &[&str], input: &str) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for name in INHERITED_SETTINGS {
+        command.env_remove(name);
+    }
+    let mut child = command.spawn().expect("run tillwire");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(input.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(stdin);
+    tokio::time::timeout(COMMAND_LIMIT, child.wait_with_output())
+        .await
+        .expect("tillwire exits")
+        .expect("output")
+}
+
+#[tokio::test]
+async fn an_operator_who_lost_the_password_gets_back_in() {
+    let dir = scratch();
+    let url = format!("sqlite://{}", dir.path().join("shop.sqlite3").display());
+    let signs_in = |name: &'static str, password: &'static str| {
+        let url = url.clone();
+        async move {
+            let store = tillwire_platform::Store::connect(&url)
+                .await
+                .expect("connect");
+            let user = tillwire_platform::auth::Users(&store)
+                .verify(name, password)
+                .await
+                .expect("verify");
+            store.close().await;
+            user.is_some()
+        }
+    };
+    succeed(dir.path(), &["init", "--database-url", &url]).await;
+
+    // A password piped in: never in the process list, never printed.
+    let args = [
+        "user",
+        "add",
+        "anna",
+        "--role",
+        "admin",
+        "--database-url",
+        &url,
+    ];
+    let added = run_with_input(dir.path(), &args, "correct horse battery\n").await;
+    assert!(added.status.success(), "{}", describe(&args, &added));
+    assert!(
+        !stdout(&added).contains("correct horse"),
+        "{}",
+        stdout(&added)
+    );
+    assert!(signs_in("anna", "correct horse battery").await);
+
+    let args = ["user", "password", "anna", "--database-url", &url];
+    let reset = run_with_input(dir.path(), &args, "a brand new passphrase\n").await;
+    assert!(reset.status.success(), "{}", describe(&args, &reset));
+    assert!(signs_in("anna", "a brand new passphrase").await);
+    assert!(!signs_in("anna", "correct horse battery").await);
+
+    // Refusals name what is wrong and change nothing.
+    for (args, input, says) in [
+        (
+            vec!["user", "add", "bob", "--role", "boss"],
+            "correct horse battery\n",
+            "role",
+        ),
+        (
+            vec!["user", "add", "bob", "--role", "viewer"],
+            "short\n",
+            "password: at least 10",
+        ),
+        (
+            vec!["user", "password", "nobody"],
+            "correct horse battery\n",
+            "no user named",
+        ),
+        (
+            vec!["user", "add", "anna", "--role", "viewer"],
+            "correct horse battery\n",
+            "taken",
+        ),
+    ] {
+        let mut args = args;
+        args.extend(["--database-url", &url]);
+        let refused = run_with_input(dir.path(), &args, input).await;
+        assert!(!refused.status.success(), "{}", describe(&args, &refused));
+        assert!(
+            stderr(&refused).contains(says),
+            "{}",
+            describe(&args, &refused)
+        );
+    }
+    assert!(!signs_in("bob", "correct horse battery").await);
+}
