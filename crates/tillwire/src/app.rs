@@ -308,8 +308,22 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Every connection and every open screen's stream holds a file: the soft limit (often 1,024) is raised to the
+/// hard one at start, so a shop full of screens and tills does not stop the server accepting anyone.
+fn raise_open_files_limit() {
+    let (soft, hard) = rlimit::Resource::NOFILE.get().unwrap_or((0, 0));
+    match rlimit::increase_nofile_limit(hard) {
+        Ok(raised) if raised > soft => {
+            tracing::info!(from = soft, to = raised, "raised the open-files limit")
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, limit = soft, "could not raise the open-files limit"),
+    }
+}
+
 pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let started = Instant::now();
+    raise_open_files_limit();
     tillwire_platform::telemetry::metrics_handle();
     let listen = settings.listen;
     let platform = open(settings).await?;

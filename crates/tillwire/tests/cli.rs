@@ -473,3 +473,57 @@ async fn an_operator_who_lost_the_password_gets_back_in() {
     }
     assert!(!signs_in("bob", "correct horse battery").await);
 }
+
+/// A soft open-files limit of 256 (as a service manager might leave it) is raised to the hard limit at start, so
+/// a thousand open screens do not stop the server accepting.
+#[tokio::test]
+async fn serve_raises_the_open_files_limit() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = scratch();
+    let url = format!("sqlite://{}", dir.path().join("shop.sqlite3").display());
+    let port = tillwire_testkit::free_port();
+    let script = format!(
+        "ulimit -Sn 256 && exec {BIN} serve --listen 127.0.0.1:{port} --database-url {url} --data-dir {}",
+        dir.path().display()
+    );
+    let mut command = tokio::process::Command::new("sh");
+    command
+        .args(["-c", &script])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    for name in INHERITED_SETTINGS {
+        command.env_remove(name);
+    }
+    let mut child = command.spawn().expect("run tillwire");
+    let pid = child.id().expect("pid");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    tokio::time::timeout(COMMAND_LIMIT, async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if line.contains("tillwire is serving") {
+                return;
+            }
+        }
+        panic!("tillwire exited before serving");
+    })
+    .await
+    .expect("tillwire serves");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .expect("an open-files line")
+        .split_whitespace()
+        .skip(3)
+        .take(2)
+        .collect();
+    assert_eq!(
+        open_files[0], open_files[1],
+        "soft limit raised to the hard one: {limits}"
+    );
+    assert_ne!(open_files[0], "256", "{limits}");
+    child.kill().await.expect("stop");
+}
