@@ -176,8 +176,22 @@ impl IntoResponse for AuthError {
     }
 }
 
+/// Each Argon2id hash takes about 19 MiB for its run: as many run at once as there are cores, and the others wait,
+/// so a burst of wrong passwords from many addresses cannot take the memory of a thousand hashes.
+fn hash_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
 pub async fn hash_password(password: &NewPassword) -> String {
     let password = password.0.clone();
+    let _permit = hash_permits()
+        .acquire()
+        .await
+        .expect("the semaphore stays open");
     tokio::task::spawn_blocking(move || {
         let salt_bytes: [u8; 16] = rand::rng().random();
         let salt = SaltString::encode_b64(&salt_bytes).expect("16-byte salt");
@@ -191,6 +205,9 @@ pub async fn hash_password(password: &NewPassword) -> String {
 }
 
 async fn verify_password(password: String, hash: String) -> bool {
+    let Ok(_permit) = hash_permits().acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash).is_ok_and(|parsed| {
             Argon2::default()
