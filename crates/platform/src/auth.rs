@@ -386,6 +386,10 @@ impl Sessions<'_> {
 #[derive(Clone)]
 pub struct LoginLimiter(Arc<DefaultKeyedRateLimiter<IpAddr>>);
 
+/// How long a throttled address waits for its next login attempt (the quota's refill interval), sent as
+/// `Retry-After`.
+pub const LOGIN_RETRY_AFTER_SECS: u64 = 6;
+
 impl Default for LoginLimiter {
     fn default() -> Self {
         // A burst of 10, then one attempt every 6 seconds.

@@ -388,7 +388,12 @@ async fn login_submit(
     };
     if platform.login_limiter.check(address).is_err() {
         tracing::warn!(%address, "login attempts throttled");
-        return failed(t.too_many, StatusCode::TOO_MANY_REQUESTS);
+        let mut refused = failed(t.too_many, StatusCode::TOO_MANY_REQUESTS);
+        refused.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(auth::LOGIN_RETRY_AFTER_SECS),
+        );
+        return refused;
     }
     let user_id = match Users(&platform.store)
         .verify(&form.username, &form.password)

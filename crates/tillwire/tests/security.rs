@@ -339,6 +339,14 @@ tillwire_testkit::both_backends!(
             throttled.expect("40 wrong passwords in a row were never throttled");
         assert!(attempt_no > 2, "throttled from the start");
         assert!(reply.body.contains(TOO_MANY), "{}", reply.body);
+        assert_eq!(
+            reply
+                .headers
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("6"),
+            "the client is told when to try again"
+        );
 
         // While throttled, even the right password is not checked.
         let right = recorder
