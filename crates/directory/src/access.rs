@@ -143,9 +143,7 @@ fn presented_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The scope of the directory's service tokens (the platform's tokens; `admin` ones are accepted too).
-pub fn scope() -> Scope {
-    Scope::parse(crate::AREA.name, &[crate::AREA.name]).expect("the directory's own name")
-}
+pub const SCOPE: Scope = Scope::area(crate::AREA.name);
 
 /// Throttles access-code attempts per chat and per client address.
 #[derive(Clone)]

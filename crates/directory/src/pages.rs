@@ -540,9 +540,7 @@ async fn delete_route(State(d): State<Directory>, admin: Admin, Path(id): Path<i
 }
 
 async fn tokens_view(d: &Directory, admin: &Admin, shown_once: Option<String>) -> Page {
-    let tokens = Tokens(&d.platform.store)
-        .list(Some(&access::scope()))
-        .await?;
+    let tokens = Tokens(&d.platform.store).list(Some(&access::SCOPE)).await?;
     show(
         admin,
         "tokens",
@@ -560,7 +558,7 @@ async fn tokens_page(State(d): State<Directory>, admin: Admin) -> Page {
 async fn issue_token(State(d): State<Directory>, admin: Admin, Form(form): Form<NameForm>) -> Page {
     let name = TokenName::parse(&form.name)?;
     let issued = Tokens(&d.platform.store)
-        .issue(&name, &access::scope(), None, &actor(&admin))
+        .issue(&name, &access::SCOPE, None, &actor(&admin))
         .await?;
     tracing::info!(
         token = issued.id,
@@ -571,15 +569,9 @@ async fn issue_token(State(d): State<Directory>, admin: Admin, Form(form): Form<
 }
 
 async fn revoke_token(State(d): State<Directory>, admin: Admin, Path(id): Path<i64>) -> Done {
-    let tokens = Tokens(&d.platform.store);
-    let ours = tokens.list(Some(&access::scope())).await?;
-    if !ours.iter().any(|token| token.id == id) {
-        return Err(DirectoryError::Missing(Text::new(
-            "Токен не найден.",
-            "Token not found.",
-        )));
-    }
-    tokens.revoke(id, &actor(&admin)).await?;
+    Tokens(&d.platform.store)
+        .revoke_of(&access::SCOPE, id, &actor(&admin))
+        .await?;
     tracing::info!(token = id, by = admin.username(), "directory token revoked");
     Ok(Redirect::to("/admin/directory/tokens/"))
 }

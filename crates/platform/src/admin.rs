@@ -332,7 +332,7 @@ const AUDIT_SHOWN: i64 = 100;
 
 /// The scopes an admin can issue here: `admin` and each area with an API (device keys come from the units page).
 fn issuable_scopes(platform: &Platform) -> Vec<&'static str> {
-    std::iter::once(Scope::ADMIN.as_str_static())
+    std::iter::once(Scope::ADMIN.as_str())
         .chain(
             platform
                 .area_names()

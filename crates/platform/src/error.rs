@@ -466,7 +466,7 @@ mod tests {
     }
 
     #[test]
-    fn a_unique_violation_becomes_the_callers_error() {
+    fn another_database_error_stays_internal() {
         let plain: Result<(), sqlx::Error> = Err(sqlx::Error::RowNotFound);
         let mapped: Result<(), HttpError> = plain.on_constraint(Constraint::Unique, || {
             HttpError::conflict(Text::same("taken"))

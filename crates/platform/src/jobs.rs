@@ -332,6 +332,17 @@ fn settle_attempts(backend: crate::Backend, set: &str) -> String {
     }
 }
 
+/// Whether something throttled to once every `every_ms` may run at `now`; if so, `last` records it (one caller
+/// wins when several ask at once).
+fn due(last: &std::sync::atomic::AtomicI64, now: i64, every_ms: i64) -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    let previous = last.load(Relaxed);
+    now - previous >= every_ms
+        && last
+            .compare_exchange(previous, now, Relaxed, Relaxed)
+            .is_ok()
+}
+
 /// The jobs' (id, attempt) pairs as one JSON text, so the statement is the same whatever their number.
 fn attempts_json(jobs: &[Job]) -> String {
     let pairs: Vec<(i64, i64)> = jobs.iter().map(|job| (job.id, job.attempts)).collect();
@@ -580,10 +591,10 @@ impl JobQueue {
             return Ok(Vec::new());
         }
         wanted.sort_unstable_by_key(|(id, _)| *id);
-        let heads: Vec<i64> = wanted.iter().map(|(id, _)| *id).collect();
+        let wanted_ids: Vec<i64> = wanted.iter().map(|(id, _)| *id).collect();
         // The ids travel as one JSON text so the statement is the same on both engines. Readiness is checked
         // again as the rows are updated: another instance may have claimed one meanwhile.
-        let ids = serde_json::to_string(&heads).unwrap_or_default();
+        let ids = serde_json::to_string(&wanted_ids).unwrap_or_default();
         // `= ANY(ARRAY(…))`: PostgreSQL planned `id IN (…)` as a scan of the whole table.
         let wanted_ids = match self.store.backend() {
             crate::Backend::Sqlite => "id IN (SELECT value FROM json_each($2))",
@@ -624,33 +635,27 @@ impl JobQueue {
         Ok(kept)
     }
 
-    /// Whether the key walk may run now (at most every [`SKIP_SCAN_EVERY`]).
+    /// Whether the key walk may run now (at most every [`SKIP_SCAN_EVERY_MS`]).
     fn skip_scan_due(&self, now: i64) -> bool {
-        let last = self
-            .skip_scanned_ms
-            .load(std::sync::atomic::Ordering::Relaxed);
-        now - last >= SKIP_SCAN_EVERY_MS
-            && self
-                .skip_scanned_ms
-                .compare_exchange(
-                    last,
-                    now,
-                    std::sync::atomic::Ordering::Relaxed,
-                    std::sync::atomic::Ordering::Relaxed,
-                )
-                .is_ok()
+        due(&self.skip_scanned_ms, now, SKIP_SCAN_EVERY_MS)
     }
 
     /// Puts claimed jobs back unattempted (the rest of a run that stopped early, or a run whose head another
     /// instance took): pending again, the attempt their claim counted given back.
     async fn release_all(&self, jobs: &[Job]) -> Result<(), sqlx::Error> {
+        self.settle_all(
+            jobs,
+            "state = 'pending', attempts = jobs.attempts - 1, updated_ms = $1",
+        )
+        .await
+    }
+
+    /// Applies `set` (with `$1` the time) to the given attempts of `jobs`, in one statement.
+    async fn settle_all(&self, jobs: &[Job], set: &str) -> Result<(), sqlx::Error> {
         if jobs.is_empty() {
             return Ok(());
         }
-        let sql = settle_attempts(
-            self.store.backend(),
-            "state = 'pending', attempts = jobs.attempts - 1, updated_ms = $1",
-        );
+        let sql = settle_attempts(self.store.backend(), set);
         write!(&self.store, db => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .bind(now_ms())
             .bind(attempts_json(jobs))
@@ -661,18 +666,7 @@ impl JobQueue {
     }
 
     async fn bury_abandoned(&self, now: i64) -> Result<(), sqlx::Error> {
-        let last = self.buried_ms.load(std::sync::atomic::Ordering::Relaxed);
-        if now - last < 1000
-            || self
-                .buried_ms
-                .compare_exchange(
-                    last,
-                    now,
-                    std::sync::atomic::Ordering::Relaxed,
-                    std::sync::atomic::Ordering::Relaxed,
-                )
-                .is_err()
-        {
+        if !due(&self.buried_ms, now, 1000) {
             return Ok(());
         }
         // A job committed late with a lower id (PostgreSQL) is found by the next window from the start.
@@ -702,20 +696,8 @@ impl JobQueue {
 
     /// Marks claimed jobs done in one statement (the runner settles finished jobs in batches).
     async fn complete_all(&self, jobs: &[Job]) -> Result<(), sqlx::Error> {
-        if jobs.is_empty() {
-            return Ok(());
-        }
-        let sql = settle_attempts(
-            self.store.backend(),
-            "state = 'done', last_error = NULL, updated_ms = $1",
-        );
-        write!(&self.store, db => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(now_ms())
-            .bind(attempts_json(jobs))
-            .execute(db)
+        self.settle_all(jobs, "state = 'done', last_error = NULL, updated_ms = $1")
             .await
-            .map(|r| r.rows_affected()))?;
-        Ok(())
     }
 
     /// Records a failed attempt: back to `pending` after the default [`backoff`], or `dead` when attempts are
@@ -920,20 +902,8 @@ impl JobQueue {
 
     /// Ends the leases of jobs a stopping runner leaves running: they count the attempt and can be claimed at once.
     async fn end_leases(&self, jobs: &[Job]) -> Result<(), sqlx::Error> {
-        if jobs.is_empty() {
-            return Ok(());
-        }
-        let sql = settle_attempts(
-            self.store.backend(),
-            "locked_until_ms = $1 - 1, updated_ms = $1",
-        );
-        write!(&self.store, db => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(now_ms())
-            .bind(attempts_json(jobs))
-            .execute(db)
+        self.settle_all(jobs, "locked_until_ms = $1 - 1, updated_ms = $1")
             .await
-            .map(|r| r.rows_affected()))?;
-        Ok(())
     }
 
     /// Records outcomes as they come, all that are waiting at once; then the keys' next jobs may be claimed.

@@ -4,7 +4,6 @@
 //! recognise it by. Issued on `/admin/tokens/` (device keys on the units' page) or by `tillwire token issue`,
 //! shown once, revocable; every issue and revocation is in the token audit.
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
@@ -32,22 +31,32 @@ macro_rules! record {
 
 /// What a token may do: `admin` (everything), `device` (act as a device of its unit), or an area's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scope(Cow<'static, str>);
+pub struct Scope(&'static str);
 
 impl Scope {
-    pub const ADMIN: Scope = Scope(Cow::Borrowed("admin"));
-    pub const DEVICE: Scope = Scope(Cow::Borrowed("device"));
+    pub const ADMIN: Scope = Scope("admin");
+    pub const DEVICE: Scope = Scope("device");
+
+    /// The scope of one area's API (an area names its own).
+    pub const fn area(name: &'static str) -> Scope {
+        Scope(name)
+    }
 
     /// `admin`, `device` or one of `areas` (the assembled areas' names).
     pub fn parse(text: &str, areas: &[&'static str]) -> Result<Self, TokenError> {
         let text = text.trim();
+        let areas: Vec<&'static str> = areas
+            .iter()
+            .copied()
+            .filter(|area| *area != crate::AREA.name)
+            .collect();
         match text {
             "admin" => Ok(Scope::ADMIN),
             "device" => Ok(Scope::DEVICE),
             _ => areas
                 .iter()
-                .find(|area| **area == text && **area != crate::AREA.name)
-                .map(|area| Scope(Cow::Borrowed(area)))
+                .find(|area| **area == text)
+                .map(|area| Scope(area))
                 .ok_or_else(|| TokenError::Invalid {
                     field: "scope",
                     message: Text::new(
@@ -58,16 +67,8 @@ impl Scope {
         }
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The name of a scope known at compile time (`admin`, `device`).
-    pub fn as_str_static(&self) -> &'static str {
-        match &self.0 {
-            Cow::Borrowed(name) => name,
-            Cow::Owned(_) => "",
-        }
+    pub fn as_str(&self) -> &'static str {
+        self.0
     }
 }
 
@@ -265,16 +266,33 @@ impl Tokens<'_> {
 
     /// Revokes a token (again is fine: it stays revoked from the first time).
     pub async fn revoke(&self, id: i64, actor: &str) -> Result<(), TokenError> {
+        self.revoke_where(id, None, actor).await
+    }
+
+    /// Revokes a token of `scope` only: a page that manages one kind of token cannot revoke another kind.
+    pub async fn revoke_of(&self, scope: &Scope, id: i64, actor: &str) -> Result<(), TokenError> {
+        self.revoke_where(id, Some(scope), actor).await
+    }
+
+    async fn revoke_where(
+        &self,
+        id: i64,
+        scope: Option<&Scope>,
+        actor: &str,
+    ) -> Result<(), TokenError> {
         let outcome: Result<(), TokenError> = write_tx!(self.0, tx => {
-            let found: Option<(String, Option<i64>)> =
-                sqlx::query_as("SELECT name, revoked_ms FROM service_tokens WHERE id = $1")
+            let found: Option<(String, String, Option<i64>)> =
+                sqlx::query_as("SELECT name, scope, revoked_ms FROM service_tokens WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut **tx)
                     .await?;
             match found {
                 None => Err(TokenError::NotFound),
-                Some((_, Some(_))) => Ok(()),
-                Some((name, None)) => {
+                Some((_, found_scope, _)) if scope.is_some_and(|s| s.as_str() != found_scope) => {
+                    Err(TokenError::NotFound)
+                }
+                Some((_, _, Some(_))) => Ok(()),
+                Some((name, _, None)) => {
                     sqlx::query("UPDATE service_tokens SET revoked_ms = $2 WHERE id = $1")
                         .bind(id)
                         .bind(now_ms())

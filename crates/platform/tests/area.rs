@@ -191,13 +191,7 @@ tillwire_testkit::both_backends!(a_test_only_area_plugs_in, |db| async move {
     );
 
     let app = area::assemble(AREAS, &platform).expect("assemble");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app.router).await.expect("serve");
-    });
+    let (base, server) = tillwire_testkit::serve_router(app.router).await;
     let (stop, shutdown) = area::Shutdown::channel();
     let runner = tokio::spawn(platform.jobs.clone().run(app.jobs, 2, {
         let mut shutdown = shutdown.clone();

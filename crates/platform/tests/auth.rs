@@ -252,14 +252,7 @@ async fn serve(store: Store) -> (String, tokio::task::JoinHandle<()>) {
         )
         .with_state(platform.clone());
     let router = tillwire_platform::web::shell_router(platform).merge(whoami);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("serve");
-    });
-    (format!("http://{address}"), server)
+    tillwire_testkit::serve_router(router).await
 }
 
 fn session_token(response: &reqwest::Response) -> Option<String> {

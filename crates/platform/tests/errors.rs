@@ -94,13 +94,7 @@ tillwire_testkit::both_backends!(errors_take_their_route_groups_shape, |db| asyn
         .expect("migrate");
     let platform = Platform::new(store, Settings::for_database(db.url()));
     let app = area::assemble(AREAS, &platform).expect("assemble");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app.router).await.expect("serve");
-    });
+    let (base, server) = tillwire_testkit::serve_router(app.router).await;
     let client = reqwest::Client::new();
     let get = |path: &str, lang: &str, accept: &str| {
         client

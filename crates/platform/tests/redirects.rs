@@ -24,19 +24,7 @@ tillwire_testkit::both_backends!(redirects_stay_on_the_site, |db| async move {
         .await
         .expect("user");
     let app = area::assemble(AREAS, &platform).expect("assemble");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.router
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .expect("serve");
-    });
+    let (base, server) = tillwire_testkit::serve_router(app.router).await;
     let client = reqwest::Client::builder()
         .redirect(redirect::Policy::none())
         .build()

@@ -22,6 +22,24 @@ pub use setretail::{Purchase, SetRetailDatabase};
 /// (and without thirtyfour's default TLS features).
 pub use {reqwest, thirtyfour};
 
+/// Serves `router` in this process on a free loopback port (with the client's address, as `serve` gives it);
+/// returns its base URL and the server task (abort it to stop).
+pub async fn serve_router(router: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind 127.0.0.1:0");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .expect("serve");
+    });
+    (base, server)
+}
+
 use std::future::Future;
 use std::net::{Ipv4Addr, TcpListener};
 

@@ -79,27 +79,19 @@ async fn sign_in(driver: &WebDriver, base: &str, username: &str, password: &str)
         .goto(format!("{base}/users/login/?next=/"))
         .await
         .expect("open the login page");
-    driver
-        .find(By::Name("username"))
-        .await
-        .expect("the login form has a username field")
-        .send_keys(username)
-        .await
-        .expect("type the username");
-    driver
-        .find(By::Name("password"))
-        .await
-        .expect("the login form has a password field")
-        .send_keys(password)
-        .await
-        .expect("type the password");
-    driver
-        .find(By::Css("form[action='/users/login/'] button"))
-        .await
-        .expect("the login form has a submit button")
-        .click()
-        .await
-        .expect("submit the login form");
+    type_into(
+        driver,
+        "form[action='/users/login/'] [name=username]",
+        username,
+    )
+    .await;
+    type_into(
+        driver,
+        "form[action='/users/login/'] [name=password]",
+        password,
+    )
+    .await;
+    press(driver, "form[action='/users/login/'] button").await;
 }
 
 tillwire_testkit::both_backends!(board_follows_import_and_operator_click, |db| async move {
@@ -392,6 +384,30 @@ tillwire_testkit::both_backends!(
     }
 );
 
+/// Types `text` into the element matching `css`, and returns it.
+async fn type_into(driver: &WebDriver, css: &str, text: &str) -> WebElement {
+    let field = driver
+        .find(By::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"));
+    field
+        .send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
+    field
+}
+
+/// Clicks the element matching `css`.
+async fn press(driver: &WebDriver, css: &str) {
+    driver
+        .find(By::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+}
+
 /// The text of the first element matching `css`, or why there is none yet.
 async fn text_of(driver: &WebDriver, css: &str) -> Result<String, String> {
     driver
@@ -427,18 +443,8 @@ async fn a_refused_form_shows_its_errors_next_to_the_fields() {
         .await
         .expect("open the units page");
     let form = "form[action='/admin/units/']";
-    let name = driver
-        .find(By::Css(format!("{form} input[name=name]")))
-        .await
-        .expect("the new unit's name field");
-    name.send_keys("   ").await.expect("type spaces");
-    driver
-        .find(By::Css(format!("{form} button")))
-        .await
-        .expect("the create button")
-        .click()
-        .await
-        .expect("submit");
+    let name = type_into(driver, &format!("{form} input[name=name]"), "   ").await;
+    press(driver, &format!("{form} button")).await;
     let under_field = eventually("the field's error", LIVE_UPDATE, || async {
         text_of(driver, &format!("{form} input[name=name] + .field-error")).await
     })
@@ -463,13 +469,7 @@ async fn a_refused_form_shows_its_errors_next_to_the_fields() {
     // Corrected, the same form goes through and the page shows the new unit; the old error is gone.
     name.clear().await.expect("clear");
     name.send_keys("Второй магазин").await.expect("type a name");
-    driver
-        .find(By::Css(format!("{form} button")))
-        .await
-        .expect("the create button")
-        .click()
-        .await
-        .expect("submit");
+    press(driver, &format!("{form} button")).await;
     eventually("the new unit is listed", LIVE_UPDATE, || async {
         let page = body_text(driver).await?;
         let listed = driver
@@ -501,20 +501,13 @@ async fn a_refused_form_shows_its_errors_next_to_the_fields() {
         .goto(format!("{base}/admin/units/"))
         .await
         .expect("open the units page");
-    let name = driver
-        .find(By::Css(format!("{form} input[name=name]")))
-        .await
-        .expect("the new unit's name field");
-    name.send_keys("Второй магазин")
-        .await
-        .expect("type a taken name");
-    driver
-        .find(By::Css(format!("{form} button")))
-        .await
-        .expect("the create button")
-        .click()
-        .await
-        .expect("submit");
+    type_into(
+        driver,
+        &format!("{form} input[name=name]"),
+        "Второй магазин",
+    )
+    .await;
+    press(driver, &format!("{form} button")).await;
     let banner = eventually("the form's error", LIVE_UPDATE, || async {
         text_of(driver, &format!("{form} .form-error")).await
     })
@@ -526,20 +519,13 @@ async fn a_refused_form_shows_its_errors_next_to_the_fields() {
         .goto(format!("{base}/admin/tokens/"))
         .await
         .expect("open the tokens page");
-    driver
-        .find(By::Css("form[action='/admin/tokens/'] input[name=name]"))
-        .await
-        .expect("the token's name field")
-        .send_keys("notifications")
-        .await
-        .expect("type a name");
-    driver
-        .find(By::Css("form[action='/admin/tokens/'] button"))
-        .await
-        .expect("the issue button")
-        .click()
-        .await
-        .expect("submit");
+    type_into(
+        driver,
+        "form[action='/admin/tokens/'] input[name=name]",
+        "notifications",
+    )
+    .await;
+    press(driver, "form[action='/admin/tokens/'] button").await;
     let token = eventually("the new token", LIVE_UPDATE, || async {
         text_of(driver, "#issued-token").await
     })

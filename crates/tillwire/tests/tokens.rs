@@ -10,7 +10,7 @@ use common::BIN;
 use sqlx::Connection;
 use tillwire::app::AREAS;
 use tillwire_platform::area;
-use tillwire_platform::tokens::Tokens;
+use tillwire_platform::tokens::{Scope, TokenError, Tokens};
 use tillwire_platform::{Store, sha256_hex};
 use tillwire_testkit::{Backend, TestDatabase};
 
@@ -130,6 +130,19 @@ tillwire_testkit::both_backends!(
             .expect("authenticate")
             .expect("a valid key");
         assert_eq!(device.device_unit(), Some(1));
+
+        // A page that manages device keys cannot revoke a service token.
+        let refused = Tokens(&store)
+            .revoke_of(&Scope::DEVICE, identity.id, "test")
+            .await;
+        assert!(matches!(refused, Err(TokenError::NotFound)), "{refused:?}");
+        assert!(
+            Tokens(&store)
+                .authenticate(&token)
+                .await
+                .expect("authenticate")
+                .is_some()
+        );
 
         let (ok, _, stderr) = tillwire(&db, &["token", "revoke", &identity.id.to_string()]).await;
         assert!(ok, "{stderr}");

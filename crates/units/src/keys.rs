@@ -33,9 +33,6 @@ impl ApiKeys<'_> {
 
     /// Revokes a device key (not another kind of token: this page only manages device keys).
     pub async fn revoke(&self, id: i64, actor: &str) -> Result<(), UnitError> {
-        if !self.list().await?.iter().any(|key| key.id == id) {
-            return Err(UnitError::KeyNotFound);
-        }
-        Ok(Tokens(self.0).revoke(id, actor).await?)
+        Ok(Tokens(self.0).revoke_of(&Scope::DEVICE, id, actor).await?)
     }
 }

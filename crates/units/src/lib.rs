@@ -102,8 +102,6 @@ pub enum UnitError {
     NotFound,
     #[error("the unit still has orders, registers or other records; move or delete them first")]
     InUse,
-    #[error("device key not found")]
-    KeyNotFound,
     #[error(transparent)]
     Tokens(#[from] TokenError),
     #[error(transparent)]
@@ -128,10 +126,6 @@ impl From<UnitError> for HttpError {
                 "The unit still has orders, registers or other records; move or delete them first.",
             ))
             .with_code("unit_in_use"),
-            UnitError::KeyNotFound => HttpError::not_found(Text::new(
-                "Ключ устройства не найден.",
-                "Device key not found.",
-            )),
             UnitError::Tokens(error) => error.into(),
             UnitError::Database(error) => HttpError::internal(error),
         }
