@@ -1,6 +1,7 @@
 //! The admin area's own pages (the index, users, jobs) and what every area's admin pages share: the [`Admin`]
 //! extractor and local time formatting ([`local_time`]).
 
+use anyhow::Context;
 use std::sync::Arc;
 
 use askama::Template;
@@ -437,9 +438,48 @@ pub async fn ensure_admin(platform: &Platform) -> anyhow::Result<()> {
         }
     };
     tracing::info!(user = id, "created the first admin");
-    println!(
-        "First admin created. Username: {name}  Password: {}  (shown once; sign in at /users/login/)",
-        password.expose()
-    );
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        println!(
+            "First admin created. Username: {name}  Password: {}  (shown once; sign in at /users/login/)",
+            password.expose()
+        );
+    } else {
+        // Not a terminal: standard output is a service's log, which is kept and read by others.
+        let dir = &platform.settings.data_dir;
+        let file = std::fs::canonicalize(dir)
+            .unwrap_or_else(|_| dir.clone())
+            .join(FIRST_ADMIN_PASSWORD_FILE);
+        write_private(&file, password.expose())?;
+        println!(
+            "First admin created. Username: {name}  Its password is in {} (readable by this user only; delete the file after signing in at /users/login/)",
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+/// Where the first admin's password goes when standard output is not a terminal.
+pub const FIRST_ADMIN_PASSWORD_FILE: &str = "first-admin-password";
+
+/// Writes `text` to a new file only its owner may read (0600), replacing one left from before.
+fn write_private(file: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = file.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(file);
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .with_context(|| format!("writing {}", file.display()))?;
+    writeln!(out, "{text}").with_context(|| format!("writing {}", file.display()))?;
     Ok(())
 }

@@ -2,7 +2,8 @@
 //!
 //! Passwords are argon2id hashes. A session cookie carries a random token; the database keeps only its SHA-256,
 //! so a stolen database cannot be replayed as sessions. Each session has its own CSRF token that every unsafe
-//! request on a page route must return (form field `csrf`, header `x-csrf-token`, or query `csrf`).
+//! request on a page route must return (header `x-csrf-token`, or
+//! form field `csrf`, in a URL-encoded or a multipart body; never the query string, which logs and `Referer`s keep).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -137,8 +138,6 @@ pub enum AuthError {
     Forbidden,
     #[error("missing or wrong CSRF token")]
     Csrf,
-    #[error("too many attempts; wait a minute")]
-    RateLimited,
     #[error("that username is taken")]
     UsernameTaken,
     #[error(transparent)]
@@ -159,7 +158,6 @@ impl From<AuthError> for HttpError {
                     "The page is out of date: reload it and try again.",
                 ),
             ),
-            AuthError::RateLimited => HttpError::rate_limited(),
             AuthError::UsernameTaken => HttpError::new(
                 StatusCode::CONFLICT,
                 "username_taken",
@@ -382,28 +380,50 @@ impl Sessions<'_> {
     }
 }
 
-/// Throttles login attempts per client address.
+/// Throttles sign-in attempts twice: per client address, generously, since a shop's staff may share one address;
+/// and per account *and* address, strictly, so guessing one account's password is slow while the same account's
+/// right password from another address is never refused because of someone else's attempts.
 #[derive(Clone)]
-pub struct LoginLimiter(Arc<DefaultKeyedRateLimiter<IpAddr>>);
-
-/// How long a throttled address waits for its next login attempt (the quota's refill interval), sent as
-/// `Retry-After`.
-pub const LOGIN_RETRY_AFTER_SECS: u64 = 6;
+pub struct LoginLimiter {
+    by_address: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    by_account: Arc<DefaultKeyedRateLimiter<(String, IpAddr)>>,
+}
 
 impl Default for LoginLimiter {
     fn default() -> Self {
-        // A burst of 10, then one attempt every 6 seconds.
-        let quota = Quota::per_minute(NonZeroU32::new(10).expect("non-zero"))
-            .allow_burst(NonZeroU32::new(10).expect("non-zero"));
-        LoginLimiter(Arc::new(RateLimiter::keyed(quota)))
+        let quota = |burst: u32, every: std::time::Duration| {
+            Quota::with_period(every)
+                .expect("a non-zero period")
+                .allow_burst(NonZeroU32::new(burst).expect("non-zero"))
+        };
+        LoginLimiter {
+            // 30 at once, then one every 2 seconds.
+            by_address: Arc::new(RateLimiter::keyed(quota(
+                30,
+                std::time::Duration::from_secs(2),
+            ))),
+            // 10 at once, then one every 6 seconds.
+            by_account: Arc::new(RateLimiter::keyed(quota(
+                10,
+                std::time::Duration::from_secs(6),
+            ))),
+        }
     }
 }
 
 impl LoginLimiter {
-    pub fn check(&self, address: IpAddr) -> Result<(), AuthError> {
-        self.0
-            .check_key(&address)
-            .map_err(|_| AuthError::RateLimited)
+    /// Counts an attempt to sign in as `username` from `address`; when either allowance is spent, the whole
+    /// seconds until the next attempt may be made (for `Retry-After`).
+    pub fn check(&self, username: &str, address: IpAddr) -> Result<(), u64> {
+        use governor::clock::{Clock, DefaultClock};
+        let wait = |not_until: governor::NotUntil<_>| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        };
+        self.by_address.check_key(&address).map_err(wait)?;
+        self.by_account
+            .check_key(&(username.trim().to_lowercase(), address))
+            .map_err(wait)
     }
 }
 
@@ -486,24 +506,31 @@ pub async fn require_csrf(
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let from_query = parts
-        .uri
-        .query()
-        .and_then(|q| form_field(q.as_bytes(), "csrf"));
-    let is_form = parts
+    let form = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let (presented, body) = match (from_header.or(from_query), is_form) {
+        .and_then(FormKind::of);
+    let (presented, body) = match (from_header, form) {
         (Some(found), _) => (Some(found), body),
-        (None, true) => {
-            let Ok(bytes) = axum::body::to_bytes(body, 4 * 1024 * 1024).await else {
-                return (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response();
+        (None, Some(kind)) => {
+            let Ok(bytes) = axum::body::to_bytes(body, FORM_LIMIT).await else {
+                return HttpError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    Text::new(
+                        "Форма слишком большая или пришла не вся.",
+                        "The form is too large or did not arrive whole.",
+                    ),
+                )
+                .into_response();
             };
-            (form_field(&bytes, "csrf"), axum::body::Body::from(bytes))
+            (
+                kind.field(bytes.clone(), "csrf").await,
+                axum::body::Body::from(bytes),
+            )
         }
-        (None, false) => (None, body),
+        (None, None) => (None, body),
     };
     let valid = presented
         .is_some_and(|p| subtle::ConstantTimeEq::ct_eq(p.as_bytes(), user.csrf.as_bytes()).into());
@@ -515,12 +542,41 @@ pub async fn require_csrf(
     next.run(request).await
 }
 
-fn form_field(encoded: &[u8], name: &str) -> Option<String> {
-    serde_urlencoded_pairs(encoded)
-        .into_iter()
-        .find_map(|(k, v)| (k == name).then_some(v))
+/// The largest form body read to find its CSRF token (an uploaded file included).
+const FORM_LIMIT: usize = 16 * 1024 * 1024;
+
+/// A body a browser's form sends.
+enum FormKind {
+    UrlEncoded,
+    Multipart { boundary: String },
 }
 
-fn serde_urlencoded_pairs(encoded: &[u8]) -> Vec<(String, String)> {
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(encoded).unwrap_or_default()
+impl FormKind {
+    fn of(content_type: &str) -> Option<FormKind> {
+        if content_type.starts_with("application/x-www-form-urlencoded") {
+            return Some(FormKind::UrlEncoded);
+        }
+        let boundary = multer::parse_boundary(content_type).ok()?;
+        Some(FormKind::Multipart { boundary })
+    }
+
+    /// The text of field `name`, if the body has one.
+    async fn field(&self, body: bytes::Bytes, name: &str) -> Option<String> {
+        match self {
+            FormKind::UrlEncoded => serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+                .unwrap_or_default()
+                .into_iter()
+                .find_map(|(k, v)| (k == name).then_some(v)),
+            FormKind::Multipart { boundary } => {
+                let chunks = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
+                let mut fields = multer::Multipart::new(chunks, boundary.as_str());
+                while let Ok(Some(field)) = fields.next_field().await {
+                    if field.name() == Some(name) {
+                        return field.text().await.ok();
+                    }
+                }
+                None
+            }
+        }
+    }
 }

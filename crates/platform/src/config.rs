@@ -128,6 +128,16 @@ pub const PLATFORM_ENV: &[EnvVar] = &[
     EnvVar::typed("secure_cookies", &["TILLWIRE_SECURE_COOKIES"]),
     EnvVar::text("api_key", &["TILLWIRE_API_KEY", "API_KEY"]),
     EnvVar::typed("shutdown_grace_secs", &["TILLWIRE_SHUTDOWN_GRACE_SECS"]),
+    EnvVar::typed(
+        "http_header_timeout_secs",
+        &["TILLWIRE_HTTP_HEADER_TIMEOUT_SECS"],
+    ),
+    EnvVar::typed(
+        "http_body_timeout_secs",
+        &["TILLWIRE_HTTP_BODY_TIMEOUT_SECS"],
+    ),
+    EnvVar::typed("http_max_connections", &["TILLWIRE_HTTP_MAX_CONNECTIONS"]),
+    EnvVar::text("trusted_proxies", &["TILLWIRE_TRUSTED_PROXIES"]),
 ];
 
 /// Where `--config` is found when not given as a flag.
@@ -143,6 +153,33 @@ struct PlatformKeys {
     secure_cookies: bool,
     api_key: Option<String>,
     shutdown_grace_secs: u64,
+    http_header_timeout_secs: u64,
+    http_body_timeout_secs: u64,
+    http_max_connections: usize,
+    /// A list in TOML; a comma-separated text in a variable.
+    #[serde(deserialize_with = "list_or_text")]
+    trusted_proxies: Vec<String>,
+}
+
+/// A list, or one text of comma-separated entries (as an environment variable gives it).
+fn list_or_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrText::deserialize(deserializer)? {
+        ListOrText::List(list) => list,
+        ListOrText::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 impl Default for PlatformKeys {
@@ -155,6 +192,10 @@ impl Default for PlatformKeys {
             secure_cookies: false,
             api_key: None,
             shutdown_grace_secs: 10,
+            http_header_timeout_secs: 10,
+            http_body_timeout_secs: 30,
+            http_max_connections: 4096,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -205,6 +246,8 @@ pub struct Settings {
     pub api_key: Option<Secret>,
     /// How long a stopping process waits for running jobs and requests before it exits anyway.
     pub shutdown_grace: std::time::Duration,
+    /// The HTTP edge's timeouts, connection cap and trusted proxies.
+    pub http: crate::server::Edge,
     /// Every layer, for the areas' sections.
     layers: Arc<Figment>,
 }
@@ -326,6 +369,30 @@ impl Settings {
                     ));
                 }
             },
+            http: crate::server::Edge {
+                header_timeout: seconds(
+                    &layers,
+                    "http_header_timeout_secs",
+                    keys.http_header_timeout_secs,
+                )?,
+                body_timeout: seconds(
+                    &layers,
+                    "http_body_timeout_secs",
+                    keys.http_body_timeout_secs,
+                )?,
+                max_connections: match keys.http_max_connections {
+                    0 => {
+                        return Err(invalid_at(
+                            &layers,
+                            "http_max_connections",
+                            "at least 1".to_owned(),
+                        ));
+                    }
+                    cap => cap,
+                },
+                trusted_proxies: crate::server::TrustedProxies::parse(&keys.trusted_proxies)
+                    .map_err(|message| invalid_at(&layers, "trusted_proxies", message))?,
+            },
             layers: Arc::new(layers),
         };
         if !(settings.database_url.starts_with("sqlite:")
@@ -363,6 +430,18 @@ impl Settings {
     /// The error for a setting whose value parsed but is not allowed, naming where the value came from.
     pub fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
         invalid_at(&self.layers, key, message.into())
+    }
+}
+
+/// A timeout of 1 to 3,600 seconds.
+fn seconds(layers: &Figment, key: &str, value: u64) -> Result<std::time::Duration, ConfigError> {
+    match value {
+        1..=3600 => Ok(std::time::Duration::from_secs(value)),
+        _ => Err(invalid_at(
+            layers,
+            key,
+            "seconds, from 1 to 3600".to_owned(),
+        )),
     }
 }
 

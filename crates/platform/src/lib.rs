@@ -9,6 +9,7 @@ pub mod events;
 pub mod jobs;
 pub mod outbox;
 pub mod secretbox;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
@@ -77,6 +78,7 @@ pub const AREA: Area = Area {
             web::shell_router(platform.clone()),
         );
         assembly.routes(Access::Session, Answer::Page, admin::router(platform));
+        assembly.routes(Access::Public, Answer::Json, web::report_router());
         Ok(())
     },
     ..Area::NONE

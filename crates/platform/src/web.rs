@@ -50,13 +50,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
     }
 }
 
-/// The client's address (from the TCP connection; loopback when served without one, as in unit tests).
+/// The client's address: the one the edge found (behind a trusted proxy, the address it forwards), else the TCP
+/// peer's; loopback when served without one, as in unit tests.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(client) = parts.extensions.get::<ClientAddr>() {
+            return Ok(*client);
+        }
         let address = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -386,13 +390,12 @@ async fn login_submit(
         };
         (status, render(&page)).into_response()
     };
-    if platform.login_limiter.check(address).is_err() {
+    if let Err(wait_secs) = platform.login_limiter.check(&form.username, address) {
         tracing::warn!(%address, "login attempts throttled");
         let mut refused = failed(t.too_many, StatusCode::TOO_MANY_REQUESTS);
-        refused.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(auth::LOGIN_RETRY_AFTER_SECS),
-        );
+        refused
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait_secs.max(1)));
         return refused;
     }
     let user_id = match Users(&platform.store)
@@ -419,6 +422,30 @@ async fn login_submit(
             ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response()
         }
         Err(error) => error.into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct LogoutPage {
+    page: PageContext,
+}
+
+/// A link to the sign-out address asks first: signing out changes state, so it takes a POST with the CSRF token,
+/// which another site cannot send.
+async fn logout_page(State(platform): State<Platform>, lang: Lang, headers: HeaderMap) -> Response {
+    let user = match auth::cookie_value(&headers, SESSION_COOKIE) {
+        Some(token) => Sessions(&platform.store).find(token).await.ok().flatten(),
+        None => None,
+    };
+    match user {
+        Some(user) => {
+            let t = lang.pick(&SHELL_RU, &SHELL_EN);
+            render(&LogoutPage {
+                page: PageContext::new(t.logout, lang, Some(user)),
+            })
+        }
+        None => Redirect::to("/").into_response(),
     }
 }
 
@@ -497,7 +524,7 @@ pub fn shell_router(platform: Platform) -> Router {
             get(|| async { Redirect::permanent("/users/login/") }),
         )
         .route("/users/login/", get(login_form).post(login_submit))
-        .route("/users/logout/", get(logout).post(logout))
+        .route("/users/logout/", get(logout_page).post(logout))
         .route("/lang/{code}", get(switch_language))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_page))
@@ -506,6 +533,43 @@ pub fn shell_router(platform: Platform) -> Router {
             get(|| async { Redirect::permanent("/static/favicon.svg") }),
         )
         .with_state(platform)
+}
+
+/// Scripts, styles, images and connections from this site only: no inline script, no `eval`, no plugin, no
+/// framing. Style attributes stay allowed (a status's colour is one); they cannot run code.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    style-src-attr 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
+    object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; report-uri /csp-report";
+
+/// A browser's report of something the policy blocked: logged (a page of ours that breaks the policy is a bug to
+/// see) and counted.
+async fn csp_report(body: axum::body::Bytes) -> StatusCode {
+    let report: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let detail = report.get("csp-report").unwrap_or(&report);
+    let field = |name: &str| {
+        detail
+            .get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned()
+    };
+    tracing::warn!(
+        directive = ?field("violated-directive"),
+        blocked = ?field("blocked-uri"),
+        page = ?field("document-uri"),
+        "content security policy violation"
+    );
+    metrics::counter!("tillwire_csp_violations_total").increment(1);
+    StatusCode::NO_CONTENT
+}
+
+/// Where browsers report what the content security policy blocked. Public: a report carries no session's CSRF
+/// token.
+pub fn report_router() -> Router {
+    Router::new().route(
+        "/csp-report",
+        axum::routing::post(csp_report).layer(axum::extract::DefaultBodyLimit::max(16 * 1024)),
+    )
 }
 
 /// Security headers for every response.
@@ -521,6 +585,10 @@ pub async fn security_headers(
     );
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
     response
 }
 

@@ -175,7 +175,10 @@ fn settings_with(db: &TestDatabase, greeting: &str) -> Settings {
 }
 
 tillwire_testkit::both_backends!(a_test_only_area_plugs_in, |db| async move {
-    let settings = settings_with(&db, "привет");
+    let mut settings = settings_with(&db, "привет");
+    // The first admin's password is written there.
+    let data = tempfile::tempdir().expect("a data directory");
+    settings.data_dir = data.path().to_owned();
     area::check_settings(AREAS, &settings).expect("the probe's settings are fine");
     let store = Store::connect(db.url()).await.expect("connect");
     store

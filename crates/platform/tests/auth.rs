@@ -375,25 +375,40 @@ tillwire_testkit::both_backends!(login_and_logout_over_http, |db| async move {
 });
 
 #[test]
-fn login_limiter_throttles_after_the_burst() {
+fn login_limiter_throttles_an_account_per_address_and_an_address_in_all() {
     let limiter = LoginLimiter::default();
     let client: IpAddr = "192.0.2.10".parse().expect("address");
     let neighbour: IpAddr = "192.0.2.11".parse().expect("address");
     for attempt in 1..=10 {
         assert!(
-            limiter.check(client).is_ok(),
+            limiter.check("anna", client).is_ok(),
             "attempt {attempt} is within the burst"
         );
     }
     for _ in 0..5 {
-        assert!(matches!(limiter.check(client), Err(AuthError::RateLimited)));
+        let wait = limiter.check("anna", client).expect_err("throttled");
+        assert!((1..=6).contains(&wait), "wait {wait} s");
     }
-    // Per address: another client is not affected, and neither is IPv6 loopback.
-    assert!(limiter.check(neighbour).is_ok());
-    assert!(limiter.check("::1".parse().expect("address")).is_ok());
+    // The name is compared as a person would type it.
+    assert!(limiter.check(" ANNA ", client).is_err());
+    // The same account from another address is not affected, and neither is IPv6 loopback.
+    assert!(limiter.check("anna", neighbour).is_ok());
+    assert!(
+        limiter
+            .check("anna", "::1".parse().expect("address"))
+            .is_ok()
+    );
+    // Another account from the same address is, until the address's own allowance (30 in all) is spent.
+    for attempt in 17..=30 {
+        assert!(
+            limiter.check(&format!("staff{attempt}"), client).is_ok(),
+            "attempt {attempt} from the address"
+        );
+    }
+    assert!(limiter.check("boris", client).is_err());
     // Clones share the state (the platform hands one limiter to every request).
     let shared = limiter.clone();
-    assert!(shared.check(client).is_err());
+    assert!(shared.check("anna", client).is_err());
     // A fresh limiter (another process) starts with a full burst.
-    assert!(LoginLimiter::default().check(client).is_ok());
+    assert!(LoginLimiter::default().check("anna", client).is_ok());
 }

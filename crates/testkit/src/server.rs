@@ -135,10 +135,15 @@ impl ServerProcess {
         process::snapshot(&self.output)
     }
 
-    /// The generated password the server prints once, as `Password: <password>`, when it
-    /// creates the first administrator.
+    /// The generated password of the first administrator: printed once as `Password: <password>`
+    /// at a terminal; otherwise (as here, where output is a pipe) in the 0600 file the server
+    /// names with `Its password is in <file> (`.
     pub fn admin_password(&self) -> Option<String> {
-        password_in(&self.output())
+        let output = self.output();
+        password_in(&output).or_else(|| {
+            let file = password_file_in(&output)?;
+            Some(std::fs::read_to_string(file).ok()?.trim().to_owned())
+        })
     }
 
     /// Kills the server with SIGKILL (what `Child::kill` sends on Unix) and reaps it: a crash,
@@ -211,9 +216,23 @@ fn password_in(output: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The file named after the first `Its password is in `, up to ` (`.
+fn password_file_in(output: &str) -> Option<&str> {
+    const MARKER: &str = "Its password is in ";
+    let start = output.find(MARKER)? + MARKER.len();
+    output[start..].lines().next()?.split(" (").next()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::password_in;
+    use super::{password_file_in, password_in};
+
+    #[test]
+    fn finds_the_password_file() {
+        let log = "First admin created. Username: admin  Its password is in /tmp/d x/first-admin-password (readable by this user only)\n";
+        assert_eq!(password_file_in(log), Some("/tmp/d x/first-admin-password"));
+        assert_eq!(password_file_in("Username: admin"), None);
+    }
 
     #[test]
     fn finds_the_first_password() {

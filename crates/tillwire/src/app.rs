@@ -308,22 +308,9 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Every connection and every open screen's stream holds a file: the soft limit (often 1,024) is raised to the
-/// hard one at start, so a shop full of screens and tills does not stop the server accepting anyone.
-fn raise_open_files_limit() {
-    let (soft, hard) = rlimit::Resource::NOFILE.get().unwrap_or((0, 0));
-    match rlimit::increase_nofile_limit(hard) {
-        Ok(raised) if raised > soft => {
-            tracing::info!(from = soft, to = raised, "raised the open-files limit")
-        }
-        Ok(_) => {}
-        Err(error) => tracing::warn!(%error, limit = soft, "could not raise the open-files limit"),
-    }
-}
-
 pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let started = Instant::now();
-    raise_open_files_limit();
+    tillwire_platform::server::raise_open_files_limit();
     tillwire_platform::telemetry::metrics_handle();
     let listen = settings.listen;
     let platform = open(settings).await?;
@@ -364,26 +351,17 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, startup_ms = started.elapsed().as_millis() as u64, "tillwire is serving");
     println!("tillwire is serving on http://{}", listener.local_addr()?);
-    let server = axum::serve(
+    let server = tillwire_platform::server::serve(
         listener,
-        app.router
-            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown({
-        let mut stopping = platform.stopping();
-        async move { stopping.wait().await }
-    });
+        app.router,
+        &platform.settings.http,
+        platform.stopping(),
+        grace,
+    );
     // A background task that fails (one that cannot start, say) stops the process: it must not go unnoticed.
     let outcome = tokio::select! {
-        served = server => served.map_err(anyhow::Error::from),
+        () = server => Ok(()),
         failed = first_failure(&mut tasks) => Err(failed),
-        () = async {
-            platform.stopping().wait().await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!("requests still open at the end of the grace period; stopping anyway");
-            Ok(())
-        }
     };
     platform.begin_shutdown();
     let _ = runner.await;

@@ -63,6 +63,15 @@ async fn wait_for_number(driver: &WebDriver, number: i64, status: i64, header: &
     .await;
 }
 
+/// Fails when a browser reported that the content security policy blocked something on a page it showed.
+fn assert_no_policy_violations(server: &tillwire_testkit::ServerProcess) {
+    let output = server.output();
+    assert!(
+        !output.contains("content security policy violation"),
+        "a page broke the content security policy:\n{output}"
+    );
+}
+
 async fn body_text(driver: &WebDriver) -> Result<String, String> {
     driver
         .find(By::Tag("body"))
@@ -210,6 +219,7 @@ tillwire_testkit::both_backends!(board_follows_import_and_operator_click, |db| a
     assert_eq!(order["status_id"], READY, "the stored status: {snapshot}");
 
     browser.quit().await;
+    assert_no_policy_violations(&server);
 });
 
 /// Checks, in the page, that every tile is drawn whole: inside the viewport, inside its column's
@@ -381,6 +391,7 @@ tillwire_testkit::both_backends!(
         assert_every_tile_whole(driver, &expected, "after one more import").await;
 
         browser.quit().await;
+        assert_no_policy_violations(&server);
     }
 );
 
@@ -532,4 +543,5 @@ async fn a_refused_form_shows_its_errors_next_to_the_fields() {
     .await;
     assert!(token.starts_with("tw_") && token.len() == 43, "{token}");
     browser.quit().await;
+    assert_no_policy_violations(&server);
 }

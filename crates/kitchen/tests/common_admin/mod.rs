@@ -104,11 +104,17 @@ impl AdminApp {
         .await
     }
 
-    /// A multipart POST of a CSV file, as the import form sends it (CSRF in the action URL, as the page does).
+    /// A multipart POST of a CSV file, as the import form sends it (the CSRF token a field of the body).
     pub async fn upload_csv(&self, path_and_query: &str, csv: &str) -> Page {
+        self.upload_csv_with(path_and_query, csv, &self.csrf).await
+    }
+
+    /// A multipart POST of a CSV file whose `csrf` field is `csrf`.
+    pub async fn upload_csv_with(&self, path_and_query: &str, csv: &str, csrf: &str) -> Page {
         const BOUNDARY: &str = "tillwire-test-boundary-7d3c";
         let body = format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"wares.csv\"\r\n\
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+             --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"wares.csv\"\r\n\
              Content-Type: text/csv\r\n\r\n{csv}\r\n\
              --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\n\r\n--{BOUNDARY}--\r\n"
         );
