@@ -19,7 +19,10 @@ async fn admin_cookie(t: &Harness) -> String {
         )
         .await
         .unwrap();
-    let token = Sessions(&t.platform.store).start(id).await.unwrap();
+    let token = Sessions(&t.platform.store)
+        .start(id, std::time::Duration::from_secs(3600))
+        .await
+        .unwrap();
     format!("tw_session={token}")
 }
 

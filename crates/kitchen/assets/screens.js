@@ -1,6 +1,8 @@
 // Live screens: the operator list, a kitchen station, and the customer board.
 // Each draws itself from a snapshot and then applies order events from a Server-Sent Events stream.
-// EventSource reconnects by itself, and the server opens every connection with a fresh snapshot.
+// Whatever ends the stream (a restart, a network drop, an error) the screen reopens it after a growing pause of at
+// most 10 s, showing an offline banner meanwhile; every connection opens with a fresh snapshot, so nothing missed
+// stays missing. A staff screen whose sign-in ended goes to the sign-in form and comes back.
 (() => {
   const root = document.getElementById("screen");
   if (!root) return;
@@ -53,7 +55,10 @@
 
   function setLink(ok) {
     const node = document.getElementById("link-state");
-    if (node) node.textContent = ok ? "" : text("Нет связи с сервером, переподключение…", "Connection lost, reconnecting…");
+    if (node) {
+      node.textContent = ok ? "" : text("Нет связи — переподключение…", "Offline — reconnecting…");
+      node.hidden = ok;
+    }
     root.classList.toggle("offline", !ok);
   }
 
@@ -101,7 +106,8 @@
     try {
       applyOrder(await window.tillwire.post(url, data));
     } catch (error) {
-      alert(error.message);
+      if (error.code === "login_required") window.tillwire.signIn();
+      else window.tillwire.notice(error.message);
     }
   }
 
@@ -206,13 +212,53 @@
     else renderBoard();
   }
 
+  const stream = mode === "board" ? "/dashboard" : "/screens";
+  const FIRST_PAUSE = 1000;
+  const LONGEST_PAUSE = 10000;
   let source = null;
+  let pause = FIRST_PAUSE;
+  let retryTimer = null;
+
   function reconnect() {
+    clearTimeout(retryTimer);
     if (source) source.close();
-    source = new EventSource(mode === "board" ? `/dashboard/events?unit=${unit}` : `/screens/events?unit=${unit}`);
-    source.addEventListener("snapshot", (event) => { setLink(true); applySnapshot(JSON.parse(event.data)); });
+    source = new EventSource(`${stream}/events?unit=${unit}`);
+    source.addEventListener("snapshot", (event) => {
+      pause = FIRST_PAUSE;
+      setLink(true);
+      applySnapshot(JSON.parse(event.data));
+    });
     source.addEventListener("order", (event) => applyOrder(JSON.parse(event.data)));
-    source.addEventListener("error", () => setLink(false));
+    // The server is restarting, or the stream broke: the browser's own retry gives up on some errors, so the
+    // screen retries itself.
+    source.addEventListener("reconnect", lost);
+    source.addEventListener("error", lost);
+    // The server could not read the unit (its database is down, say): try again in a moment.
+    source.addEventListener("failed", lost);
+  }
+
+  function lost() {
+    if (source) source.close();
+    source = null;
+    setLink(false);
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(retry, pause);
+    pause = Math.min(pause * 2, LONGEST_PAUSE);
+  }
+
+  // Asks for the snapshot first: an ended sign-in answers 401, which an event stream could not tell apart from
+  // a network error.
+  async function retry() {
+    let response;
+    try {
+      response = await fetch(`${stream}/snapshot?unit=${unit}`, { headers: { accept: "application/json" } });
+    } catch (_) {
+      lost();
+      return;
+    }
+    if (response.status === 401) { window.tillwire.signIn(); return; }
+    if (!response.ok) { lost(); return; }
+    reconnect();
   }
 
   reconnect();

@@ -16,6 +16,7 @@ use futures::stream::{self, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tillwire_platform::web::{Asset, Lang, PageContext, live, render};
 use tillwire_platform::{CurrentUser, Role};
+use tillwire_units::picker::{Choice, Screen};
 use tillwire_units::{UnitId, Units};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -77,6 +78,23 @@ pub fn calls() -> Router<Kitchen> {
 #[derive(Deserialize)]
 struct UnitQuery {
     unit: Option<i64>,
+}
+
+/// A screen page's query: its unit, or the unit picker's search.
+#[derive(Deserialize)]
+struct PageQuery {
+    unit: Option<i64>,
+    q: Option<String>,
+}
+
+impl PageQuery {
+    fn screen<'a>(&'a self, uri: &'a axum::http::Uri) -> Screen<'a> {
+        Screen {
+            path: uri.path(),
+            unit: self.unit,
+            search: self.q.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -194,10 +212,7 @@ impl Kitchen {
                             Err(_) => Some(snapshot_event(&kitchen, unit, public).await),
                         }
                     }
-                    Ok(event)
-                        if event.topic == tillwire_platform::events::RESYNC
-                            && event.unit_id == unit.0 =>
-                    {
+                    Ok(event) if event.resyncs(unit.0) => {
                         Some(snapshot_event(&kitchen, unit, public).await)
                     }
                     Ok(_) => None,
@@ -269,9 +284,16 @@ async fn operator_page(
     State(kitchen): State<Kitchen>,
     user: CurrentUser,
     lang: Lang,
-    Query(query): Query<UnitQuery>,
+    uri: axum::http::Uri,
+    Query(query): Query<PageQuery>,
 ) -> Result<Response, KitchenError> {
-    let unit = kitchen.screen_unit(query.unit).await?;
+    let unit = match Units(kitchen.store())
+        .choose(query.screen(&uri), lang, Some(user.clone()))
+        .await?
+    {
+        Choice::Unit(unit) => unit,
+        Choice::Pick(picker) => return Ok(picker),
+    };
     let can_change = user.role >= Role::Operator;
     let title = lang.pick("Список заказов", "Orders");
     Ok(render(&OperatorPage {
@@ -285,9 +307,16 @@ async fn kitchen_index(
     State(kitchen): State<Kitchen>,
     user: CurrentUser,
     lang: Lang,
-    Query(query): Query<UnitQuery>,
+    uri: axum::http::Uri,
+    Query(query): Query<PageQuery>,
 ) -> Result<Response, KitchenError> {
-    let unit = kitchen.screen_unit(query.unit).await?;
+    let unit = match Units(kitchen.store())
+        .choose(query.screen(&uri), lang, Some(user.clone()))
+        .await?
+    {
+        Choice::Unit(unit) => unit,
+        Choice::Pick(picker) => return Ok(picker),
+    };
     let stations = kitchen.stations(unit).await?;
     let title = lang.pick("Кухня", "Kitchen");
     Ok(render(&KitchenIndexPage {
@@ -322,9 +351,16 @@ async fn kitchen_page(
 async fn board_page(
     State(kitchen): State<Kitchen>,
     lang: Lang,
-    Query(query): Query<UnitQuery>,
+    uri: axum::http::Uri,
+    Query(query): Query<PageQuery>,
 ) -> Result<Response, KitchenError> {
-    let unit = kitchen.screen_unit(query.unit).await?;
+    let unit = match Units(kitchen.store())
+        .choose(query.screen(&uri), lang, None)
+        .await?
+    {
+        Choice::Unit(unit) => unit,
+        Choice::Pick(picker) => return Ok(picker),
+    };
     Ok(render(&BoardPage {
         lang,
         unit_id: unit.0,

@@ -4,24 +4,51 @@ window.tillwire = {
   csrf() { return document.querySelector('meta[name="csrf-token"]')?.content || ""; },
   async post(url, data) {
     const body = new URLSearchParams(data);
-    const response = await fetch(url, {
-      method: "POST",
-      headers: { "x-csrf-token": this.csrf(), "content-type": "application/x-www-form-urlencoded" },
-      body,
-    });
+    let response;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        headers: {
+          accept: "application/json",
+          "x-csrf-token": this.csrf(),
+          "content-type": "application/x-www-form-urlencoded",
+        },
+        body,
+      });
+    } catch (_) {
+      throw Object.assign(new Error(formText[this.lang()].offline), { code: "offline" });
+    }
     const text = await response.text();
     let json = null;
     try { json = JSON.parse(text); } catch (_) { /* not JSON */ }
-    if (!response.ok) throw new Error((json && json.error) || response.statusText);
+    if (!response.ok) {
+      const message = (json && json.error) || formText[this.lang()].failed;
+      throw Object.assign(new Error(message), { status: response.status, code: json && json.code });
+    }
     return json;
+  },
+  lang() { return document.documentElement.lang === "en" ? "en" : "ru"; },
+  // The sign-in form, coming back here after it.
+  signIn() {
+    const next = encodeURIComponent(location.pathname + location.search);
+    location.assign(`/users/login/?next=${next}`);
+  },
+  // A short notice at the top of the screen that goes away by itself (never a blocking dialog).
+  notice(message) {
+    const node = document.createElement("p");
+    node.className = "toast";
+    node.setAttribute("role", "alert");
+    node.textContent = message;
+    document.body.append(node);
+    setTimeout(() => node.remove(), 6000);
   },
 };
 // Forms post through fetch, so a refusal is shown on the form itself: its message above the form and each field's
 // error next to that field (the server answers JSON when asked). Success follows the server's redirect or shows
 // the page it answered. `data-plain` opts a form out.
 const formText = {
-  ru: { offline: "Нет связи с сервером: проверьте сеть и повторите." },
-  en: { offline: "No connection to the server: check the network and try again." },
+  ru: { offline: "Нет связи с сервером: проверьте сеть и повторите.", failed: "Действие не выполнено." },
+  en: { offline: "No connection to the server: check the network and try again.", failed: "The action failed." },
 };
 function clearFormErrors(form) {
   form.querySelectorAll(".form-error, .field-error").forEach((node) => node.remove());
@@ -74,6 +101,7 @@ document.addEventListener("submit", async (event) => {
   const type = response.headers.get("content-type") || "";
   if (!response.ok && type.startsWith("application/json")) {
     const reply = await response.json();
+    if (reply.code === "login_required") { window.tillwire.signIn(); return; }
     showFormErrors(form, reply.error, reply.fields);
     return;
   }

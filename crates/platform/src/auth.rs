@@ -27,7 +27,10 @@ use crate::store::Store;
 use crate::{Platform, now_ms, read, sha256_hex, write, write_tx};
 
 pub const SESSION_COOKIE: &str = "tw_session";
-const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
+/// However busy a session is, it ends this long after sign-in (the cookie's lifetime too).
+pub const SESSION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+/// A session in use is renewed at most this often, so a busy screen does not write on every request.
+const RENEW_EVERY_MS: i64 = 5 * 60 * 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -332,40 +335,63 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 pub struct Sessions<'a>(pub &'a Store);
 
 impl Sessions<'_> {
-    /// Starts a session and returns the cookie token (kept only as a hash on our side).
-    pub async fn start(&self, user_id: i64) -> Result<String, AuthError> {
+    /// Starts a session that ends after `idle` without use, and returns the cookie token (kept only as a hash on
+    /// our side).
+    pub async fn start(
+        &self,
+        user_id: i64,
+        idle: std::time::Duration,
+    ) -> Result<String, AuthError> {
         let token = crate::random_token(32);
         let now = now_ms();
+        let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
         write!(self.0, db => sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_ms, expires_ms) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_ms, expires_ms, idle_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(sha256_hex(&token))
         .bind(user_id)
         .bind(crate::random_token(24))
         .bind(now)
-        .bind(now + SESSION_TTL_MS)
+        .bind(now.saturating_add(idle_ms))
+        .bind(idle_ms)
         .execute(db)
         .await
         .map(|r| r.rows_affected()))?;
         Ok(token)
     }
 
+    /// The signed-in user of a live session; a session in use slides its end forward by its idle period.
     pub async fn find(&self, token: &str) -> Result<Option<CurrentUser>, AuthError> {
-        let row: Option<(i64, String, String, String)> = read!(self.0, db => sqlx::query_as(
-            "SELECT u.id, u.username, u.role, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = $1 AND s.expires_ms > $2 AND u.active",
+        let now = now_ms();
+        let lifetime_ms = i64::try_from(SESSION_LIFETIME.as_millis()).unwrap_or(i64::MAX);
+        let hash = sha256_hex(token);
+        let row: Option<(i64, String, String, String, i64, i64)> = read!(self.0, db => sqlx::query_as(
+            "SELECT u.id, u.username, u.role, s.csrf_token, s.expires_ms, s.idle_ms
+             FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.expires_ms > $2 AND s.created_ms > $3 AND u.active",
         )
-        .bind(sha256_hex(token))
-        .bind(now_ms())
+        .bind(&hash)
+        .bind(now)
+        .bind(now - lifetime_ms)
         .fetch_optional(db)
         .await)?;
-        Ok(row.and_then(|(id, username, role, csrf)| {
-            Some(CurrentUser {
-                id,
-                username,
-                role: role.parse().ok()?,
-                csrf,
-            })
+        let Some((id, username, role, csrf, expires_ms, idle_ms)) = row else {
+            return Ok(None);
+        };
+        if expires_ms < now.saturating_add(idle_ms) - RENEW_EVERY_MS {
+            write!(self.0, db => sqlx::query("UPDATE sessions SET expires_ms = $2 WHERE token_hash = $1")
+                .bind(&hash)
+                .bind(now.saturating_add(idle_ms))
+                .execute(db)
+                .await
+                .map(|r| r.rows_affected()))?;
+        }
+        Ok(role.parse().ok().map(|role| CurrentUser {
+            id,
+            username,
+            role,
+            csrf,
         }))
     }
 
@@ -471,12 +497,30 @@ where
                 parts.extensions.insert(user.clone());
                 Ok(user)
             }
-            None if parts.uri.path().starts_with("/api/") => {
-                Err(AuthError::LoginRequired.into_response())
+            None if is_navigation(parts) => {
+                Err(LoginRedirect(parts.uri.path().to_owned()).into_response())
             }
-            None => Err(LoginRedirect(parts.uri.path().to_owned()).into_response()),
+            None => Err(AuthError::LoginRequired.into_response()),
         }
     }
+}
+
+/// Whether a request without a session is a person opening a page (sent to the sign-in form) rather than a
+/// script's call, an event stream or an API client (told 401 `login_required`, which a script can act on; a
+/// redirect would hand it the sign-in page's HTML instead of its JSON).
+fn is_navigation(parts: &Parts) -> bool {
+    if parts.uri.path().starts_with("/api/") {
+        return false;
+    }
+    if let Some(mode) = parts.headers.get("sec-fetch-mode") {
+        return mode == "navigate";
+    }
+    let accept = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    !(accept.contains("application/json") || accept.contains("text/event-stream"))
 }
 
 /// Middleware for page routes: every unsafe request from a signed-in browser must carry the session's CSRF token.

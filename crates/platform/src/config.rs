@@ -138,6 +138,7 @@ pub const PLATFORM_ENV: &[EnvVar] = &[
     ),
     EnvVar::typed("http_max_connections", &["TILLWIRE_HTTP_MAX_CONNECTIONS"]),
     EnvVar::text("trusted_proxies", &["TILLWIRE_TRUSTED_PROXIES"]),
+    EnvVar::typed("session_idle_hours", &["TILLWIRE_SESSION_IDLE_HOURS"]),
 ];
 
 /// Where `--config` is found when not given as a flag.
@@ -159,6 +160,7 @@ struct PlatformKeys {
     /// A list in TOML; a comma-separated text in a variable.
     #[serde(deserialize_with = "list_or_text")]
     trusted_proxies: Vec<String>,
+    session_idle_hours: u64,
 }
 
 /// A list, or one text of comma-separated entries (as an environment variable gives it).
@@ -196,6 +198,7 @@ impl Default for PlatformKeys {
             http_body_timeout_secs: 30,
             http_max_connections: 4096,
             trusted_proxies: Vec::new(),
+            session_idle_hours: 12,
         }
     }
 }
@@ -246,6 +249,8 @@ pub struct Settings {
     pub api_key: Option<Secret>,
     /// How long a stopping process waits for running jobs and requests before it exits anyway.
     pub shutdown_grace: std::time::Duration,
+    /// A staff session ends after this long without use (it is renewed on use).
+    pub session_idle: std::time::Duration,
     /// The HTTP edge's timeouts, connection cap and trusted proxies.
     pub http: crate::server::Edge,
     /// Every layer, for the areas' sections.
@@ -366,6 +371,16 @@ impl Settings {
                         &layers,
                         "shutdown_grace_secs",
                         "seconds, at most 3600".to_owned(),
+                    ));
+                }
+            },
+            session_idle: match keys.session_idle_hours {
+                1..=720 => std::time::Duration::from_secs(keys.session_idle_hours * 3600),
+                _ => {
+                    return Err(invalid_at(
+                        &layers,
+                        "session_idle_hours",
+                        "hours, from 1 to 720".to_owned(),
                     ));
                 }
             },

@@ -14,12 +14,32 @@ const MAX_NOTIFY_BYTES: usize = 7900;
 /// Sent instead of an event too large to cross instances: "reload your snapshot of this unit".
 pub const RESYNC: &str = "resync";
 
+/// The unit of a resync that concerns every unit: after the relay lost its connection, any other instance's
+/// event of that time may be missing here.
+pub const EVERY_UNIT: i64 = 0;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Event {
     /// What happened, e.g. `order.changed`.
     pub topic: String,
     pub unit_id: i64,
     pub payload: serde_json::Value,
+}
+
+impl Event {
+    /// "Reload your snapshot of `unit_id`" (of every unit with [`EVERY_UNIT`]).
+    pub fn resync(unit_id: i64) -> Event {
+        Event {
+            topic: RESYNC.into(),
+            unit_id,
+            payload: serde_json::Value::Null,
+        }
+    }
+
+    /// Whether a screen of `unit_id` should reload its snapshot because of this event.
+    pub fn resyncs(&self, unit_id: i64) -> bool {
+        self.topic == RESYNC && (self.unit_id == unit_id || self.unit_id == EVERY_UNIT)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -72,14 +92,9 @@ impl EventBus {
             };
             let mut text = serde_json::to_string(&envelope).unwrap_or_default();
             if text.len() > MAX_NOTIFY_BYTES {
-                let resync = Event {
-                    topic: RESYNC.into(),
-                    unit_id: event.unit_id,
-                    payload: serde_json::Value::Null,
-                };
                 text = serde_json::to_string(&Envelope {
                     origin: self.origin.clone(),
-                    event: resync,
+                    event: Event::resync(event.unit_id),
                 })
                 .unwrap_or_default();
             }
@@ -113,6 +128,9 @@ impl EventBus {
                         Err(_) => continue,
                     }
                 }
+                // Other instances' events of the gap are lost: this instance's screens reload what they show.
+                tracing::info!("event relay reconnected; screens resync");
+                let _ = sender.send(Event::resync(EVERY_UNIT));
             }
         });
         Ok(())
@@ -150,7 +168,13 @@ async fn relay(
     origin: &str,
 ) -> Result<std::convert::Infallible, sqlx::Error> {
     loop {
-        let notification = listener.recv().await?;
+        // `try_recv` says when the connection was lost (`recv` would reconnect silently): the events of the gap
+        // are lost, so this instance's screens reload what they show; the next call reconnects.
+        let Some(notification) = listener.try_recv().await? else {
+            tracing::warn!("event relay lost its connection; reconnecting, screens resync");
+            let _ = sender.send(Event::resync(EVERY_UNIT));
+            continue;
+        };
         match serde_json::from_str::<Envelope>(notification.payload()) {
             Ok(envelope) if envelope.origin != origin => {
                 let _ = sender.send(envelope.event);

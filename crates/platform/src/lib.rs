@@ -61,6 +61,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_service_tokens.sql"),
         postgres: include_str!("../migrations/postgres/0005_service_tokens.sql"),
     },
+    Migration {
+        area: "platform",
+        version: 6,
+        sqlite: include_str!("../migrations/sqlite/0006_sliding_sessions.sql"),
+        postgres: include_str!("../migrations/postgres/0006_sliding_sessions.sql"),
+    },
 ];
 
 /// The platform's own area: sign-in, language, health, metrics, users and jobs pages, the first admin.

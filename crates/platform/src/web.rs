@@ -409,15 +409,20 @@ async fn login_submit(
         }
         Err(error) => return error.into_response(),
     };
-    match Sessions(&platform.store).start(user_id).await {
+    match Sessions(&platform.store)
+        .start(user_id, platform.settings.session_idle)
+        .await
+    {
         Ok(token) => {
             let secure = if platform.settings.secure_cookies {
                 "; Secure"
             } else {
                 ""
             };
+            // The server ends an idle session; the cookie itself lasts as long as any session can.
             let cookie = format!(
-                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=43200{secure}"
+                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+                auth::SESSION_LIFETIME.as_secs()
             );
             ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response()
         }

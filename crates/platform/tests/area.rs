@@ -232,7 +232,7 @@ tillwire_testkit::both_backends!(a_test_only_area_plugs_in, |db| async move {
         .await
         .expect("user");
     let token = Sessions(&platform.store)
-        .start(user)
+        .start(user, std::time::Duration::from_secs(3600))
         .await
         .expect("session");
     let cookie = format!("{SESSION_COOKIE}={token}");

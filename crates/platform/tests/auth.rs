@@ -132,11 +132,14 @@ tillwire_testkit::both_backends!(passwords_are_argon2id_hashes, |db| async move 
     );
 });
 
+/// The idle period sessions are started with here.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+
 tillwire_testkit::both_backends!(sessions_are_stored_hashed, |db| async move {
     let store = open(&db).await;
     let id = create(&store, "alice", Role::Operator).await;
     let sessions = Sessions(&store);
-    let token = sessions.start(id).await.expect("start");
+    let token = sessions.start(id, IDLE).await.expect("start");
     assert!(token.len() >= 32, "{token}");
     let rows = sessions_rows(&store).await;
     assert_eq!(rows.len(), 1);
@@ -179,7 +182,7 @@ tillwire_testkit::both_backends!(sessions_are_stored_hashed, |db| async move {
     );
 
     // Each session has its own token and CSRF token.
-    let second = sessions.start(id).await.expect("start");
+    let second = sessions.start(id, IDLE).await.expect("start");
     assert_ne!(second, token);
     let other = sessions
         .find(&second)
@@ -194,8 +197,8 @@ tillwire_testkit::both_backends!(sessions_expire_and_end, |db| async move {
     let id = create(&store, "alice", Role::Admin).await;
     let sessions = Sessions(&store);
 
-    let expiring = sessions.start(id).await.expect("start");
-    let kept = sessions.start(id).await.expect("start");
+    let expiring = sessions.start(id, IDLE).await.expect("start");
+    let kept = sessions.start(id, IDLE).await.expect("start");
     assert!(sessions.find(&expiring).await.expect("find").is_some());
     // Let the first one run out.
     tillwire_platform::write!(&store, db => sqlx::query("UPDATE sessions SET expires_ms = $1 WHERE token_hash = $2")
@@ -211,8 +214,47 @@ tillwire_testkit::both_backends!(sessions_expire_and_end, |db| async move {
     );
     assert!(sessions.find(&kept).await.expect("find").is_some());
 
+    // A session in use slides: one a minute from its idle end is renewed for a whole idle period on use...
+    let set = |column: &'static str, value: i64, token: &str| {
+        let sql = if column == "expires_ms" {
+            "UPDATE sessions SET expires_ms = $1 WHERE token_hash = $2"
+        } else {
+            "UPDATE sessions SET created_ms = $1 WHERE token_hash = $2"
+        };
+        let hash = sha256_hex(token);
+        let store = &store;
+        async move {
+            tillwire_platform::write!(store, db => sqlx::query(sql)
+                .bind(value)
+                .bind(hash)
+                .execute(db)
+                .await
+                .map(|r| r.rows_affected()))
+            .expect("update the session")
+        }
+    };
+    set("expires_ms", now_ms() + 60_000, &kept).await;
+    assert!(sessions.find(&kept).await.expect("find").is_some());
+    let renewed = sessions_rows(&store)
+        .await
+        .into_iter()
+        .find(|row| row.0 == sha256_hex(&kept))
+        .expect("the kept session")
+        .4;
+    let idle_ms = IDLE.as_millis() as i64;
+    assert!(
+        renewed > now_ms() + idle_ms - 60_000,
+        "not renewed: ends {} ms from now",
+        renewed - now_ms()
+    );
+    // ...but none outlives its absolute lifetime, however busy.
+    let lifetime_ms = tillwire_platform::auth::SESSION_LIFETIME.as_millis() as i64;
+    set("created_ms", now_ms() - lifetime_ms - 1, &kept).await;
+    assert!(sessions.find(&kept).await.expect("find").is_none());
+    set("created_ms", now_ms(), &kept).await;
+
     // Logout ends the session (and sweeps expired ones).
-    let third = sessions.start(id).await.expect("start");
+    let third = sessions.start(id, IDLE).await.expect("start");
     sessions.end(&kept).await.expect("end");
     assert!(sessions.find(&kept).await.expect("find").is_none());
     assert!(sessions.find(&third).await.expect("find").is_some());
@@ -237,7 +279,7 @@ tillwire_testkit::both_backends!(sessions_expire_and_end, |db| async move {
             .await
             .expect("update")
     );
-    let fourth = sessions.start(id).await.expect("start");
+    let fourth = sessions.start(id, IDLE).await.expect("start");
     exec(&store, "UPDATE users SET active = FALSE WHERE id = $1", id).await;
     assert!(sessions.find(&fourth).await.expect("find").is_none());
 });

@@ -191,3 +191,35 @@ async fn postgres_only_events_cross_instances() {
     bus_b.publish(russian.clone()).await;
     assert_eq!(next_real(&mut on_a).await, russian);
 }
+
+/// When the relay's connection is cut (a PostgreSQL restart, a network blip), it reconnects and tells this
+/// instance's screens to reload, since other instances' events of the gap are lost; then events cross again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_only_a_reconnected_relay_asks_screens_to_resync() {
+    let db = TestDatabase::new(Backend::Postgres).await;
+    let store_b = Store::connect(db.url()).await.expect("connect b");
+    let bus_a = EventBus::new(Store::connect(db.url()).await.expect("connect a"));
+    let bus_b = EventBus::new(store_b.clone());
+    bus_b.spawn_relay().await.expect("relay");
+    let mut on_b = bus_b.subscribe();
+    wait_until_relayed(&bus_a, "before", &mut on_b).await;
+
+    let Store::Postgres(pool) = &store_b else {
+        unreachable!("a PostgreSQL store")
+    };
+    let cut: u64 = sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+    )
+    .execute(pool)
+    .await
+    .expect("cut the listeners' connections")
+    .rows_affected();
+    assert!(cut >= 1, "no listening connection found");
+
+    let hint = next_real(&mut on_b).await;
+    assert_eq!(hint, Event::resync(tillwire_platform::events::EVERY_UNIT));
+    assert!(hint.resyncs(1) && hint.resyncs(42));
+    assert!(!Event::resync(7).resyncs(8));
+    wait_until_relayed(&bus_a, "after", &mut on_b).await;
+}

@@ -82,27 +82,6 @@ async fn body_text(driver: &WebDriver) -> Result<String, String> {
         .map_err(|error| error.to_string())
 }
 
-/// Signs in through the real login form in the current window.
-async fn sign_in(driver: &WebDriver, base: &str, username: &str, password: &str) {
-    driver
-        .goto(format!("{base}/users/login/?next=/"))
-        .await
-        .expect("open the login page");
-    type_into(
-        driver,
-        "form[action='/users/login/'] [name=username]",
-        username,
-    )
-    .await;
-    type_into(
-        driver,
-        "form[action='/users/login/'] [name=password]",
-        password,
-    )
-    .await;
-    press(driver, "form[action='/users/login/'] button").await;
-}
-
 tillwire_testkit::both_backends!(board_follows_import_and_operator_click, |db| async move {
     let data = common::data_dir();
     let server = common::serve(&db, data.path(), &[("API_KEY", DEVICE_KEY)]).await;
@@ -143,7 +122,7 @@ tillwire_testkit::both_backends!(board_follows_import_and_operator_click, |db| a
         .switch_to_window(operator_window.clone())
         .await
         .expect("switch to the operator window");
-    sign_in(driver, &base, &username, &password).await;
+    common::sign_in_browser(driver, &base, &username, &password).await;
     let button_selector = format!(r#"#order-{order_id} .status-button[data-status="{READY}"]"#);
     let ready_button = eventually(
         "the operator screen lists the order with a \"Готов\" button",
@@ -395,30 +374,6 @@ tillwire_testkit::both_backends!(
     }
 );
 
-/// Types `text` into the element matching `css`, and returns it.
-async fn type_into(driver: &WebDriver, css: &str, text: &str) -> WebElement {
-    let field = driver
-        .find(By::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"));
-    field
-        .send_keys(text)
-        .await
-        .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
-    field
-}
-
-/// Clicks the element matching `css`.
-async fn press(driver: &WebDriver, css: &str) {
-    driver
-        .find(By::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
-}
-
 /// The text of the first element matching `css`, or why there is none yet.
 async fn text_of(driver: &WebDriver, css: &str) -> Result<String, String> {
     driver
@@ -440,7 +395,7 @@ async fn a_refused_form_shows_its_errors_next_to_the_fields() {
     let password = common::admin_password(&server);
     let browser = Browser::start().await;
     let driver = browser.driver();
-    sign_in(driver, &base, &username, &password).await;
+    common::sign_in_browser(driver, &base, &username, &password).await;
     eventually("signed in", PAGE_LOAD, || async {
         let url = driver.current_url().await.map_err(|e| e.to_string())?;
         (url.path() == "/").then_some(()).ok_or(format!("at {url}"))
@@ -454,8 +409,8 @@ async fn a_refused_form_shows_its_errors_next_to_the_fields() {
         .await
         .expect("open the units page");
     let form = "form[action='/admin/units/']";
-    let name = type_into(driver, &format!("{form} input[name=name]"), "   ").await;
-    press(driver, &format!("{form} button")).await;
+    let name = common::type_into(driver, &format!("{form} input[name=name]"), "   ").await;
+    common::press(driver, &format!("{form} button")).await;
     let under_field = eventually("the field's error", LIVE_UPDATE, || async {
         text_of(driver, &format!("{form} input[name=name] + .field-error")).await
     })
@@ -480,7 +435,7 @@ async fn a_refused_form_shows_its_errors_next_to_the_fields() {
     // Corrected, the same form goes through and the page shows the new unit; the old error is gone.
     name.clear().await.expect("clear");
     name.send_keys("Второй магазин").await.expect("type a name");
-    press(driver, &format!("{form} button")).await;
+    common::press(driver, &format!("{form} button")).await;
     eventually("the new unit is listed", LIVE_UPDATE, || async {
         let page = body_text(driver).await?;
         let listed = driver
@@ -512,13 +467,13 @@ async fn a_refused_form_shows_its_errors_next_to_the_fields() {
         .goto(format!("{base}/admin/units/"))
         .await
         .expect("open the units page");
-    type_into(
+    common::type_into(
         driver,
         &format!("{form} input[name=name]"),
         "Второй магазин",
     )
     .await;
-    press(driver, &format!("{form} button")).await;
+    common::press(driver, &format!("{form} button")).await;
     let banner = eventually("the form's error", LIVE_UPDATE, || async {
         text_of(driver, &format!("{form} .form-error")).await
     })
@@ -530,13 +485,13 @@ async fn a_refused_form_shows_its_errors_next_to_the_fields() {
         .goto(format!("{base}/admin/tokens/"))
         .await
         .expect("open the tokens page");
-    type_into(
+    common::type_into(
         driver,
         "form[action='/admin/tokens/'] input[name=name]",
         "notifications",
     )
     .await;
-    press(driver, "form[action='/admin/tokens/'] button").await;
+    common::press(driver, "form[action='/admin/tokens/'] button").await;
     let token = eventually("the new token", LIVE_UPDATE, || async {
         text_of(driver, "#issued-token").await
     })

@@ -19,10 +19,12 @@ const FILE: &str = r#"{
   ]
 }"#;
 
-async fn run(database_url: &str, args: &[&str]) -> String {
+/// `tillwire args…` against `database_url`, its data directory `data`.
+async fn run(database_url: &str, data: &std::path::Path, args: &[&str]) -> String {
     let output = tokio::process::Command::new(BIN)
         .args(args)
         .env("TILLWIRE_DATABASE_URL", database_url)
+        .env("TILLWIRE_DATA_DIR", data)
         .env_remove("TILLWIRE_CONFIG")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -42,14 +44,33 @@ tillwire_testkit::both_backends!(imported_units_leave_no_default_unit, |db| asyn
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("directory.json");
     std::fs::write(&file, FILE).unwrap();
-    run(db.url(), &["migrate"]).await;
-    let imported = run(db.url(), &["directory", "import", file.to_str().unwrap()]).await;
+    run(db.url(), dir.path(), &["migrate"]).await;
+    let imported = run(
+        db.url(),
+        dir.path(),
+        &["directory", "import", file.to_str().unwrap()],
+    )
+    .await;
     assert!(
         imported.contains("Imported 1 regions, 1 departments, 2 units"),
         "{imported}"
     );
-    run(db.url(), &["directory", "import", file.to_str().unwrap()]).await;
-    let server = ServerProcess::start(BIN, &[], &[("TILLWIRE_DATABASE_URL", db.url())]).await;
+    run(
+        db.url(),
+        dir.path(),
+        &["directory", "import", file.to_str().unwrap()],
+    )
+    .await;
+    let data = dir.path().to_str().expect("UTF-8 path");
+    let server = ServerProcess::start(
+        BIN,
+        &[],
+        &[
+            ("TILLWIRE_DATABASE_URL", db.url()),
+            ("TILLWIRE_DATA_DIR", data),
+        ],
+    )
+    .await;
     let units: serde_json::Value = http_client()
         .get(format!("{}/api/units/", server.base_url()))
         .send()
@@ -104,6 +125,39 @@ tillwire_testkit::both_backends!(imported_units_leave_no_default_unit, |db| asyn
     for name in ["Подольск-3", "Москва 4-9"] {
         assert!(kitchen_units.contains(name), "{name} not on /admin/units/");
     }
+
+    // The screens of a chain ask which unit, with a search; a picked unit's screen opens.
+    let base = server.base_url();
+    let page = |client: tillwire_testkit::reqwest::Client, path: String| async move {
+        let reply = client.get(path).send().await.unwrap();
+        (reply.status().as_u16(), reply.text().await.unwrap())
+    };
+    for path in ["/", "/kitchen/", "/dashboard/"] {
+        let (status, picker) = page(admin.clone(), format!("{base}{path}")).await;
+        assert_eq!(status, 200, "{path}: {picker}");
+        assert!(
+            picker.contains("Выберите подразделение"),
+            "{path}: {picker}"
+        );
+        for (id, name) in [(1398, "Подольск-3"), (1400, "Москва 4-9")] {
+            assert!(
+                picker.contains(&format!(r#"href="{path}?unit={id}">{name}</a>"#)),
+                "{path} does not offer {name}: {picker}"
+            );
+        }
+        let (_, found) = page(admin.clone(), format!("{base}{path}?q=моск")).await;
+        assert!(
+            found.contains("Москва 4-9") && !found.contains("Подольск-3"),
+            "{found}"
+        );
+        let (status, screen) = page(admin.clone(), format!("{base}{path}?unit=1400")).await;
+        assert_eq!(status, 200, "{path}?unit=1400: {screen}");
+        assert!(!screen.contains("Выберите подразделение"), "{screen}");
+    }
+    // The board is public: its picker is too.
+    let (status, picker) = page(http_client(), format!("{base}/dashboard/")).await;
+    assert_eq!(status, 200);
+    assert!(picker.contains("Москва 4-9"), "{picker}");
 
     // Unknown paths of the directory's sections answer its JSON envelope, as its clients expect.
     for path in [

@@ -3,6 +3,7 @@
 
 mod keys;
 mod pages;
+pub mod picker;
 mod storage;
 
 pub use keys::ApiKeys;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sqlx::Connection;
 use tillwire_testkit::reqwest::{self, StatusCode};
+use tillwire_testkit::thirtyfour::prelude::*;
 use tillwire_testkit::{Backend, ServerProcess, TestDatabase};
 
 /// The binary under test.
@@ -303,4 +304,58 @@ pub async fn save_printer(
         .await
         .expect("POST /admin/printers/1")
         .status()
+}
+
+/// Signs in through the real login form in the current window.
+pub async fn sign_in_browser(driver: &WebDriver, base: &str, username: &str, password: &str) {
+    driver
+        .goto(format!("{base}/users/login/?next=/"))
+        .await
+        .expect("open the login page");
+    type_into(
+        driver,
+        "form[action='/users/login/'] [name=username]",
+        username,
+    )
+    .await;
+    type_into(
+        driver,
+        "form[action='/users/login/'] [name=password]",
+        password,
+    )
+    .await;
+    press(driver, "form[action='/users/login/'] button").await;
+    eventually("signed in", PAGE_LOAD, || async {
+        let url = driver.current_url().await.map_err(|e| e.to_string())?;
+        if url.path() == "/users/login/" {
+            Err(format!("still at {url}"))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+}
+
+/// Types `text` into the element matching `css`, and returns it.
+pub async fn type_into(driver: &WebDriver, css: &str, text: &str) -> WebElement {
+    let field = driver
+        .find(By::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"));
+    field
+        .send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
+    field
+}
+
+/// Clicks the element matching `css`.
+pub async fn press(driver: &WebDriver, css: &str) {
+    driver
+        .find(By::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
 }

@@ -1,0 +1,286 @@
+//! Screens that last a shift, in a real headless Chromium against the real binary: a board and a kitchen screen
+//! ride out a server restart without a reload (an offline banner while it is down), and a staff screen whose
+//! sign-in ended goes to the sign-in form instead of failing in a script.
+
+mod common;
+
+use common::{DEVICE_KEY, LIVE_UPDATE, PAGE_LOAD, eventually};
+use serde_json::Value;
+use tillwire_testkit::thirtyfour::prelude::*;
+use tillwire_testkit::{Browser, http_client, login};
+
+/// A restart takes a few seconds, and the screens retry after a growing pause of at most 10 s.
+const RECOVERY: std::time::Duration = std::time::Duration::from_secs(30);
+const ENVS: &[(&str, &str)] = &[
+    ("API_KEY", DEVICE_KEY),
+    ("TILLWIRE_SHUTDOWN_GRACE_SECS", "2"),
+];
+
+/// Whether the element `css` exists and shows text containing `words`.
+async fn shows(driver: &WebDriver, css: &str, words: String) -> Result<(), String> {
+    let element = match driver.find(By::Css(css)).await {
+        Ok(element) => element,
+        Err(_) => {
+            let url = driver.current_url().await.map_err(|e| e.to_string())?;
+            let page = driver.source().await.unwrap_or_default();
+            return Err(format!("no {css} at {url}: {page}"));
+        }
+    };
+    let text = element.text().await.map_err(|error| error.to_string())?;
+    if element.is_displayed().await.unwrap_or(false) && text.contains(&words) {
+        Ok(())
+    } else {
+        Err(format!("{css} shows {text:?}"))
+    }
+}
+
+/// Whether the offline banner is hidden.
+async fn online(driver: &WebDriver) -> Result<(), String> {
+    let banner = driver
+        .find(By::Css("#link-state"))
+        .await
+        .map_err(|error| error.to_string())?;
+    match banner.is_displayed().await {
+        Ok(false) => Ok(()),
+        other => Err(format!("the offline banner shows: {other:?}")),
+    }
+}
+
+/// Marks the page, so a reload (which would forget the mark) can be told from a live recovery.
+async fn mark(driver: &WebDriver) {
+    driver
+        .execute("window.stillTheSamePage = true;", Vec::new())
+        .await
+        .expect("mark the page");
+}
+
+async fn assert_not_reloaded(driver: &WebDriver, what: &str) {
+    let kept = driver
+        .execute("return window.stillTheSamePage === true;", Vec::new())
+        .await
+        .expect("read the mark")
+        .json()
+        .clone();
+    assert_eq!(kept, Value::Bool(true), "the {what} was reloaded");
+}
+
+tillwire_testkit::both_backends!(
+    board_and_kitchen_ride_out_a_restart_without_a_reload,
+    |db| async move {
+        let data = common::data_dir();
+        let mut server = common::serve(&db, data.path(), ENVS).await;
+        let base = server.base_url();
+        let port = server.port();
+        let username = common::admin_username(&server.output());
+        let password = common::admin_password(&server);
+        let client = http_client();
+        let day = common::today();
+        let first = common::import(&client, &base, DEVICE_KEY, 1, &day).await;
+
+        // The station the first order is made at.
+        let admin = http_client();
+        login(&admin, &base, &username, &password).await;
+        let snapshot: Value = admin
+            .get(format!("{base}/screens/snapshot?unit=1"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("staff snapshot")
+            .json()
+            .await
+            .expect("JSON");
+        let station = snapshot["orders"]
+            .as_array()
+            .and_then(|orders| orders.iter().find(|order| order["number"] == first))
+            .and_then(|order| order["stations"][0]["station_id"].as_i64())
+            .unwrap_or_else(|| panic!("order {first} has no station: {snapshot}"));
+
+        let browser = Browser::start().await;
+        let driver = browser.driver();
+        driver
+            .goto(format!("{base}/dashboard/"))
+            .await
+            .expect("open the board");
+        let tile = format!(r#".tile[data-number="{first}"]"#);
+        eventually("the board shows the first order", PAGE_LOAD, || {
+            shows(driver, &tile, first.to_string())
+        })
+        .await;
+        mark(driver).await;
+        let board = driver.window().await.expect("the board's window");
+
+        let kitchen = driver.new_tab().await.expect("a second tab");
+        driver
+            .switch_to_window(kitchen.clone())
+            .await
+            .expect("switch");
+        common::sign_in_browser(driver, &base, &username, &password).await;
+        driver
+            .goto(format!("{base}/kitchen/{station}"))
+            .await
+            .expect("open the kitchen screen");
+        let ticket = format!("#order-{}", snapshot_order_id(&snapshot, first));
+        eventually("the kitchen shows the first order", PAGE_LOAD, || {
+            shows(driver, &ticket, format!("№ {first}"))
+        })
+        .await;
+        mark(driver).await;
+
+        // The server stops: both screens say they are offline.
+        assert!(server.terminate().success(), "{}", server.output());
+        let gateway = tokio::spawn(bad_gateway(port, std::time::Duration::from_secs(4)));
+        for window in [&kitchen, &board] {
+            driver
+                .switch_to_window(window.clone())
+                .await
+                .expect("switch");
+            eventually("the offline banner", LIVE_UPDATE, || {
+                shows(driver, "#link-state", "Нет связи".to_owned())
+            })
+            .await;
+        }
+
+        // Meanwhile a proxy in front answers 502 (a browser's own EventSource gives up on that for good).
+        let answered = gateway.await.expect("the gateway");
+        assert!(answered > 0, "no screen retried while the server was away");
+
+        // It is back: both screens reconnect by themselves and follow new orders again.
+        let server = common::serve_on_port(&db, data.path(), port, ENVS).await;
+        let second = common::import(&client, &base, DEVICE_KEY, 2, &day).await;
+        driver
+            .switch_to_window(board.clone())
+            .await
+            .expect("switch");
+        let tile = format!(r#".tile[data-number="{second}"]"#);
+        eventually("the board shows the new order", RECOVERY, || {
+            shows(driver, &tile, second.to_string())
+        })
+        .await;
+        eventually("the board is online", LIVE_UPDATE, || online(driver)).await;
+        assert_not_reloaded(driver, "board").await;
+
+        driver.switch_to_window(kitchen).await.expect("switch");
+        let snapshot: Value = admin
+            .get(format!("{base}/screens/snapshot?unit=1"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("staff snapshot")
+            .json()
+            .await
+            .expect("JSON");
+        let ticket = format!("#order-{}", snapshot_order_id(&snapshot, second));
+        eventually("the kitchen shows the new order", RECOVERY, || {
+            shows(driver, &ticket, format!("№ {second}"))
+        })
+        .await;
+        eventually("the kitchen is online", LIVE_UPDATE, || online(driver)).await;
+        assert_not_reloaded(driver, "kitchen screen").await;
+
+        browser.quit().await;
+        drop(server);
+    }
+);
+
+/// Answers every request on `port` with 502, as a reverse proxy does while the server behind it restarts, for
+/// `period`; returns how many it answered.
+async fn bad_gateway(port: u16, period: std::time::Duration) -> usize {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("take over the server's port");
+    let until = tokio::time::Instant::now() + period;
+    let mut answered = 0;
+    while let Ok(Ok((mut stream, _))) = tokio::time::timeout_at(until, listener.accept()).await {
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request).await;
+        let _ = stream
+            .write_all(
+                b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            )
+            .await;
+        answered += 1;
+    }
+    answered
+}
+
+fn snapshot_order_id(snapshot: &Value, number: i64) -> i64 {
+    snapshot["orders"]
+        .as_array()
+        .and_then(|orders| orders.iter().find(|order| order["number"] == number))
+        .and_then(|order| order["id"].as_i64())
+        .unwrap_or_else(|| panic!("no order {number} in {snapshot}"))
+}
+
+/// Ends every staff session, as twelve idle hours would.
+async fn end_sessions(db: &tillwire_testkit::TestDatabase) {
+    common::query_pairs(
+        db,
+        "UPDATE sessions SET expires_ms = 0 RETURNING user_id, expires_ms",
+    )
+    .await;
+}
+
+async fn on_sign_in_page(driver: &WebDriver) -> Result<(), String> {
+    let url = driver.current_url().await.map_err(|e| e.to_string())?;
+    if url.path() == "/users/login/" && url.query().is_some_and(|q| q.contains("next=%2F")) {
+        driver
+            .find(By::Css("form[action='/users/login/'] [name=password]"))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    } else {
+        Err(format!("at {url}"))
+    }
+}
+
+tillwire_testkit::both_backends!(
+    an_ended_session_takes_the_operator_screen_to_sign_in,
+    |db| async move {
+        let data = common::data_dir();
+        let mut server = common::serve(&db, data.path(), ENVS).await;
+        let base = server.base_url();
+        let port = server.port();
+        let username = common::admin_username(&server.output());
+        let password = common::admin_password(&server);
+        let client = http_client();
+        let day = common::today();
+        let number = common::import(&client, &base, DEVICE_KEY, 1, &day).await;
+
+        let browser = Browser::start().await;
+        let driver = browser.driver();
+        common::sign_in_browser(driver, &base, &username, &password).await;
+        let button = "#orders .status-button[data-status]";
+        eventually("the operator screen lists the order", PAGE_LOAD, || {
+            shows(driver, "#orders", number.to_string())
+        })
+        .await;
+
+        // A button pressed after the session ended leads to the sign-in form, and back after it.
+        end_sessions(&db).await;
+        driver
+            .find(By::Css(button))
+            .await
+            .expect("a status button")
+            .click()
+            .await
+            .expect("press it");
+        eventually("the sign-in form", LIVE_UPDATE, || on_sign_in_page(driver)).await;
+        common::sign_in_browser(driver, &base, &username, &password).await;
+        eventually("the operator screen again", PAGE_LOAD, || {
+            shows(driver, "#orders", number.to_string())
+        })
+        .await;
+
+        // A screen nobody touches finds out when its stream reconnects (here after a restart).
+        end_sessions(&db).await;
+        assert!(server.terminate().success(), "{}", server.output());
+        let server = common::serve_on_port(&db, data.path(), port, ENVS).await;
+        eventually("the sign-in form by itself", RECOVERY, || {
+            on_sign_in_page(driver)
+        })
+        .await;
+        browser.quit().await;
+        drop(server);
+    }
+);
