@@ -350,12 +350,13 @@ async fn kitchen_page(
 
 async fn board_page(
     State(kitchen): State<Kitchen>,
+    viewer: Option<CurrentUser>,
     lang: Lang,
     uri: axum::http::Uri,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, KitchenError> {
     let unit = match Units(kitchen.store())
-        .choose(query.screen(&uri), lang, None)
+        .choose(query.screen(&uri), lang, viewer)
         .await?
     {
         Choice::Unit(unit) => unit,
@@ -414,7 +415,8 @@ struct StatusForm {
 
 fn actor(user: &CurrentUser) -> Actor {
     Actor {
-        user_id: Some(user.id),
+        // A paired screen acts under its own name, as no user.
+        user_id: user.screen.is_none().then_some(user.id),
         name: user.username.clone(),
     }
 }

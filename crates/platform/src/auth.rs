@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::extract::{FromRef, FromRequestParts, Request, State};
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
@@ -229,13 +229,15 @@ pub struct UserRow {
     pub created_ms: i64,
 }
 
-/// The signed-in user of a request.
+/// The signed-in user of a request: a person's session, or a paired screen (then `screen` says which; `id` is 0
+/// and `username` is the screen's name).
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub id: i64,
     pub username: String,
     pub role: Role,
     pub csrf: String,
+    pub screen: Option<crate::screens::PairedScreen>,
 }
 
 impl CurrentUser {
@@ -392,6 +394,7 @@ impl Sessions<'_> {
             username,
             role,
             csrf,
+            screen: None,
         }))
     }
 
@@ -473,6 +476,22 @@ impl IntoResponse for LoginRedirect {
     }
 }
 
+/// Who sent a request: a person's session first, else a paired screen's credential.
+pub async fn identify(
+    store: &Store,
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<CurrentUser>, HttpError> {
+    if let Some(token) = cookie_value(headers, SESSION_COOKIE)
+        && let Some(user) = Sessions(store).find(token).await?
+    {
+        return Ok(Some(user));
+    }
+    match cookie_value(headers, crate::screens::SCREEN_COOKIE) {
+        Some(token) => Ok(crate::screens::Screens(store).identify(token).await?),
+        None => Ok(None),
+    }
+}
+
 impl<S> FromRequestParts<S> for CurrentUser
 where
     Platform: FromRef<S>,
@@ -481,27 +500,43 @@ where
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(user) = parts.extensions.get::<CurrentUser>() {
-            return Ok(user.clone());
-        }
-        let platform = Platform::from_ref(state);
-        let found = match cookie_value(&parts.headers, SESSION_COOKIE) {
-            Some(token) => Sessions(&platform.store)
-                .find(token)
-                .await
-                .map_err(IntoResponse::into_response)?,
-            None => None,
-        };
-        match found {
-            Some(user) => {
-                parts.extensions.insert(user.clone());
-                Ok(user)
+        match <Self as OptionalFromRequestParts<S>>::from_request_parts(parts, state).await? {
+            Some(user) => Ok(user),
+            // A screen whose pairing ended is asked for a new code, a person to sign in.
+            None if is_navigation(parts) && crate::screens::has_screen_cookie(&parts.headers) => {
+                Err(Redirect::to("/pair/").into_response())
             }
             None if is_navigation(parts) => {
                 Err(LoginRedirect(parts.uri.path().to_owned()).into_response())
             }
             None => Err(AuthError::LoginRequired.into_response()),
         }
+    }
+}
+
+/// `Option<CurrentUser>`: pages anyone may see that show more to someone signed in (a paired board opens its unit).
+impl<S> OptionalFromRequestParts<S> for CurrentUser
+where
+    Platform: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if let Some(user) = parts.extensions.get::<CurrentUser>() {
+            return Ok(Some(user.clone()));
+        }
+        let platform = Platform::from_ref(state);
+        let found = identify(&platform.store, &parts.headers)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if let Some(user) = &found {
+            parts.extensions.insert(user.clone());
+        }
+        Ok(found)
     }
 }
 
@@ -536,10 +571,7 @@ pub async fn require_csrf(
     ) {
         return next.run(request).await;
     }
-    let Some(token) = cookie_value(request.headers(), SESSION_COOKIE).map(str::to_owned) else {
-        return next.run(request).await;
-    };
-    let user = match Sessions(&platform.store).find(&token).await {
+    let user = match identify(&platform.store, request.headers()).await {
         Ok(Some(user)) => user,
         Ok(None) => return next.run(request).await,
         Err(error) => return error.into_response(),

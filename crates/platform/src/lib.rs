@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod jobs;
 pub mod outbox;
+pub mod screens;
 pub mod secretbox;
 pub mod server;
 pub mod store;
@@ -67,6 +68,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_sliding_sessions.sql"),
         postgres: include_str!("../migrations/postgres/0006_sliding_sessions.sql"),
     },
+    Migration {
+        area: "platform",
+        version: 7,
+        sqlite: include_str!("../migrations/sqlite/0007_screens.sql"),
+        postgres: include_str!("../migrations/postgres/0007_screens.sql"),
+    },
 ];
 
 /// The platform's own area: sign-in, language, health, metrics, users and jobs pages, the first admin.
@@ -83,8 +90,13 @@ pub const AREA: Area = Area {
             Answer::Page,
             web::shell_router(platform.clone()),
         );
-        assembly.routes(Access::Session, Answer::Page, admin::router(platform));
+        assembly.routes(
+            Access::Session,
+            Answer::Page,
+            admin::router(platform.clone()),
+        );
         assembly.routes(Access::Public, Answer::Json, web::report_router());
+        assembly.routes(Access::Public, Answer::Page, screens::router(platform));
         Ok(())
     },
     ..Area::NONE

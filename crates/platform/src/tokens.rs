@@ -36,6 +36,8 @@ pub struct Scope(&'static str);
 impl Scope {
     pub const ADMIN: Scope = Scope("admin");
     pub const DEVICE: Scope = Scope("device");
+    /// A paired screen's credential, kept in its browser (see `screens`).
+    pub const SCREEN: Scope = Scope("screen");
 
     /// The scope of one area's API (an area names its own).
     pub const fn area(name: &'static str) -> Scope {
@@ -186,7 +188,8 @@ fn changed() {
 pub struct Tokens<'a>(pub &'a Store);
 
 impl Tokens<'_> {
-    /// Makes a token. A device key needs the unit it acts for; no other scope takes one.
+    /// Makes a token. A device key and a screen's credential need the unit they act for; no other scope takes
+    /// one.
     pub async fn issue(
         &self,
         name: &TokenName,
@@ -194,12 +197,12 @@ impl Tokens<'_> {
         unit: Option<i64>,
         actor: &str,
     ) -> Result<IssuedToken, TokenError> {
-        if (*scope == Scope::DEVICE) != unit.is_some() {
+        if (*scope == Scope::DEVICE || *scope == Scope::SCREEN) != unit.is_some() {
             return Err(TokenError::Invalid {
                 field: "unit",
                 message: Text::new(
-                    "подразделение указывается только у ключа устройства, и у него обязательно",
-                    "a unit goes with a device key, and only with one",
+                    "подразделение указывается только у ключа устройства и экрана, и у них обязательно",
+                    "a unit goes with a device key or a screen, and only with them",
                 ),
             });
         }
@@ -307,7 +310,7 @@ impl Tokens<'_> {
         outcome
     }
 
-    /// Revokes the device keys of a unit that is gone.
+    /// Revokes the device keys and screens of a unit that is gone.
     pub async fn revoke_unit(&self, unit: i64, actor: &str) -> Result<(), TokenError> {
         let keys: Vec<(i64,)> = read!(self.0, db => sqlx::query_as(
             "SELECT id FROM service_tokens WHERE unit_id = $1 AND revoked_ms IS NULL",

@@ -80,6 +80,7 @@ pub struct ShellTexts {
     pub bad_login: &'static str,
     pub too_many: &'static str,
     pub other_lang: &'static str,
+    pub pair_screen: &'static str,
 }
 
 const SHELL_RU: ShellTexts = ShellTexts {
@@ -92,6 +93,7 @@ const SHELL_RU: ShellTexts = ShellTexts {
     bad_login: "Некорректное имя пользователя или пароль!",
     too_many: "Слишком много попыток. Подождите минуту.",
     other_lang: "English",
+    pair_screen: "Это экран заведения? Подключите его по коду",
 };
 
 const SHELL_EN: ShellTexts = ShellTexts {
@@ -104,6 +106,7 @@ const SHELL_EN: ShellTexts = ShellTexts {
     bad_login: "Wrong username or password!",
     too_many: "Too many attempts. Wait a minute.",
     other_lang: "Русский",
+    pair_screen: "A shop's screen? Pair it with a code",
 };
 
 /// What the layout (`base.html`) needs on every page.
@@ -125,6 +128,10 @@ impl PageContext {
     }
     pub fn csrf(&self) -> &str {
         self.user.as_ref().map_or("", |u| u.csrf.as_str())
+    }
+    /// A paired screen shows its page only: no navigation (kiosk).
+    pub fn is_screen(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.screen.is_some())
     }
     pub fn is_admin(&self) -> bool {
         self.user
@@ -365,7 +372,18 @@ fn safe_next(next: Option<String>) -> String {
         .to_owned()
 }
 
-async fn login_form(lang: Lang, Query(query): Query<NextQuery>) -> Response {
+async fn login_form(
+    State(platform): State<Platform>,
+    lang: Lang,
+    headers: HeaderMap,
+    Query(query): Query<NextQuery>,
+) -> Response {
+    // A screen whose pairing ended (its script sent it here) is asked for a new code, not a password.
+    if crate::screens::has_screen_cookie(&headers)
+        && matches!(auth::identify(&platform.store, &headers).await, Ok(None))
+    {
+        return Redirect::to("/pair/").into_response();
+    }
     let t = lang.pick(&SHELL_RU, &SHELL_EN);
     render(&LoginPage {
         page: PageContext::new(t.login_title, lang, None),
@@ -439,11 +457,11 @@ struct LogoutPage {
 /// A link to the sign-out address asks first: signing out changes state, so it takes a POST with the CSRF token,
 /// which another site cannot send.
 async fn logout_page(State(platform): State<Platform>, lang: Lang, headers: HeaderMap) -> Response {
-    let user = match auth::cookie_value(&headers, SESSION_COOKIE) {
-        Some(token) => Sessions(&platform.store).find(token).await.ok().flatten(),
-        None => None,
-    };
-    match user {
+    match auth::identify(&platform.store, &headers)
+        .await
+        .ok()
+        .flatten()
+    {
         Some(user) => {
             let t = lang.pick(&SHELL_RU, &SHELL_EN);
             render(&LogoutPage {
@@ -458,8 +476,15 @@ async fn logout(State(platform): State<Platform>, headers: HeaderMap) -> Respons
     if let Some(token) = auth::cookie_value(&headers, SESSION_COOKIE) {
         let _ = Sessions(&platform.store).end(token).await;
     }
-    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
-    ([(header::SET_COOKIE, expired)], Redirect::to("/")).into_response()
+    // A paired screen signed out forgets its credential too (an admin can pair it again).
+    let mut response = Redirect::to("/").into_response();
+    for cookie in [SESSION_COOKIE, crate::screens::SCREEN_COOKIE] {
+        let expired = format!("{cookie}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+        if let Ok(value) = HeaderValue::from_str(&expired) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
 }
 
 async fn switch_language(

@@ -284,3 +284,190 @@ tillwire_testkit::both_backends!(
         drop(server);
     }
 );
+
+/// The text of `id="…">TEXT<` in a page.
+fn element_text<'a>(html: &'a str, id: &str) -> &'a str {
+    let marker = format!(r#"id="{id}">"#);
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no #{id} in {html}"))
+        + marker.len();
+    &html[start..start + html[start..].find('<').expect("the element ends")]
+}
+
+/// Makes a screen on the admin page as `admin` (signed in, with `csrf`) and returns its pairing code.
+async fn make_screen(
+    admin: &tillwire_testkit::reqwest::Client,
+    base: &str,
+    csrf: &str,
+    fields: [(&str, &str); 4],
+) -> String {
+    let mut form: Vec<(&str, &str)> = fields.to_vec();
+    form.push(("csrf", csrf));
+    let reply = admin
+        .post(format!("{base}/admin/screens/"))
+        .form(&form)
+        .send()
+        .await
+        .expect("POST /admin/screens/");
+    assert_eq!(reply.status(), 200);
+    assert_eq!(
+        reply
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store"),
+        "a page showing a pairing code is not kept"
+    );
+    let page = reply.text().await.expect("the page");
+    element_text(&page, "pairing-code").to_owned()
+}
+
+async fn pair_with(driver: &WebDriver, base: &str, code: &str) {
+    driver
+        .goto(format!("{base}/pair/"))
+        .await
+        .expect("open the pairing page");
+    common::type_into(driver, "form[action='/pair/'] [name=code]", code).await;
+    common::press(driver, "form[action='/pair/'] button").await;
+}
+
+tillwire_testkit::both_backends!(
+    a_paired_screen_opens_its_unit_without_a_sign_in_until_revoked,
+    |db| async move {
+        let data = common::data_dir();
+        let server = common::serve(&db, data.path(), ENVS).await;
+        let base = server.base_url();
+        let username = common::admin_username(&server.output());
+        let password = common::admin_password(&server);
+        let client = http_client();
+        let day = common::today();
+        let number = common::import(&client, &base, DEVICE_KEY, 1, &day).await;
+        let admin = http_client();
+        let csrf = login(&admin, &base, &username, &password).await;
+        let second_unit = admin
+            .post(format!("{base}/admin/units/"))
+            .form(&[("name", "Второй магазин"), ("csrf", csrf.as_str())])
+            .send()
+            .await
+            .expect("create a unit");
+        assert_eq!(second_unit.status(), 303);
+        let second: i64 = common::query_pairs(
+            &db,
+            "SELECT id, id FROM units WHERE name = 'Второй магазин'",
+        )
+        .await[0]
+            .0;
+
+        // A board TV of the second unit: paired by its code, it opens that unit's board, signed in as nobody.
+        let board_code = make_screen(
+            &admin,
+            &base,
+            &csrf,
+            [
+                ("name", "Табло в зале"),
+                ("unit_id", &second.to_string()),
+                ("role", "viewer"),
+                ("opens", "/dashboard/"),
+            ],
+        )
+        .await;
+        let screen = Browser::start().await;
+        let driver = screen.driver();
+        pair_with(driver, &base, &board_code).await;
+        eventually("the paired board", PAGE_LOAD, || async {
+            let board = driver
+                .find(By::Css("#screen[data-mode=board]"))
+                .await
+                .map_err(|e| e.to_string())?;
+            match board.attr("data-unit").await {
+                Ok(Some(unit)) if unit == second.to_string() => Ok(()),
+                other => Err(format!("board of unit {other:?}")),
+            }
+        })
+        .await;
+
+        // An operator terminal of the first unit: its page with no navigation, and its buttons work.
+        let operator_code = make_screen(
+            &admin,
+            &base,
+            &csrf,
+            [
+                ("name", "Терминал"),
+                ("unit_id", "1"),
+                ("role", "operator"),
+                ("opens", "/"),
+            ],
+        )
+        .await;
+        pair_with(driver, &base, &operator_code).await;
+        eventually("the paired operator screen", PAGE_LOAD, || {
+            shows(driver, "#orders", number.to_string())
+        })
+        .await;
+        assert!(
+            driver.find(By::Css("nav.topbar")).await.is_err(),
+            "a paired screen shows navigation"
+        );
+        driver
+            .find(By::Css("#orders .status-button[data-status]"))
+            .await
+            .expect("a status button")
+            .click()
+            .await
+            .expect("press it");
+        eventually("the status changed", LIVE_UPDATE, || async {
+            let order = common::board_snapshot(&client, &base).await["orders"]
+                .as_array()
+                .and_then(|orders| orders.iter().find(|o| o["number"] == number).cloned())
+                .unwrap_or(Value::Null);
+            if order["status_id"] != 1 {
+                Ok(())
+            } else {
+                Err(format!("still {order}"))
+            }
+        })
+        .await;
+
+        // The admin page lists both, paired and seen.
+        let listed = admin
+            .get(format!("{base}/admin/screens/"))
+            .send()
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("page");
+        assert_eq!(common::occurrences(&listed, "подключён"), 2, "{listed}");
+        assert!(!listed.contains(&board_code) && !listed.contains(&operator_code));
+
+        // Revoked: the terminal's next action leads to the pairing form.
+        let terminal =
+            common::query_pairs(&db, "SELECT id, id FROM screens WHERE name = 'Терминал'").await[0]
+                .0;
+        let revoked = admin
+            .post(format!("{base}/admin/screens/{terminal}/revoke"))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .expect("revoke");
+        assert_eq!(revoked.status(), 303);
+        driver
+            .find(By::Css("#orders .status-button[data-status]"))
+            .await
+            .expect("a status button")
+            .click()
+            .await
+            .expect("press it");
+        eventually("the pairing form", LIVE_UPDATE, || async {
+            let url = driver.current_url().await.map_err(|e| e.to_string())?;
+            if url.path() == "/pair/" {
+                Ok(())
+            } else {
+                Err(format!("at {url}"))
+            }
+        })
+        .await;
+        screen.quit().await;
+    }
+);

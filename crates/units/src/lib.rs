@@ -21,6 +21,7 @@ pub const AREA: Area = Area {
     admin_nav: &[
         NavLink::to("/admin/units/", "Подразделения", "Units"),
         NavLink::to("/admin/api-keys/", "API-ключи", "API keys"),
+        NavLink::to("/admin/screens/", "Экраны", "Screens"),
     ],
     demo: Some(|platform| Box::pin(demo_key(platform))),
     build: |assembly| {

@@ -1,5 +1,5 @@
 //! Which unit a screen shows when its address names none: the only unit straight away, or, in a chain, a page
-//! to pick one (with a search, since a chain may have hundreds).
+//! to pick one (with a search, since a chain may have hundreds). A paired screen opens its own unit.
 
 use askama::Template;
 use axum::response::Response;
@@ -39,7 +39,12 @@ impl Units<'_> {
         lang: Lang,
         user: Option<CurrentUser>,
     ) -> Result<Choice, UnitError> {
-        if let Some(id) = screen.unit {
+        // A paired screen opens its own unit.
+        let paired = user
+            .as_ref()
+            .and_then(|u| u.screen.as_ref())
+            .map(|s| s.unit_id);
+        if let Some(id) = screen.unit.or(paired) {
             return Ok(Choice::Unit(self.get(UnitId(id)).await?.unit_id()));
         }
         let units = self.list().await?;
