@@ -2,7 +2,8 @@
 # Runs every test of tillwire, after making sure what the tests need is here:
 #   - Debian packages: chromium, chromium-driver (browser tests), cups-ipp-utils, avahi-daemon and dbus-daemon
 #     (IPP printer tests: ippeveprinter needs DNS-SD, which the test runs privately on loopback);
-#   - a reachable PostgreSQL (TILLWIRE_TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/test).
+#   - a reachable PostgreSQL (TILLWIRE_TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/test);
+#   - schemathesis (the API contract test), from PyPI into a virtual environment under target/.
 # Nothing is skipped: if something cannot be provided, this script stops with a clear message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,17 @@ for _ in $(seq 1 30); do
   sleep 1
 done
 $pg_ready || fail "PostgreSQL is not reachable at $TILLWIRE_TEST_PG_URL (the PostgreSQL tests never skip)"
+
+SCHEMATHESIS_VERSION=4.32.5
+tools="$PWD/target/test-tools"
+export TILLWIRE_SCHEMATHESIS="$tools/schemathesis/bin/schemathesis"
+if ! "$TILLWIRE_SCHEMATHESIS" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  say "installing schemathesis $SCHEMATHESIS_VERSION"
+  command -v python3 >/dev/null 2>&1 || fail "python3 is missing (needed for schemathesis)"
+  python3 -m venv "$tools/schemathesis" || fail "could not make a Python virtual environment"
+  "$tools/schemathesis/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION" \
+    || fail "could not install schemathesis $SCHEMATHESIS_VERSION"
+fi
 
 say "cargo test --workspace"
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"

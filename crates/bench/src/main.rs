@@ -113,6 +113,9 @@ enum Command {
     Startup {
         #[arg(long, default_value_t = 10)]
         runs: usize,
+        /// Board screens kept open for the memory figure (0: none).
+        #[arg(long, default_value_t = 1_000)]
+        streams: usize,
     },
     /// Everything above with default sizes.
     All,
@@ -192,13 +195,13 @@ async fn main() -> anyhow::Result<()> {
                 jobs::run(&target, backend, jobs, concurrency).await?;
             }
         }
-        Command::Startup { runs } => startup::run(&target, runs).await?,
+        Command::Startup { runs, streams } => startup::run(&target, runs, streams).await?,
         Command::All => {
             for backend in backends(Backend::Both) {
                 import::run(&target, backend, 64, 20_000).await?;
                 board::run(&target, backend, 300).await?;
             }
-            startup::run(&target, 10).await?;
+            startup::run(&target, 10, 1_000).await?;
         }
     }
     Ok(())

@@ -20,12 +20,13 @@ use crate::model::{OrderView, Quantity, Workflow};
 use crate::storage::{Actor, ReceiptKey, StatusChange};
 use crate::{Kitchen, KitchenError};
 use tillwire_platform::Text;
+use tillwire_platform::error::ErrorBody;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "tillwire kitchen API", version = "1", description = "Receipts in, orders out. Authenticate with `Authorization: Bearer <unit API key>`."),
     paths(post_receipt, list_orders, get_order, change_status, station_ready, reprint, order_history, workflow),
-    components(schemas(ReceiptIn, ReceiptLineIn, ReceiptOut, StatusIn, OrderView, Workflow, ApiError, StatusChangeOut)),
+    components(schemas(ReceiptIn, ReceiptLineIn, ReceiptOut, StatusIn, OrderView, Workflow, ErrorBody, StatusChangeOut)),
     modifiers(&BearerAuth)
 )]
 pub struct KitchenApi;
@@ -60,12 +61,6 @@ pub fn router() -> Router<Kitchen> {
         .route("/api/v1/orders/{id}/reprint", post(reprint))
         .route("/api/v1/orders/{id}/history", get(order_history))
         .route("/api/v1/workflow", get(workflow))
-}
-
-/// An error body.
-#[derive(Serialize, ToSchema)]
-pub struct ApiError {
-    error: String,
 }
 
 /// A receipt from a till.
@@ -132,6 +127,7 @@ impl From<StatusChange> for StatusChangeOut {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct OrdersQuery {
     /// Business day `YYYY-MM-DD`; defaults to today.
+    #[param(format = Date, example = "2026-12-06")]
     pub day: Option<String>,
     /// Only orders in shown, unfinished statuses.
     #[serde(default)]
@@ -194,8 +190,8 @@ impl Kitchen {
 #[utoipa::path(post, path = "/api/v1/receipts", request_body = ReceiptIn, responses(
     (status = 201, description = "Order created", body = ReceiptOut),
     (status = 200, description = "No production wares: nothing to register", body = ReceiptOut),
-    (status = 401, body = ApiError), (status = 409, description = "Receipt already imported", body = ApiError),
-    (status = 422, description = "Invalid receipt or unknown register", body = ApiError)))]
+    (status = 401, body = ErrorBody), (status = 409, description = "Receipt already imported", body = ErrorBody),
+    (status = 422, description = "Invalid receipt or unknown register", body = ErrorBody)))]
 async fn post_receipt(
     State(kitchen): State<Kitchen>,
     DeviceUnit(unit): DeviceUnit,
@@ -302,7 +298,7 @@ async fn post_receipt(
 }
 
 /// Orders of one business day.
-#[utoipa::path(get, path = "/api/v1/orders", params(OrdersQuery), responses((status = 200, body = Vec<OrderView>), (status = 401, body = ApiError)))]
+#[utoipa::path(get, path = "/api/v1/orders", params(OrdersQuery), responses((status = 200, body = Vec<OrderView>), (status = 401, body = ErrorBody)))]
 async fn list_orders(
     State(kitchen): State<Kitchen>,
     DeviceUnit(unit): DeviceUnit,
@@ -318,7 +314,7 @@ async fn list_orders(
 }
 
 /// One order with its lines and stations.
-#[utoipa::path(get, path = "/api/v1/orders/{id}", responses((status = 200, body = OrderView), (status = 404, body = ApiError)))]
+#[utoipa::path(get, path = "/api/v1/orders/{id}", responses((status = 200, body = OrderView), (status = 404, body = ErrorBody)))]
 async fn get_order(
     State(kitchen): State<Kitchen>,
     DeviceUnit(unit): DeviceUnit,
@@ -329,7 +325,7 @@ async fn get_order(
 
 /// Move an order to another status; only transitions in the flow table are allowed.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/status", request_body = StatusIn, responses(
-    (status = 200, body = OrderView), (status = 404, body = ApiError), (status = 409, description = "Transition not allowed", body = ApiError)))]
+    (status = 200, body = OrderView), (status = 404, body = ErrorBody), (status = 409, description = "Transition not allowed", body = ErrorBody)))]
 async fn change_status(
     State(kitchen): State<Kitchen>,
     DeviceUnit(unit): DeviceUnit,
@@ -346,7 +342,7 @@ async fn change_status(
 }
 
 /// Mark one station's part of an order ready.
-#[utoipa::path(post, path = "/api/v1/orders/{id}/stations/{station_id}/ready", responses((status = 200, body = OrderView), (status = 404, body = ApiError)))]
+#[utoipa::path(post, path = "/api/v1/orders/{id}/stations/{station_id}/ready", responses((status = 200, body = OrderView), (status = 404, body = ErrorBody)))]
 async fn station_ready(
     State(kitchen): State<Kitchen>,
     DeviceUnit(unit): DeviceUnit,
@@ -362,8 +358,8 @@ async fn station_ready(
 
 /// Print an order's ticket again on its cash register's printer (queued; it prints once the printer answers).
 #[utoipa::path(post, path = "/api/v1/orders/{id}/reprint", responses(
-    (status = 202, description = "Ticket queued", body = OrderView), (status = 404, body = ApiError),
-    (status = 409, description = "The order's register has no printer", body = ApiError)))]
+    (status = 202, description = "Ticket queued", body = OrderView), (status = 404, body = ErrorBody),
+    (status = 409, description = "The order's register has no printer", body = ErrorBody)))]
 async fn reprint(
     State(kitchen): State<Kitchen>,
     DeviceUnit(unit): DeviceUnit,
@@ -374,7 +370,7 @@ async fn reprint(
 }
 
 /// Who moved an order, and when.
-#[utoipa::path(get, path = "/api/v1/orders/{id}/history", responses((status = 200, body = Vec<StatusChangeOut>), (status = 404, body = ApiError)))]
+#[utoipa::path(get, path = "/api/v1/orders/{id}/history", responses((status = 200, body = Vec<StatusChangeOut>), (status = 404, body = ErrorBody)))]
 async fn order_history(
     State(kitchen): State<Kitchen>,
     DeviceUnit(unit): DeviceUnit,

@@ -309,6 +309,7 @@ pub fn assemble(areas: &[&'static Area], platform: &Platform) -> anyhow::Result<
     for part in areas.iter().filter_map(|area| area.openapi) {
         openapi.merge(part());
     }
+    error::document_errors(&mut openapi);
     assembly.routes(
         Access::Public,
         Answer::Page,

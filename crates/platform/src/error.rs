@@ -488,3 +488,81 @@ mod tests {
         assert_eq!(reply.to_json(Lang::En)["fields"]["name"], "Required.");
     }
 }
+
+/// The body of every JSON API error (an [`HttpError`] as JSON), for the OpenAPI document.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, in the reader's language (the `lang` cookie; Russian by default).
+    pub error: String,
+    /// A stable code a program can act on: `invalid`, `not_found`, `login_required`, `conflict`, …
+    pub code: String,
+    /// A message for each field that does not fit.
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// Completes an API document with what every operation may answer besides its own outcomes, each as an
+/// [`ErrorBody`]: 400 for a path or query parameter that does not parse, 401 without a valid credential, 422 for
+/// a query parameter that does not fit, 413, 415 and 422 for a body that is too large, not JSON or does not fit,
+/// and 500. An outcome an operation documents
+/// itself keeps its description.
+pub fn document_errors(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    use utoipa::{PartialSchema, ToSchema};
+    openapi
+        .components
+        .get_or_insert_with(Default::default)
+        .schemas
+        .insert(ErrorBody::name().into_owned(), ErrorBody::schema());
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let mut outcomes = vec![
+                ("400", "A path or query parameter that does not parse"),
+                ("401", "No valid credential"),
+                (
+                    "500",
+                    "An internal error (its id is in the message and the log)",
+                ),
+            ];
+            let queried = operation.parameters.iter().flatten().any(|parameter| {
+                parameter.parameter_in == utoipa::openapi::path::ParameterIn::Query
+            });
+            if queried {
+                outcomes.push(("422", "A query parameter that does not fit"));
+            }
+            if operation.request_body.is_some() {
+                outcomes.extend([
+                    ("413", "The body is too large"),
+                    ("415", "The body is not JSON"),
+                    ("422", "A field that is missing or does not fit"),
+                ]);
+            }
+            for (status, description) in outcomes {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(description));
+            }
+        }
+    }
+}

@@ -99,7 +99,9 @@ async fn connections_over_the_cap_are_told_to_come_back() {
         data.path(),
         &[
             ("TILLWIRE_HTTP_MAX_CONNECTIONS", "20"),
-            ("TILLWIRE_HTTP_HEADER_TIMEOUT_SECS", "2"),
+            // Long enough that none of the twenty times out before the one over the cap arrives, even on a busy
+            // machine.
+            ("TILLWIRE_HTTP_HEADER_TIMEOUT_SECS", "5"),
         ],
     )
     .await;
@@ -108,7 +110,7 @@ async fn connections_over_the_cap_are_told_to_come_back() {
         held.push(silent(server.port()).await);
     }
     // Give the server a moment to accept all twenty.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let mut over = silent(server.port()).await;
     over.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .await

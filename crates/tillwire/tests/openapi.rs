@@ -1,0 +1,52 @@
+//! The API matches its OpenAPI document: schemathesis (installed by `scripts/test.sh`) generates requests from
+//! `/api/openapi.json` against the real binary, with every check on (`--checks all`: documented status codes,
+//! response bodies matching their schemas, content types, no 5xx, schema-valid data accepted and invalid data
+//! refused), and must find nothing.
+
+mod common;
+
+use common::DEVICE_KEY;
+use tillwire_testkit::http_client;
+
+tillwire_testkit::both_backends!(the_api_answers_as_its_document_says, |db| async move {
+    let schemathesis = std::env::var("TILLWIRE_SCHEMATHESIS").unwrap_or_else(|_| {
+        panic!("TILLWIRE_SCHEMATHESIS is not set: run the tests with ./scripts/test.sh, which installs schemathesis")
+    });
+    let data = common::data_dir();
+    let server = common::serve(&db, data.path(), &[("API_KEY", DEVICE_KEY)]).await;
+    let base = server.base_url();
+    // A few orders, so the operations on one have something to find.
+    let client = http_client();
+    for check in 1..=5 {
+        common::import(&client, &base, DEVICE_KEY, check, &common::today()).await;
+    }
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis.toml");
+    let output = tokio::process::Command::new(&schemathesis)
+        .args(["--config-file", config, "run"])
+        .arg(format!("{base}/api/openapi.json"))
+        .args([
+            "--checks",
+            "all",
+            "--max-examples",
+            "30",
+            "--seed",
+            "1",
+            "--no-color",
+        ])
+        .arg("--header")
+        .arg(format!("Authorization: Bearer {DEVICE_KEY}"))
+        .env("SCHEMATHESIS_TELEMETRY", "false")
+        .output()
+        .await
+        .unwrap_or_else(|error| panic!("could not run {schemathesis}: {error}"));
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found the API and its document disagree:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        report.contains(" passed"),
+        "schemathesis tested nothing:\n{report}"
+    );
+});
