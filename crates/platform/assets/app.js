@@ -110,4 +110,6 @@ document.addEventListener("submit", async (event) => {
   document.open();
   document.write(page);
   document.close();
+  // A new page starts at its top, where its notice (a code or key shown once) is.
+  window.scrollTo(0, 0);
 });
