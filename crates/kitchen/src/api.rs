@@ -242,6 +242,15 @@ async fn post_receipt(
         })?;
         lines.push((code.as_str().to_owned(), quantity));
     }
+    if let Some(code) = crate::model::over_cap(&lines) {
+        return Err(KitchenError::field(
+            "lines",
+            Text::new(
+                format!("товар {code}: всего в чеке не больше 1000000"),
+                format!("ware {code}: up to 1000000 in the whole receipt"),
+            ),
+        ));
+    }
     let key = ReceiptKey {
         unit,
         cash_number: input.cash_register,

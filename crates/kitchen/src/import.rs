@@ -282,9 +282,12 @@ async fn legacy_import(
     if context.seen {
         return Ok(already(&key));
     }
-    let Some(lines) = fields.get("wares").and_then(parse_legacy_wares) else {
+    let Some(lines) = parse_legacy_wares(fields.get("wares")) else {
         return Ok(LegacyReply::error(INVALID_STRUCTURE));
     };
+    if crate::model::over_cap(&lines).is_some() {
+        return Ok(LegacyReply::error(INVALID_STRUCTURE));
+    }
     // The legacy endpoint files the order under the receipt's date, as ELQ did.
     let receipt = Receipt {
         key,
@@ -331,9 +334,14 @@ pub fn parse_day(text: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
 }
 
-/// `[{"ware_code": …, "ware_count": …}, …]` with exactly those keys, as ELQ required.
-fn parse_legacy_wares(value: &Value) -> Option<Vec<(String, Quantity)>> {
-    let items = value.as_array()?;
+/// `[{"ware_code": …, "ware_count": …}, …]` with exactly those keys, as ELQ required. As ELQ's code did (its spec
+/// is silent): no `wares`, or `null`, is an empty receipt ("Nothing to register"), and an element without a
+/// `ware_code` is skipped.
+fn parse_legacy_wares(value: Option<&Value>) -> Option<Vec<(String, Quantity)>> {
+    let items = match value {
+        None | Some(Value::Null) => return Some(Vec::new()),
+        Some(value) => value.as_array()?,
+    };
     // As in the JSON API; unbounded, the catalogue lookup would exceed the database's bind-parameter limit.
     if items.len() > MAX_LINES {
         return None;
@@ -341,6 +349,9 @@ fn parse_legacy_wares(value: &Value) -> Option<Vec<(String, Quantity)>> {
     let mut lines = Vec::with_capacity(items.len());
     for item in items {
         let object = item.as_object()?;
+        if !object.contains_key("ware_code") {
+            continue;
+        }
         if object.len() != 2 {
             return None;
         }
@@ -403,33 +414,53 @@ mod tests {
         assert_eq!(merged[0].quantity, 0.5);
     }
 
+    fn wares(value: Value) -> Option<Vec<(String, Quantity)>> {
+        parse_legacy_wares(Some(&value))
+    }
+
     #[test]
-    fn legacy_wares_require_exact_keys() {
-        assert!(
-            parse_legacy_wares(&serde_json::json!([{"ware_code": "1", "ware_count": 1}])).is_some()
+    fn legacy_wares_may_be_absent_or_null_and_elements_without_a_code_are_skipped() {
+        assert_eq!(parse_legacy_wares(None), Some(Vec::new()));
+        assert_eq!(wares(Value::Null), Some(Vec::new()));
+        let kept = wares(serde_json::json!([
+            {"ware_count": 2},
+            {"something": "else", "ware_count": 1},
+            {"ware_code": "48566", "ware_count": 1}
+        ]))
+        .expect("valid");
+        assert_eq!(kept, vec![("48566".to_owned(), q(1.0))]);
+        // A code given as a JSON number is the same code.
+        assert_eq!(
+            wares(serde_json::json!([{"ware_code": 48566, "ware_count": 2}])),
+            Some(vec![("48566".to_owned(), q(2.0))])
         );
-        assert!(
-            parse_legacy_wares(&serde_json::json!([{"ware_code": 48566, "ware_count": 1.0}]))
-                .is_some()
-        );
-        assert!(parse_legacy_wares(&serde_json::json!([{"ware_code": "1"}])).is_none());
-        assert!(
-            parse_legacy_wares(&serde_json::json!([{"ware_code": "1", "ware_count": 1, "x": 1}]))
-                .is_none()
-        );
-        assert!(
-            parse_legacy_wares(&serde_json::json!([{"ware_code": "1", "ware_count": null}]))
-                .is_none()
-        );
-        assert!(parse_legacy_wares(&serde_json::json!(["1"])).is_none());
-        assert!(parse_legacy_wares(&serde_json::json!({"ware_code": "1"})).is_none());
-        assert!(
-            parse_legacy_wares(&serde_json::json!([{"ware_code": "1", "ware_count": 1e300}]))
-                .is_none()
+    }
+
+    #[test]
+    fn the_quantity_cap_applies_to_a_ware_in_all_its_lines() {
+        let line = |quantity| ("A".to_owned(), q(quantity));
+        assert_eq!(
+            crate::model::over_cap(&[line(600_000.0), line(400_000.0)]),
+            None
         );
         assert_eq!(
-            parse_legacy_wares(&serde_json::json!([{"ware_code": "1", "ware_count": 0}]))
-                .map(|l| l.len()),
+            crate::model::over_cap(&[line(600_000.0), ("B".into(), q(1.0)), line(400_001.0)]),
+            Some("A")
+        );
+    }
+
+    #[test]
+    fn legacy_wares_require_exact_keys() {
+        assert!(wares(serde_json::json!([{"ware_code": "1", "ware_count": 1}])).is_some());
+        assert!(wares(serde_json::json!([{"ware_code": 48566, "ware_count": 1.0}])).is_some());
+        assert!(wares(serde_json::json!([{"ware_code": "1"}])).is_none());
+        assert!(wares(serde_json::json!([{"ware_code": "1", "ware_count": 1, "x": 1}])).is_none());
+        assert!(wares(serde_json::json!([{"ware_code": "1", "ware_count": null}])).is_none());
+        assert!(wares(serde_json::json!(["1"])).is_none());
+        assert!(wares(serde_json::json!({"ware_code": "1"})).is_none());
+        assert!(wares(serde_json::json!([{"ware_code": "1", "ware_count": 1e300}])).is_none());
+        assert_eq!(
+            wares(serde_json::json!([{"ware_code": "1", "ware_count": 0}])).map(|l| l.len()),
             Some(0)
         );
     }

@@ -69,8 +69,9 @@ impl Name {
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
 pub struct Quantity(f64);
 
-/// The largest amount a single receipt line may carry; anything larger is a malformed receipt.
-const MAX_QUANTITY: f64 = 1_000_000.0;
+/// The largest amount of one ware a receipt may carry (a line, or the lines of one code together); anything larger
+/// is a malformed receipt.
+pub const MAX_QUANTITY: f64 = 1_000_000.0;
 
 impl Quantity {
     pub fn parse(value: f64) -> Option<Self> {
@@ -79,6 +80,20 @@ impl Quantity {
     pub fn value(self) -> f64 {
         self.0
     }
+}
+
+/// The code of a receipt whose lines of one ware add up to more than [`MAX_QUANTITY`] (they are merged into one
+/// order line, which must respect the cap too).
+pub fn over_cap(lines: &[(String, Quantity)]) -> Option<&str> {
+    let mut totals: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+    for (code, quantity) in lines {
+        let total = totals.entry(code.as_str()).or_default();
+        *total += quantity.value();
+        if *total > MAX_QUANTITY {
+            return Some(code);
+        }
+    }
+    None
 }
 
 /// Formats an amount without a spurious `.0`: 1.0 → "1", 0.5 → "0.5", 0.333 → "0.333".

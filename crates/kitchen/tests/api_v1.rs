@@ -239,6 +239,19 @@ tillwire_testkit::both_backends!(unknown_register_and_bad_lines_are_422, |db| as
             "the bad line's field is named: {reply}"
         );
     }
+    // The cap holds for one ware's lines together, since they become one order line.
+    let (status, reply) = app
+        .post_receipt(
+            API_KEY,
+            &receipt_json(1, 1, 1, NOON, &[(PIZZA, 600_000.0), (PIZZA, 400_001.0)]),
+        )
+        .await;
+    assert_eq!(status, 422, "{reply}");
+    assert_eq!(
+        reply["fields"]["lines"],
+        format!("товар {PIZZA}: всего в чеке не больше 1000000"),
+        "{reply}"
+    );
     let long_code = "7".repeat(65);
     for code in ["", "   ", long_code.as_str(), "48\n566"] {
         let (status, reply) = app

@@ -446,17 +446,12 @@ tillwire_testkit::both_backends!(structural_errors, |db| async move {
         // wares is not a list
         format!(r#"{{{head}, "wares": {{"ware_code": "{PIZZA}", "ware_count": 1}}}}"#),
         format!(r#"{{{head}, "wares": "{PIZZA}"}}"#),
-        format!(r#"{{{head}, "wares": null}}"#),
-        // wares is missing
-        format!(r#"{{{head}}}"#),
         // an element is not an object
         format!(r#"{{{head}, "wares": ["{PIZZA}"]}}"#),
         format!(r#"{{{head}, "wares": [[ "{PIZZA}", 1 ]]}}"#),
         format!(r#"{{{head}, "wares": [{{"ware_code": "{PIZZA}", "ware_count": 1}}, 5]}}"#),
         // a missing key
         format!(r#"{{{head}, "wares": [{{"ware_code": "{PIZZA}"}}]}}"#),
-        format!(r#"{{{head}, "wares": [{{"ware_count": 1}}]}}"#),
-        format!(r#"{{{head}, "wares": [{{}}]}}"#),
         // an extra key
         format!(
             r#"{{{head}, "wares": [{{"ware_code": "{PIZZA}", "ware_count": 1, "price": 100}}]}}"#
@@ -480,6 +475,62 @@ tillwire_testkit::both_backends!(structural_errors, |db| async move {
         r#"{{{head}, "wares": [{{"ware_code": "{PIZZA}", "ware_count": 1}}, {{"ware_code": "{SALAD}", "ware_count": null}}]}}"#
     );
     assert_rejected(&app, &mixed, Some(API_KEY), "Invalid json structure", 0).await;
+});
+
+tillwire_testkit::both_backends!(
+    wares_absent_or_null_and_elements_without_a_code_are_empty,
+    |db| async move {
+        let app = start(&db).await;
+        let head = format!(r#""cash_id": 1, "shift_id": 1, "check_date": "{DAY}""#);
+        let nothing = legacy_text(0, 0, "Nothing to register");
+        // As ELQ's code did: no wares, or null, or elements without a code are nothing to register.
+        for (check, wares) in [
+            (1, String::new()),
+            (2, r#", "wares": null"#.to_owned()),
+            (3, r#", "wares": [{"ware_count": 1}, {}]"#.to_owned()),
+        ] {
+            let body = format!(r#"{{{head}, "check_id": {check}{wares}}}"#);
+            assert_eq!(app.post_legacy_raw(body, Some(API_KEY)).await, nothing);
+        }
+        app.assert_no_writes(0).await;
+        // An element without a code is skipped beside real ones; a code may be a JSON number.
+        let body = format!(
+            r#"{{{head}, "check_id": 4, "wares": [{{"ware_count": 3}}, {{"ware_code": {PIZZA}, "ware_count": 2}}]}}"#
+        );
+        assert_eq!(
+            app.post_legacy_raw(body, Some(API_KEY)).await,
+            legacy_text(1, 1, "")
+        );
+        let order = app.order(DAY, 1).await;
+        assert_eq!(order.lines.len(), 1);
+        assert_eq!(
+            (order.lines[0].code.as_str(), order.lines[0].quantity),
+            (PIZZA, 2.0)
+        );
+    }
+);
+
+tillwire_testkit::both_backends!(the_quantity_cap_holds_for_merged_lines, |db| async move {
+    let app = start(&db).await;
+    // Each line is within the cap, their merged line would not be.
+    let body = receipt(
+        1,
+        1,
+        DAY,
+        &[(PIZZA, 600_000.0), (SALAD, 1.0), (PIZZA, 400_001.0)],
+    );
+    assert_rejected(&app, &body, Some(API_KEY), "Invalid json structure", 0).await;
+    // Exactly at the cap registers.
+    assert_eq!(
+        app.legacy(receipt(
+            1,
+            2,
+            DAY,
+            &[(PIZZA, 600_000.0), (PIZZA, 400_000.0)]
+        ))
+        .await,
+        legacy_text(1, 1, "")
+    );
 });
 
 tillwire_testkit::both_backends!(bad_check_dates, |db| async move {
