@@ -3,14 +3,12 @@
 //! access codes' hashing and their rate limits.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 use subtle::ConstantTimeEq;
 use tillwire_platform::config::{ConfigError, EnvVar};
@@ -99,6 +97,26 @@ fn parse_network(text: &str) -> Result<IpNet, String> {
 #[derive(Debug, Clone)]
 pub struct Caller(pub String);
 
+/// DRF's words for a refused cross-site write.
+const CROSS_SITE: &str =
+    "CSRF Failed: Origin checking failed - does not match any trusted origins.";
+
+/// Whether a browser sent this request from another site: `Sec-Fetch-Site` says so, or (from browsers without
+/// it) an `Origin` that is not this host.
+fn cross_site(headers: &axum::http::HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (header("origin"), header("host")) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_none_or(|(_, authority)| !authority.eq_ignore_ascii_case(host)),
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
 /// Middleware on the API: a presented token must be valid; without one, the address must be allow-listed.
 pub async fn guard(
     State(directory): State<Directory>,
@@ -121,6 +139,12 @@ pub async fn guard(
             }
             Err(error) => return HttpError::from(error).into_response(),
         },
+        // A browser on an allow-listed network must not be made to write by another site's page (a form posted
+        // cross-site carries no token, and would pass the allow-list); programs send no such headers.
+        None if !request.method().is_safe() && cross_site(request.headers()) => {
+            tracing::warn!(%address, "cross-site browser write to the directory refused");
+            return DirectoryError::Forbidden(CROSS_SITE.to_owned()).into_response();
+        }
         None if directory.access.allows(address) => Caller(format!("address:{address}")),
         None => {
             tracing::warn!(%address, "directory request without a token from outside the allow-list");
@@ -145,38 +169,90 @@ fn presented_token(headers: &HeaderMap) -> Option<&str> {
 /// The scope of the directory's service tokens (the platform's tokens; `admin` ones are accepted too).
 pub const SCOPE: Scope = Scope::area(crate::AREA.name);
 
-/// Throttles access-code attempts per chat and per client address.
-#[derive(Clone)]
+/// Throttles access-code guessing by counting wrong codes only: per chat *from one address* (5 a minute), so
+/// nobody elsewhere can lock a chat out of its own code, and per address in all (60 a minute: the bot relays
+/// every user from one address). A right code is never counted. Memory is bounded: keys whose minute has passed
+/// are dropped once there are many.
+#[derive(Clone, Default)]
 pub struct CodeLimiter {
-    per_chat: Arc<DefaultKeyedRateLimiter<i64>>,
-    per_address: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    per_chat: Arc<FailureWindow<(i64, IpAddr)>>,
+    per_address: Arc<FailureWindow<IpAddr>>,
 }
 
-impl Default for CodeLimiter {
+const WRONG_CODES_PER_CHAT: u32 = 5;
+const WRONG_CODES_PER_ADDRESS: u32 = 60;
+
+impl CodeLimiter {
+    /// Refuses an attempt while its chat (from this address) or its address has used up its wrong codes.
+    pub fn admit(&self, chat_id: i64, address: IpAddr) -> Result<(), DirectoryError> {
+        if self
+            .per_chat
+            .spent(&(chat_id, address), WRONG_CODES_PER_CHAT)
+            || self.per_address.spent(&address, WRONG_CODES_PER_ADDRESS)
+        {
+            tracing::warn!(chat_id, %address, "access-code attempts throttled");
+            return Err(DirectoryError::Throttled);
+        }
+        Ok(())
+    }
+
+    /// Counts a wrong code.
+    pub fn wrong(&self, chat_id: i64, address: IpAddr) {
+        self.per_chat.count(&(chat_id, address));
+        self.per_address.count(&address);
+    }
+}
+
+/// Failures per key within a fixed minute.
+struct FailureWindow<K> {
+    counts: std::sync::Mutex<std::collections::HashMap<K, (u32, std::time::Instant)>>,
+}
+
+impl<K> Default for FailureWindow<K> {
     fn default() -> Self {
-        let quota = |per_minute: u32| {
-            let n = NonZeroU32::new(per_minute).expect("non-zero");
-            Quota::per_minute(n).allow_burst(n)
-        };
-        CodeLimiter {
-            // A person mistypes a few times; a guesser needs thousands of tries.
-            per_chat: Arc::new(RateLimiter::keyed(quota(5))),
-            // The bot relays every user's attempts from one address, so its allowance is larger.
-            per_address: Arc::new(RateLimiter::keyed(quota(60))),
+        FailureWindow {
+            counts: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 }
 
-impl CodeLimiter {
-    pub fn check(&self, chat_id: i64, address: IpAddr) -> Result<(), DirectoryError> {
-        let chat_ok = self.per_chat.check_key(&chat_id).is_ok();
-        let address_ok = self.per_address.check_key(&address).is_ok();
-        if chat_ok && address_ok {
-            Ok(())
-        } else {
-            tracing::warn!(chat_id, %address, "access-code attempts throttled");
-            Err(DirectoryError::Throttled)
+const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+/// Keys kept before the expired ones are swept (a few MB at most).
+const MAX_KEYS: usize = 50_000;
+
+impl<K: std::hash::Hash + Eq + Clone> FailureWindow<K> {
+    fn spent(&self, key: &K, allowed: u32) -> bool {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts
+            .get(key)
+            .is_some_and(|(failures, since)| *failures >= allowed && since.elapsed() < WINDOW)
+    }
+
+    fn count(&self, key: &K) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.len() >= MAX_KEYS && !counts.contains_key(key) {
+            counts.retain(|_, (_, since)| since.elapsed() < WINDOW);
+            if counts.len() >= MAX_KEYS {
+                // Only a flood from tens of thousands of addresses gets here: forget the oldest half.
+                let mut ages: Vec<std::time::Instant> =
+                    counts.values().map(|(_, since)| *since).collect();
+                ages.sort_unstable();
+                let cutoff = ages[ages.len() / 2];
+                counts.retain(|_, (_, since)| *since > cutoff);
+            }
         }
+        let entry = counts
+            .entry(key.clone())
+            .or_insert((0, std::time::Instant::now()));
+        if entry.1.elapsed() >= WINDOW {
+            *entry = (0, std::time::Instant::now());
+        }
+        entry.0 += 1;
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
@@ -216,5 +292,66 @@ impl AccessCode {
                 .ct_eq(digest.as_bytes())
                 .into()
         })
+    }
+}
+
+#[cfg(test)]
+mod limiter_tests {
+    use super::*;
+
+    #[test]
+    fn browsers_writing_from_another_site_are_told_apart() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = axum::http::HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, value.parse().expect("header"));
+            }
+            map
+        };
+        assert!(!cross_site(&headers(&[])), "a program sends neither header");
+        assert!(!cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(!cross_site(&headers(&[("sec-fetch-site", "none")])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "same-site")])));
+        assert!(!cross_site(&headers(&[
+            ("origin", "http://dir.local:8000"),
+            ("host", "dir.local:8000")
+        ])));
+        assert!(cross_site(&headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "dir.local:8000")
+        ])));
+        assert!(cross_site(&headers(&[
+            ("origin", "null"),
+            ("host", "dir.local:8000")
+        ])));
+    }
+
+    #[test]
+    fn memory_stays_bounded_whatever_is_tried() {
+        let window: FailureWindow<(i64, IpAddr)> = FailureWindow::default();
+        let address: IpAddr = "192.0.2.1".parse().expect("address");
+        for chat in 0..(MAX_KEYS as i64 * 3) {
+            window.count(&(chat, address));
+        }
+        assert!(window.len() <= MAX_KEYS, "{} keys", window.len());
+    }
+
+    #[test]
+    fn only_wrong_codes_count_and_only_from_their_address() {
+        let limiter = CodeLimiter::default();
+        let bot: IpAddr = "10.0.0.1".parse().expect("address");
+        let stranger: IpAddr = "203.0.113.7".parse().expect("address");
+        for _ in 0..WRONG_CODES_PER_CHAT {
+            assert!(limiter.admit(222, stranger).is_ok());
+            limiter.wrong(222, stranger);
+        }
+        assert!(limiter.admit(222, stranger).is_err());
+        // The chat's own user, through the bot, is not locked out by the stranger.
+        assert!(limiter.admit(222, bot).is_ok());
+        // Any number of right codes counts for nothing.
+        for _ in 0..100 {
+            assert!(limiter.admit(333, bot).is_ok());
+        }
     }
 }

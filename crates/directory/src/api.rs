@@ -1,6 +1,6 @@
 //! The compatible HTTP API (spec §3), mounted both unprefixed and under `/api/`.
 
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, patch, post};
@@ -21,39 +21,35 @@ const USERNAME_MAX: usize = 64;
 type Reply = Result<Response, DirectoryError>;
 
 pub fn router(directory: Directory) -> Router<Directory> {
-    let mut api = Router::new()
-        .route("/units/", allowed(get(units)))
-        .route("/units/name/{name}/", allowed(get(unit_by_name)))
-        .route("/units/regions/", allowed(get(regions)))
-        .route("/units/departments/", allowed(get(departments)))
-        .route("/telegram-chats/", allowed(get(chats).post(create_chat)))
-        .route("/telegram-chats/chat-types/", allowed(get(chat_types)))
-        .route(
-            "/telegram-chats/{chat_id}/",
-            allowed(get(chat).put(update_chat)),
-        )
-        .route("/report-types/", allowed(get(report_types)))
-        .route("/report-types/statistics/", allowed(get(statistics)))
-        .route(
-            "/report-types/names/{name}/",
-            allowed(get(report_type_by_name)),
-        )
-        .route(
-            "/report-routes/",
-            allowed(post(create_routes).delete(delete_routes)),
-        )
-        .route("/report-routes/units/", allowed(get(routed_units)))
-        .route("/report-routes/telegram-chats/", allowed(get(routed_chats)))
-        .route("/roles/users/{chat_id}/", allowed(patch(assign_role)))
-        .route("/roles/users/{chat_id}/units/", allowed(get(role_units)))
-        .route(
-            "/roles/users/{chat_id}/regions/",
-            allowed(get(role_regions)),
-        )
-        .route(
+    let endpoints: [(&str, MethodRouter<Directory>); 17] = [
+        ("/units/", get(units)),
+        ("/units/name/{name}/", get(unit_by_name)),
+        ("/units/regions/", get(regions)),
+        ("/units/departments/", get(departments)),
+        ("/telegram-chats/", get(chats).post(create_chat)),
+        ("/telegram-chats/chat-types/", get(chat_types)),
+        ("/telegram-chats/{chat_id}/", get(chat).put(update_chat)),
+        ("/report-types/", get(report_types)),
+        ("/report-types/statistics/", get(statistics)),
+        ("/report-types/names/{name}/", get(report_type_by_name)),
+        ("/report-routes/", post(create_routes).delete(delete_routes)),
+        ("/report-routes/units/", get(routed_units)),
+        ("/report-routes/telegram-chats/", get(routed_chats)),
+        ("/roles/users/{chat_id}/", patch(assign_role)),
+        ("/roles/users/{chat_id}/units/", get(role_units)),
+        ("/roles/users/{chat_id}/regions/", get(role_regions)),
+        (
             "/roles/users/{chat_id}/report-types/",
-            allowed(get(role_report_types)),
-        );
+            get(role_report_types),
+        ),
+    ];
+    let mut api = Router::new();
+    for (path, endpoint) in endpoints {
+        // Every path ends with `/`; without it the original redirected to it (see `append_slash`).
+        api = api
+            .route(path, allowed(endpoint))
+            .route(path.trim_end_matches('/'), any(append_slash));
+    }
     // Unknown paths inside the directory's sections answer the JSON envelope, not an HTML page.
     // (A catch-all cannot sit beside a parameter, so below `/telegram-chats/` it starts one level deeper; the
     // chat handlers answer the same 404 for a non-numeric id.)
@@ -68,6 +64,21 @@ pub fn router(directory: Directory) -> Router<Directory> {
     }
     let api = api.route_layer(middleware::from_fn_with_state(directory, guard));
     Router::new().merge(api.clone()).nest("/api", api)
+}
+
+/// A known path without its trailing slash: redirected to it with the query kept, as Django's `APPEND_SLASH`
+/// did; 301 for GET and HEAD, 308 for other methods so their method and body survive (Django's 301 lost them).
+async fn append_slash(method: Method, OriginalUri(uri): OriginalUri) -> Response {
+    let location = match uri.query() {
+        Some(query) => format!("{}/?{query}", uri.path()),
+        None => format!("{}/", uri.path()),
+    };
+    let status = if matches!(method, Method::GET | Method::HEAD) {
+        StatusCode::MOVED_PERMANENTLY
+    } else {
+        StatusCode::PERMANENT_REDIRECT
+    };
+    (status, [(header::LOCATION, location)]).into_response()
 }
 
 /// Every other method on a known path answers the original's 405 envelope.
@@ -363,10 +374,15 @@ async fn assign_role(
     let Some(code) = code else {
         return Err(DirectoryError::Validation(Default::default()));
     };
-    d.limiter.check(chat_id, address)?;
-    catalog(&d)
+    d.limiter.admit(chat_id, address)?;
+    let assigned = catalog(&d)
         .assign_role(chat_id, &AccessCode::parse(&code)?, &caller.0)
-        .await?;
+        .await;
+    // A wrong code, or a chat that does not exist, counts as a failed attempt.
+    if matches!(assigned, Err(DirectoryError::NotFound(_))) {
+        d.limiter.wrong(chat_id, address);
+    }
+    assigned?;
     empty(StatusCode::NO_CONTENT)
 }
 

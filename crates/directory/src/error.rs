@@ -33,6 +33,9 @@ pub enum DirectoryError {
     /// Russian, as the original answers with `LANGUAGE_CODE=ru`.
     #[error("Метод \"{0}\" не разрешен.")]
     MethodNotAllowed(String),
+    /// A body of a type the original could not parse; Russian, as above.
+    #[error("Неподдерживаемый тип данных \"{0}\" в запросе.")]
+    UnsupportedMediaType(String),
     /// An admin form or import file that does not fit: the form's field, when there is one, and why.
     #[error("{message}")]
     Invalid {
@@ -96,6 +99,12 @@ impl From<DirectoryError> for HttpError {
                 })
             }
             error @ DirectoryError::Malformed(_) => legacy(&error, S::BAD_REQUEST, "bad_request"),
+            // An unknown path: Django's 404 text, in the API's language (Russian in production).
+            DirectoryError::NotFound(messages::UNKNOWN_PATH) => HttpError::new(
+                S::NOT_FOUND,
+                "not_found",
+                Text::new("Страница не найдена.", "Not found."),
+            ),
             error @ DirectoryError::NotFound(_) => legacy(&error, S::NOT_FOUND, "not_found"),
             error @ DirectoryError::Forbidden(_) => legacy(&error, S::FORBIDDEN, "forbidden"),
             error @ DirectoryError::Conflict(_) => legacy(&error, S::CONFLICT, "conflict"),
@@ -108,6 +117,9 @@ impl From<DirectoryError> for HttpError {
             }
             error @ DirectoryError::MethodNotAllowed(_) => {
                 legacy(&error, S::METHOD_NOT_ALLOWED, "method_not_allowed")
+            }
+            error @ DirectoryError::UnsupportedMediaType(_) => {
+                legacy(&error, S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             DirectoryError::Invalid {
                 field: Some(field),

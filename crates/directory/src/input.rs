@@ -68,18 +68,34 @@ const BODY_LIMIT: usize = 1024 * 1024;
 impl<S: Send + Sync> FromRequest<S> for BodyInput {
     type Rejection = DirectoryError;
     async fn from_request(request: Request, _: &S) -> Result<Self, DirectoryError> {
-        let is_form = request
+        let content_type = request
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+            .map(str::to_owned);
         let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
             .await
             .map_err(|_| DirectoryError::Malformed("Request body too large".into()))?;
-        if is_form {
-            let pairs = serde_urlencoded::from_bytes(&bytes)
-                .map_err(|e| DirectoryError::Malformed(format!("Form parse error - {e}")))?;
-            return Ok(BodyInput(Input::from_pairs(pairs)));
+        // The original's parsers (DRF's defaults): JSON, a URL-encoded form and a multipart form; any other type
+        // is refused with DRF's words. Without a type, the body is read as JSON.
+        match content_type.as_deref() {
+            Some(kind) if kind.starts_with("application/x-www-form-urlencoded") => {
+                let pairs = serde_urlencoded::from_bytes(&bytes)
+                    .map_err(|e| DirectoryError::Malformed(format!("Form parse error - {e}")))?;
+                return Ok(BodyInput(Input::from_pairs(pairs)));
+            }
+            Some(kind) if kind.starts_with("multipart/form-data") => {
+                let pairs = tillwire_platform::web::multipart_fields(kind, bytes)
+                    .await
+                    .map_err(|e| {
+                        DirectoryError::Malformed(format!("Multipart form parse error - {e}"))
+                    })?;
+                return Ok(BodyInput(Input::from_pairs(pairs)));
+            }
+            Some(kind) if !is_json(kind) => {
+                return Err(DirectoryError::UnsupportedMediaType(kind.to_owned()));
+            }
+            _ => {}
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(BodyInput(Input::default()));
@@ -89,14 +105,37 @@ impl<S: Send + Sync> FromRequest<S> for BodyInput {
                 values,
                 from_query: false,
             })),
-            Ok(_) => Err(DirectoryError::field(
+            Ok(other) => Err(DirectoryError::field(
                 "non_field_errors",
-                "Недопустимые данные. Ожидался dict.",
+                &format!(
+                    "Недопустимые данные. Ожидался dictionary, но был получен {}.",
+                    python_type(&other)
+                ),
             )),
             Err(error) => Err(DirectoryError::Malformed(format!(
                 "JSON parse error - {error}"
             ))),
         }
+    }
+}
+
+/// `application/json` and its kin (`application/problem+json`, a charset parameter).
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The name Python gives a JSON value's type, as the original's messages show it.
+fn python_type(value: &Value) -> &'static str {
+    match value {
+        Value::Array(_) => "list",
+        Value::String(_) => "str",
+        Value::Bool(_) => "bool",
+        Value::Number(number) if number.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::Null => "NoneType",
+        Value::Object(_) => "dict",
     }
 }
 
@@ -128,6 +167,11 @@ impl Check {
                 return None;
             }
             Some(Value::Null) if !required => return None,
+            // A query or form sends an empty value for a field left blank: an optional one then takes its
+            // default, as the original's forms did (`?limit=`).
+            Some(Value::String(text)) if text.is_empty() && input.from_query && !required => {
+                return None;
+            }
             Some(value) => value,
         };
         match int_of(value) {

@@ -182,7 +182,10 @@ mod tests {
         let body = axum::body::to_bytes(response.into_body(), 1024)
             .await
             .expect("body");
-        assert_eq!(&body[..], br#"{"message":"Not found.","extra":{}}"#);
+        assert_eq!(
+            std::str::from_utf8(&body).expect("UTF-8"),
+            r#"{"message":"Страница не найдена.","extra":{}}"#
+        );
     }
 
     #[test]

@@ -405,7 +405,7 @@ impl Catalog<'_> {
     }
 
     /// Updates title and username; with `migrate_to` (a group became a supergroup) the chat takes its new id
-    /// and keeps its routes, merging into the new chat when the bot already registered it.
+    /// and keeps its routes. A new id that another chat already has is refused (409).
     pub async fn update_chat(
         &self,
         chat_id: i64,
@@ -432,27 +432,16 @@ impl Catalog<'_> {
                     .bind(new_chat_id)
                     .fetch_optional(&mut **tx)
                     .await?;
-                match existing {
-                    None => {
-                        sqlx::query("UPDATE directory_chats SET chat_id = $2 WHERE id = $1")
-                            .bind(id)
-                            .bind(new_chat_id)
-                            .execute(&mut **tx)
-                            .await?;
-                    }
-                    Some((target,)) => {
-                        sqlx::query(
-                            "INSERT INTO directory_routes (report_type_id, unit_id, chat_id)
-                             SELECT report_type_id, unit_id, $2 FROM directory_routes WHERE chat_id = $1
-                             ON CONFLICT (report_type_id, unit_id, chat_id) DO NOTHING",
-                        )
-                        .bind(id)
-                        .bind(target)
-                        .execute(&mut **tx)
-                        .await?;
-                        sqlx::query("DELETE FROM directory_chats WHERE id = $1").bind(id).execute(&mut **tx).await?;
-                    }
+                // Moving onto a chat that already exists would hand this chat's routes to a chat of another
+                // role (and delete this one): refused, nothing changes.
+                if existing.is_some() {
+                    return Err(DirectoryError::Conflict(messages::CHAT_EXISTS));
                 }
+                sqlx::query("UPDATE directory_chats SET chat_id = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(new_chat_id)
+                    .execute(&mut **tx)
+                    .await?;
             }
             audit!(tx, actor, "chat.update", serde_json::json!({"chat_id": chat_id, "migrate_to": update.migrate_to}));
             Ok(())

@@ -315,7 +315,7 @@ tillwire_testkit::both_backends!(errors_are_json_envelopes, |db| async move {
             let unknown = t.get(&format!("{p}{path}")).await;
             assert_eq!(
                 (unknown.status, unknown.body),
-                (404, envelope("Not found.")),
+                (404, envelope("Страница не найдена.")),
                 "{path}"
             );
         }
@@ -454,7 +454,7 @@ tillwire_testkit::both_backends!(remaining_error_branches, |db| async move {
             fields(&not_object),
             (
                 400,
-                json!({"non_field_errors": ["Недопустимые данные. Ожидался dict."]})
+                json!({"non_field_errors": ["Недопустимые данные. Ожидался dictionary, но был получен list."]})
             )
         );
         let broken = t
@@ -487,4 +487,145 @@ tillwire_testkit::both_backends!(remaining_error_branches, |db| async move {
         t.get("/telegram-chats/555/").await.body["title"],
         "Form group"
     );
+});
+
+tillwire_testkit::both_backends!(bodies_and_queries_as_drf_reads_them, |db| async move {
+    let t = Harness::new(db).await;
+    for (n, p) in PREFIXES.iter().enumerate() {
+        // An empty `limit` or `offset` means the default, as in the original's forms.
+        let default = t.get(&format!("{p}/units/")).await;
+        let blank = t.get(&format!("{p}/units/?limit=&offset=")).await;
+        assert_eq!((blank.status, &blank.body), (200, &default.body), "{p}");
+        // A body of a type DRF cannot parse: 415 with DRF's words.
+        let plain = t
+            .call_with(
+                Method::POST,
+                &format!("{p}/telegram-chats/"),
+                &[("content-type", "text/plain")],
+                "chat_id=1",
+            )
+            .await;
+        assert_eq!(
+            (plain.status, plain.body),
+            (
+                415,
+                envelope("Неподдерживаемый тип данных \"text/plain\" в запросе.")
+            )
+        );
+        // JSON that is not an object: DRF's text, naming what came.
+        for (body, kind) in [("[1, 2]", "list"), ("\"chat\"", "str"), ("7", "int")] {
+            let reply = t.call_raw(&format!("{p}/telegram-chats/"), body).await;
+            assert_eq!(reply.status, 400, "{body}");
+            assert_eq!(
+                reply.body["extra"]["fields"]["non_field_errors"],
+                json!([format!(
+                    "Недопустимые данные. Ожидался dictionary, но был получен {kind}."
+                )]),
+                "{body}"
+            );
+        }
+        // A multipart form, as DRF's parsers accept.
+        let id = 700 + n as i64;
+        let multipart = format!(
+            "--XB\r\nContent-Disposition: form-data; name=\"chat_id\"\r\n\r\n{id}\r\n\
+             --XB\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\nPRIVATE\r\n\
+             --XB\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nИз формы\r\n--XB--\r\n"
+        );
+        let created = t
+            .call_with(
+                Method::POST,
+                &format!("{p}/telegram-chats/"),
+                &[("content-type", "multipart/form-data; boundary=XB")],
+                &multipart,
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert_eq!(
+            t.get(&format!("{p}/telegram-chats/{id}/")).await.body["title"],
+            "Из формы"
+        );
+    }
+});
+
+tillwire_testkit::both_backends!(cross_site_browser_writes_are_refused, |db| async move {
+    let t = Harness::new(db).await;
+    let body = r#"{"chat_id": 801, "type": "PRIVATE", "title": "x"}"#;
+    for headers in [
+        [
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://evil.example"),
+        ],
+        [
+            ("origin", "https://evil.example"),
+            ("host", "127.0.0.1:8000"),
+        ],
+    ] {
+        let mut all = vec![("content-type", "application/json")];
+        all.extend(headers);
+        let refused = t
+            .call_with(Method::POST, "/telegram-chats/", &all, body)
+            .await;
+        assert_eq!(refused.status, 403, "{headers:?}: {}", refused.text);
+    }
+    assert_eq!(
+        t.get("/telegram-chats/801/").await.status,
+        404,
+        "nothing written"
+    );
+    // Reads from anywhere, and writes from the same site or from programs (no such headers), still work.
+    let read = t
+        .call_with(
+            Method::GET,
+            "/units/",
+            &[("sec-fetch-site", "cross-site")],
+            "",
+        )
+        .await;
+    assert_eq!(read.status, 200);
+    let same_site = t
+        .call_with(
+            Method::POST,
+            "/telegram-chats/",
+            &[
+                ("content-type", "application/json"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(same_site.status, 201, "{}", same_site.text);
+});
+
+tillwire_testkit::both_backends!(a_missing_trailing_slash_is_redirected, |db| async move {
+    let t = Harness::new(db).await;
+    for p in PREFIXES {
+        for (method, path, status, location) in [
+            (Method::GET, "/units?limit=1", 301, "/units/?limit=1"),
+            (Method::HEAD, "/units/regions", 301, "/units/regions/"),
+            (
+                Method::GET,
+                "/telegram-chats/111",
+                301,
+                "/telegram-chats/111/",
+            ),
+            (Method::POST, "/telegram-chats", 308, "/telegram-chats/"),
+            (Method::PATCH, "/roles/users/222", 308, "/roles/users/222/"),
+        ] {
+            let reply = t
+                .call_with(method.clone(), &format!("{p}{path}"), &[], "")
+                .await;
+            assert_eq!(reply.status, status, "{method} {p}{path}");
+            assert_eq!(
+                reply.location.as_deref(),
+                Some(format!("{p}{location}").as_str()),
+                "{method} {p}{path}"
+            );
+        }
+        // A path that is not the directory's, slash or not, is still the 404 envelope.
+        let unknown = t.get(&format!("{p}/units/nope")).await;
+        assert_eq!(
+            (unknown.status, unknown.body),
+            (404, envelope("Страница не найдена."))
+        );
+    }
 });

@@ -385,7 +385,8 @@ tillwire_testkit::both_backends!(supergroup_migration_keeps_routes, |db| async m
             .body["unit_ids"],
         json!([1, 2])
     );
-    // The bot registered the supergroup first: the routes are merged into it.
+    // A chat that already exists under the new id (of another role, say) is not taken over: refused, and both
+    // chats keep their routes.
     t.call(
         Method::POST,
         "/telegram-chats/",
@@ -395,27 +396,34 @@ tillwire_testkit::both_backends!(supergroup_migration_keeps_routes, |db| async m
     post_routes(
         &t,
         "",
-        json!({"report_type_id": 2, "chat_id": -1003000, "user_chat_id": 111, "unit_ids": [2, 3]}),
+        json!({"report_type_id": 2, "chat_id": -1003000, "user_chat_id": 111, "unit_ids": [3]}),
     )
     .await;
-    let merged = t
+    let refused = t
         .call(
             Method::PUT,
             "/api/telegram-chats/-1002000/",
-            Some(json!({"title": "Pizza team", "migrate_to_chat_id": -1003000})),
+            Some(json!({"title": "Renamed", "migrate_to_chat_id": -1003000})),
         )
         .await;
-    assert_eq!(merged.status, 204, "{}", merged.text);
+    assert_eq!(refused.status, 409, "{}", refused.text);
     assert_eq!(
-        t.get("/report-routes/units/?chat_id=-1003000&report_type_id=2")
+        refused.body,
+        json!({"message": "Chat with provided chat ID already exists", "extra": {}})
+    );
+    for (chat, units) in [(-1002000, json!([1, 2])), (-1003000, json!([3]))] {
+        assert_eq!(
+            t.get(&format!(
+                "/report-routes/units/?chat_id={chat}&report_type_id=2"
+            ))
             .await
             .body["unit_ids"],
-        json!([1, 2, 3])
-    );
+            units
+        );
+    }
     assert_eq!(
-        t.get("/report-routes/telegram-chats/?unit_id=1&report_type_id=2")
-            .await
-            .body["chat_ids"],
-        json!([-1003000])
+        t.get("/telegram-chats/-1002000/").await.body["title"],
+        "Pizza team",
+        "nothing of the refused update was kept"
     );
 });

@@ -200,6 +200,12 @@ tillwire_testkit::both_backends!(access_code_brute_force_is_throttled, |db| asyn
         throttled.body,
         envelope("Request was throttled. Expected available in 60 seconds.")
     );
+    // Someone else's guesses lock nobody out: the same chat with its right code from another address works.
+    assert_eq!(attempt(222, "secret-one", "127.0.0.2:1").await.status, 204);
+    // Right codes are not counted: a role switched many times a minute is never refused.
+    for _ in 0..20 {
+        assert_eq!(attempt(111, "secret-two", "127.0.0.3:1").await.status, 204);
+    }
     // Per address: one client guessing for many chats.
     let mut statuses = Vec::new();
     for chat in 0..61 {

@@ -364,6 +364,34 @@ pub fn same_site_path(text: &str) -> Option<&str> {
     (rooted && plain).then_some(text)
 }
 
+/// The text fields of a multipart form body (`content_type` carries its boundary), in order; files are skipped.
+pub async fn multipart_fields(
+    content_type: &str,
+    body: bytes::Bytes,
+) -> Result<Vec<(String, String)>, String> {
+    let boundary = multer::parse_boundary(content_type).map_err(|e| e.to_string())?;
+    multipart_text_fields(&boundary, body).await
+}
+
+pub(crate) async fn multipart_text_fields(
+    boundary: &str,
+    body: bytes::Bytes,
+) -> Result<Vec<(String, String)>, String> {
+    let chunks = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let mut parts = multer::Multipart::new(chunks, boundary);
+    let mut fields = Vec::new();
+    while let Some(field) = parts.next_field().await.map_err(|e| e.to_string())? {
+        let Some(name) = field.name().map(str::to_owned) else {
+            continue;
+        };
+        if field.file_name().is_some() {
+            continue;
+        }
+        fields.push((name, field.text().await.map_err(|e| e.to_string())?));
+    }
+    Ok(fields)
+}
+
 /// Only same-site paths are followed after login, so the form cannot be used as an open redirect.
 fn safe_next(next: Option<String>) -> String {
     next.as_deref()

@@ -161,7 +161,7 @@ tillwire_testkit::both_backends!(imported_units_leave_no_default_unit, |db| asyn
 
     // Unknown paths of the directory's sections answer its JSON envelope, as its clients expect.
     for path in [
-        "/units",
+        "/units/nope/",
         "/roles/",
         "/api/nothing/",
         "/telegram-chats/111/x/y",
@@ -175,7 +175,7 @@ tillwire_testkit::both_backends!(imported_units_leave_no_default_unit, |db| asyn
         let body: serde_json::Value = reply.json().await.unwrap();
         assert_eq!(
             body,
-            serde_json::json!({"message": "Not found.", "extra": {}}),
+            serde_json::json!({"message": "Страница не найдена.", "extra": {}}),
             "{path}"
         );
     }

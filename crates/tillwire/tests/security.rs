@@ -1034,8 +1034,11 @@ async fn a_burst_of_wrong_passwords_stays_within_a_memory_bound() {
         "every wrong password is refused as such, none throttled or failed: {statuses:?}"
     );
     let grown_mib = peak_rss_kib(server.pid()).saturating_sub(before) / 1024;
+    eprintln!("64 wrong passwords at once: the peak memory grew {grown_mib} MiB");
+    // Measured ~170 MiB with hashes on their own threads; spread over the blocking pool's threads the allocator
+    // had kept ~480 MiB in a busy run, and all 64 at once took over 1,200 MiB.
     assert!(
-        grown_mib < 400,
+        grown_mib < 250,
         "64 hashes at once would take over 1,200 MiB; the peak grew {grown_mib} MiB"
     );
     let client = http_client();

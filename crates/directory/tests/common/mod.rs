@@ -57,6 +57,7 @@ pub struct Reply {
     pub status: u16,
     pub body: Value,
     pub text: String,
+    pub location: Option<String>,
 }
 
 impl Harness {
@@ -127,6 +128,26 @@ impl Harness {
         let mut request = request.body(body).expect("request");
         let address: SocketAddr = from.parse().expect("address");
         request.extensions_mut().insert(ConnectInfo(address));
+        self.send(request).await
+    }
+
+    /// A request from loopback with these headers and this raw body.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request.body(Body::from(body.to_owned())).expect("request"))
+            .await
+    }
+
+    async fn send(&self, request: Request<Body>) -> Reply {
         let response = self
             .router
             .clone()
@@ -134,6 +155,11 @@ impl Harness {
             .await
             .expect("response");
         let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
             .await
             .expect("body");
@@ -142,6 +168,7 @@ impl Harness {
             status,
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
             text,
+            location,
         }
     }
 
@@ -163,27 +190,12 @@ pub fn envelope(message: &str) -> Value {
 impl Harness {
     /// POSTs a raw body labelled as JSON (for malformed input).
     pub async fn call_raw(&self, path: &str, body: &str) -> Reply {
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_owned()))
-            .expect("request");
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("response");
-        let status = response.status().as_u16();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .expect("body");
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        Reply {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-            text,
-        }
+        self.call_with(
+            Method::POST,
+            path,
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await
     }
 }
