@@ -288,10 +288,9 @@ async fn legacy_import(
     if crate::model::over_cap(&lines).is_some() {
         return Ok(LegacyReply::error(INVALID_STRUCTURE));
     }
-    // The legacy endpoint files the order under the receipt's date, as ELQ did.
     let receipt = Receipt {
         key,
-        business_day: check_date,
+        business_day: legacy_business_day(check_date, kitchen.today()),
         lines,
     };
     Ok(match kitchen.import_receipt(&receipt, &context).await? {
@@ -314,6 +313,20 @@ fn already(key: &ReceiptKey) -> LegacyReply {
         "Already have receipt with number {} for cash {} in {}",
         key.check_id, key.cash_number, key.check_date
     ))
+}
+
+/// The business day a legacy receipt is filed under. Its body carries no sale time, only `check_date`: the
+/// collector sends the shift-open date, a till may send the calendar date. ELQ filed by `check_date`, so at 01:00
+/// (rollover 04:00) a till's calendar date named a day no screen had reached, and a shift opened yesterday in a
+/// shop open round the clock filed today's sales under yesterday; either way the orders were on no screen. So a
+/// receipt whose date is the current business day or next to it (a live shift) is filed under the current
+/// business day; one from further back is a backfill after downtime and keeps its own day, so old sales do not
+/// appear on today's board. Every order on a screen then has the screen's day, so its numbers never repeat.
+pub fn legacy_business_day(check_date: NaiveDate, today: NaiveDate) -> NaiveDate {
+    match today.pred_opt() {
+        Some(yesterday) if check_date < yesterday => check_date,
+        _ => today,
+    }
 }
 
 /// An id field: a JSON integer (or a string of digits, which ELQ's ORM also accepted); absent means `default`.
@@ -416,6 +429,26 @@ mod tests {
 
     fn wares(value: Value) -> Option<Vec<(String, Quantity)>> {
         parse_legacy_wares(Some(&value))
+    }
+
+    #[test]
+    fn a_live_legacy_receipt_is_filed_under_the_current_business_day() {
+        let day = |text| parse_day(text).expect("a day");
+        // 01:21 after midnight, rollover 04:00: the business day is still yesterday's.
+        let today = day("2026-12-05");
+        // A till's calendar date, the same day, a shift opened yesterday, a clock running ahead: today.
+        for check_date in ["2026-12-06", "2026-12-05", "2026-12-04", "2026-12-09"] {
+            assert_eq!(
+                legacy_business_day(day(check_date), today),
+                today,
+                "{check_date}"
+            );
+        }
+        // A backfill of older sales keeps its day.
+        assert_eq!(
+            legacy_business_day(day("2026-12-01"), today),
+            day("2026-12-01")
+        );
     }
 
     #[test]

@@ -757,3 +757,74 @@ tillwire_testkit::both_backends!(
         );
     }
 );
+
+/// A zone where it is now between midnight and 04:00, so with the rollover at 04:00 the business day is still
+/// yesterday's: the shop open past midnight that ELQ lost orders for.
+fn zone_just_after_midnight() -> chrono_tz::Tz {
+    use chrono::Timelike;
+    let hour = chrono::Utc::now().hour() as i32;
+    let offset = (-12..=14)
+        .find(|offset| (hour + offset).rem_euclid(24) < 4)
+        .expect("some zone is just after midnight");
+    // `Etc/GMT+N` is UTC−N.
+    let name = if offset > 0 {
+        format!("Etc/GMT-{offset}")
+    } else {
+        format!("Etc/GMT+{}", -offset)
+    };
+    name.parse().expect("an Etc zone")
+}
+
+tillwire_testkit::both_backends!(
+    orders_after_midnight_are_on_todays_screens,
+    |db| async move {
+        let zone = zone_just_after_midnight();
+        let app = start_with(&db, |settings| {
+            settings.timezone = Some(zone);
+            settings.set("kitchen.day_rollover_hour", 4);
+        })
+        .await;
+        let calendar = chrono::Utc::now().with_timezone(&zone).date_naive();
+        let business_day = calendar.pred_opt().expect("a day before");
+        let today = calendar.format("%Y-%m-%d").to_string();
+        let shift_opened = business_day.format("%Y-%m-%d").to_string();
+        // A till sending the calendar date, and the collector sending the shift-open date (yesterday's).
+        assert_eq!(
+            app.legacy(receipt(1, 1, &today, &[(PIZZA, 1.0)])).await,
+            legacy_text(1, 1, "")
+        );
+        assert_eq!(
+            app.legacy(receipt(2, 1, &shift_opened, &[(PIZZA, 1.0)]))
+                .await,
+            legacy_text(2, 1, "")
+        );
+        // Both are on the board of the business day, with their own numbers.
+        let board: serde_json::Value = app
+            .client
+            .get(app.url("/dashboard/snapshot"))
+            .send()
+            .await
+            .expect("GET /dashboard/snapshot")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(board["day"], shift_opened, "{board}");
+        let mut numbers: Vec<i64> = board["orders"]
+            .as_array()
+            .expect("orders")
+            .iter()
+            .filter_map(|order| order["number"].as_i64())
+            .collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, [1, 2], "{board}");
+        // The same receipt sent again is still known by its own date.
+        assert_eq!(
+            app.legacy(receipt(1, 1, &today, &[(PIZZA, 1.0)])).await,
+            legacy_text(
+                -1,
+                0,
+                &format!("Already have receipt with number 1 for cash 1 in {today}")
+            )
+        );
+    }
+);

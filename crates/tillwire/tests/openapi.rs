@@ -36,6 +36,8 @@ tillwire_testkit::both_backends!(the_api_answers_as_its_document_says, |db| asyn
         .arg("--header")
         .arg(format!("Authorization: Bearer {DEVICE_KEY}"))
         .env("SCHEMATHESIS_TELEMETRY", "false")
+        // It keeps a cache in its working directory: not in the source tree.
+        .current_dir(data.path())
         .output()
         .await
         .unwrap_or_else(|error| panic!("could not run {schemathesis}: {error}"));
