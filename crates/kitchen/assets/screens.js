@@ -111,8 +111,40 @@
     }
   }
 
+  // After a tap an order's row or card stays as it was, greyed and disabled, for a moment: a second tap lands on
+  // it instead of on the next status's button in the same spot, or on the next card sliding under the finger.
+  const HOLD_MS = 1200;
+  const held = new Map();
+  function hold(order) {
+    held.set(order.id, { ...order });
+    render();
+    setTimeout(() => { held.delete(order.id); render(); }, HOLD_MS);
+  }
+  const shown = (order) => held.get(order.id) || order;
+
+  // Moving an order to a cancelling status asks first, in the page.
+  function confirmCancel(order, status) {
+    return new Promise((resolve) => {
+      const answer = (yes) => () => { dialog.close(); resolve(yes); };
+      const dialog = el("dialog", { class: "confirm-cancel" },
+        el("p", {}, text(`Отменить заказ № ${order.number}?`, `Cancel order ${order.number}?`)),
+        el("div", { class: "confirm-actions" },
+          el("button", { type: "button", class: "keep", onclick: answer(false) }, text("Не отменять", "Keep it")),
+          el("button", { type: "button", class: "cancel-order", onclick: answer(true) }, status.name)));
+      dialog.addEventListener("close", () => { dialog.remove(); resolve(false); });
+      document.body.append(dialog);
+      dialog.showModal();
+    });
+  }
+
+  async function move(order, target) {
+    if (target.cancels && !(await confirmCancel(order, target))) return;
+    hold(order);
+    post(`/orders/${order.id}/status`, { next_status: target.id, from_status: order.status_id });
+  }
+
   function sorted() {
-    return [...orders.values()].filter(isActive).sort((a, b) => a.created_ms - b.created_ms || a.id - b.id);
+    return [...orders.values()].map(shown).filter(isActive).sort((a, b) => a.created_ms - b.created_ms || a.id - b.id);
   }
 
   function renderOperator() {
@@ -125,7 +157,7 @@
         for (const target of next.sort((a, b) => a.id - b.id)) {
           buttons.append(el("button", {
             class: "status-button", type: "button", "data-status": target.id, title: target.name,
-            onclick: () => post(`/orders/${order.id}/status`, { next_status: target.id }),
+            onclick: () => move(order, target),
           }, el("i", { class: target.icon, style: { color: target.color } }), el("span", {}, target.name)));
         }
         buttons.append(el("button", {
@@ -143,7 +175,7 @@
         chips.append(el("span", { class: part.ready_ms ? "chip ready" : "chip" }, part.ready_ms ? `✓ ${name}` : name));
       }
       return el("div", {
-        class: "order-row", id: `order-${order.id}`, "data-number": order.number,
+        class: held.has(order.id) ? "order-row held" : "order-row", id: `order-${order.id}`, "data-number": order.number,
         style: { background: status.color, color: textColorFor(status.color) },
       }, el("span", { class: "number" }, String(order.number), failed), buttons,
         el("span", { class: "status-name" }, status.name, chips), el("span", { class: "created" }, clock(order.created_ms)));
@@ -160,10 +192,10 @@
         const lines = order.lines.filter((line) => line.station_id === station)
           .map((line) => el("li", {}, el("span", {}, line.short_name), el("b", {}, quantity(line.quantity))));
         const done = canChange
-          ? el("button", { class: "ready-button", type: "button", onclick: () => post(`/orders/${order.id}/stations/${station}/ready`, {}) },
+          ? el("button", { class: "ready-button", type: "button", onclick: () => { hold(order); post(`/orders/${order.id}/stations/${station}/ready`, {}); } },
             text("Готово", "Ready"))
           : "";
-        return el("article", { class: "ticket", id: `order-${order.id}` },
+        return el("article", { class: held.has(order.id) ? "ticket held" : "ticket", id: `order-${order.id}` },
           el("header", {}, el("b", { class: "number" }, `№ ${order.number}`), el("span", {}, clock(order.created_ms))),
           el("ul", {}, ...lines), done);
       });

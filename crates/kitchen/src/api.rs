@@ -103,6 +103,10 @@ pub struct ReceiptOut {
 #[serde(deny_unknown_fields)]
 pub struct StatusIn {
     pub status_id: i64,
+    /// The status the client saw the order in; if it has moved since, the move is refused (409) and nothing
+    /// changes.
+    #[serde(default)]
+    pub from_status_id: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -345,7 +349,7 @@ async fn change_status(
     kitchen.order_in_unit(unit, id).await?;
     Ok(Json(
         kitchen
-            .change_status(id, input.status_id, &api_actor())
+            .change_status_from(id, input.from_status_id, input.status_id, &api_actor())
             .await?,
     ))
 }

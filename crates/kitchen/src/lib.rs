@@ -44,6 +44,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_print_failed.sql"),
         postgres: include_str!("../migrations/postgres/0002_print_failed.sql"),
     },
+    Migration {
+        area: "kitchen",
+        version: 3,
+        sqlite: include_str!("../migrations/sqlite/0003_cancelling_statuses.sql"),
+        postgres: include_str!("../migrations/postgres/0003_cancelling_statuses.sql"),
+    },
 ];
 
 /// The event topic screens follow.

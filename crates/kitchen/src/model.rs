@@ -212,6 +212,8 @@ pub struct Status {
     pub shown: bool,
     pub color: String,
     pub icon: String,
+    /// Moving an order here cancels it: the screens ask first.
+    pub cancels: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]

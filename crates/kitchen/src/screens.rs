@@ -411,6 +411,8 @@ async fn staff_events(
 #[derive(Deserialize)]
 struct StatusForm {
     next_status: i64,
+    /// The status the screen showed when it was tapped.
+    from_status: Option<i64>,
 }
 
 fn actor(user: &CurrentUser) -> Actor {
@@ -431,7 +433,7 @@ async fn change_status(
         .map_err(|_| KitchenError::Forbidden)?;
     Ok(Json(
         kitchen
-            .change_status(id, form.next_status, &actor(&user))
+            .change_status_from(id, form.from_status, form.next_status, &actor(&user))
             .await?,
     ))
 }

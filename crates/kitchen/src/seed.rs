@@ -8,12 +8,21 @@ use crate::Thing;
 
 pub const DEFAULT_UNIT_NAME: &str = "Основное подразделение";
 
-/// ELQ's statuses: id, name, shown, finished, colour, icon.
-const STATUSES: [(i64, &str, bool, bool, &str, &str); 4] = [
-    (1, "Готовится", true, false, "gray", "bi bi-bag"),
-    (2, "Готов", true, false, "#d9b9b6", "bi bi-bag-plus"),
-    (3, "Выдан", false, true, "#0c4128", "bi bi-bag-check"),
-    (4, "Отменен", false, true, "maroon", "bi bi-bag-x"),
+/// ELQ's statuses: id, name, shown, finished, cancels, colour, icon.
+type SeedStatus = (
+    i64,
+    &'static str,
+    bool,
+    bool,
+    bool,
+    &'static str,
+    &'static str,
+);
+const STATUSES: [SeedStatus; 4] = [
+    (1, "Готовится", true, false, false, "gray", "bi bi-bag"),
+    (2, "Готов", true, false, false, "#d9b9b6", "bi bi-bag-plus"),
+    (3, "Выдан", false, true, false, "#0c4128", "bi bi-bag-check"),
+    (4, "Отменен", false, true, true, "maroon", "bi bi-bag-x"),
 ];
 const FLOWS: [(i64, i64); 4] = [(1, 2), (1, 4), (2, 3), (2, 4)];
 const STATIONS: [&str; 4] = ["Салаты", "Шаурма", "Пиццерия", "Вок"];
@@ -35,14 +44,15 @@ pub async fn init(platform: &Platform) -> Result<Option<UnitId>, KitchenError> {
     let seeded: Result<(), KitchenError> = write_tx!(store, tx => {
         let (statuses,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM statuses").fetch_one(&mut **tx).await?;
         if statuses == 0 {
-            for (id, name, shown, finished, color, icon) in STATUSES {
+            for (id, name, shown, finished, cancels, color, icon) in STATUSES {
                 sqlx::query(
-                    "INSERT INTO statuses (id, name, shown, finished, color, icon, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO statuses (id, name, shown, finished, cancels, color, icon, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(id)
                 .bind(name)
                 .bind(shown)
                 .bind(finished)
+                .bind(cancels)
                 .bind(color)
                 .bind(icon)
                 .bind(now)

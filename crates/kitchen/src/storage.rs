@@ -159,7 +159,7 @@ impl Kitchen {
 
     pub async fn workflow(&self) -> Result<Workflow, KitchenError> {
         let statuses: Vec<Status> = read!(self.store(), db => sqlx::query_as(
-            "SELECT id, name, finished, shown, color, icon FROM statuses ORDER BY id",
+            "SELECT id, name, finished, shown, color, icon, cancels FROM statuses ORDER BY id",
         )
         .fetch_all(db)
         .await)?;
@@ -449,8 +449,27 @@ impl Kitchen {
         to: i64,
         actor: &Actor,
     ) -> Result<OrderView, KitchenError> {
+        self.change_status_from(order_id, None, to, actor).await
+    }
+
+    /// Moves an order from the status its screen or client showed (`seen`): if it has moved since (another
+    /// screen, or this one's earlier tap), nothing changes and the answer is a conflict, so a second tap never
+    /// skips a status.
+    pub async fn change_status_from(
+        &self,
+        order_id: i64,
+        seen: Option<i64>,
+        to: i64,
+        actor: &Actor,
+    ) -> Result<OrderView, KitchenError> {
         let workflow = self.workflow().await?;
         let current = self.order_view(order_id).await?;
+        if seen.is_some_and(|seen| seen != current.status_id) {
+            return Err(KitchenError::Conflict(Text::new(
+                "Заказ уже перешёл в другой статус.",
+                "The order has already moved on.",
+            )));
+        }
         if !workflow.allows(current.status_id, to) {
             return Err(KitchenError::TransitionNotAllowed {
                 from: current.status_id,

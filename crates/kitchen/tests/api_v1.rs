@@ -551,6 +551,17 @@ tillwire_testkit::both_backends!(status_changes_follow_the_flow, |db| async move
         .api_post(&status_path, None, &json!({"status_id": 3}))
         .await;
     assert_eq!(status, 401);
+    // A client that says which status it saw the order in is refused once the order has moved on (here it is in
+    // 2, not 1): a repeated tap cannot skip a status.
+    let (status, reply) = app
+        .api_post(
+            &status_path,
+            Some(API_KEY),
+            &json!({"status_id": 3, "from_status_id": 1}),
+        )
+        .await;
+    assert_eq!(status, 409, "{reply}");
+    assert_eq!(reply["error"], "Заказ уже перешёл в другой статус.");
     let (status, reply) = app
         .api_post(&status_path, Some(API_KEY), &json!({"status_id": 3}))
         .await;

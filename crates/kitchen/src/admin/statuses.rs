@@ -71,6 +71,7 @@ struct StatusForm {
     /// Checkboxes: present when ticked.
     finished: Option<String>,
     shown: Option<String>,
+    cancels: Option<String>,
     color: String,
     icon: String,
 }
@@ -79,6 +80,7 @@ struct StatusFields {
     name: Name,
     finished: bool,
     shown: bool,
+    cancels: bool,
     color: CssColor,
     icon: IconClass,
 }
@@ -93,6 +95,7 @@ impl StatusForm {
             )?,
             finished: self.finished.is_some(),
             shown: self.shown.is_some(),
+            cancels: self.cancels.is_some(),
             color: CssColor::parse(&self.color)?,
             icon: IconClass::parse(&self.icon)?,
         })
@@ -121,7 +124,7 @@ async fn create_status(
     }
     let fields = form.fields()?;
     write!(kitchen.store(), db => sqlx::query(
-        "INSERT INTO statuses (id, name, finished, shown, color, icon, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO statuses (id, name, finished, shown, color, icon, created_ms, cancels) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(id)
     .bind(fields.name.as_str())
@@ -130,6 +133,7 @@ async fn create_status(
     .bind(fields.color.as_str())
     .bind(&fields.icon.0)
     .bind(now_ms())
+    .bind(fields.cancels)
     .execute(db)
     .await
     .map(|r| r.rows_affected()))
@@ -154,7 +158,7 @@ async fn update_status(
 ) -> Result<Redirect, KitchenError> {
     let fields = form.fields()?;
     let updated = write!(kitchen.store(), db => sqlx::query(
-        "UPDATE statuses SET name = $2, finished = $3, shown = $4, color = $5, icon = $6 WHERE id = $1",
+        "UPDATE statuses SET name = $2, finished = $3, shown = $4, color = $5, icon = $6, cancels = $7 WHERE id = $1",
     )
     .bind(id)
     .bind(fields.name.as_str())
@@ -162,6 +166,7 @@ async fn update_status(
     .bind(fields.shown)
     .bind(fields.color.as_str())
     .bind(&fields.icon.0)
+    .bind(fields.cancels)
     .execute(db)
     .await
     .map(|r| r.rows_affected()))

@@ -1,0 +1,152 @@
+//! Touch screens used in a hurry, in a real headless Chromium against the real binary: a double tap moves an order
+//! one status only (the row stays, inert, under the finger), and cancelling asks first, in the page.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{DEVICE_KEY, LIVE_UPDATE, PAGE_LOAD, eventually};
+use tillwire_testkit::thirtyfour::prelude::*;
+use tillwire_testkit::{Browser, http_client};
+
+const PREPARING: i64 = 1;
+const READY: i64 = 2;
+const CANCELLED: i64 = 4;
+
+/// The stored status of order `number`, from the public board's snapshot (which lists shown statuses only, so
+/// an order that left the board reads as `None`).
+async fn status_of(base: &str, number: i64) -> Option<i64> {
+    common::board_snapshot(&http_client(), base).await["orders"]
+        .as_array()
+        .and_then(|orders| orders.iter().find(|o| o["number"] == number).cloned())
+        .and_then(|order| order["status_id"].as_i64())
+}
+
+/// Taps at `point` as a finger would: whatever is on top there gets the click.
+async fn tap_at(driver: &WebDriver, point: (f64, f64)) {
+    driver
+        .execute(
+            "const target = document.elementFromPoint(arguments[0], arguments[1]); if (target) target.click();",
+            vec![serde_json::json!(point.0), serde_json::json!(point.1)],
+        )
+        .await
+        .expect("tap");
+}
+
+/// The middle of the element `css`, in viewport coordinates.
+async fn middle_of(driver: &WebDriver, css: &str) -> (f64, f64) {
+    let point = driver
+        .execute(
+            "const r = document.querySelector(arguments[0]).getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2];",
+            vec![serde_json::json!(css)],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .json()
+        .clone();
+    (point[0].as_f64().expect("x"), point[1].as_f64().expect("y"))
+}
+
+tillwire_testkit::both_backends!(
+    a_double_tap_moves_one_step_and_cancelling_asks_first,
+    |db| async move {
+        let data = common::data_dir();
+        let server = common::serve(&db, data.path(), &[("API_KEY", DEVICE_KEY)]).await;
+        let base = server.base_url();
+        let username = common::admin_username(&server.output());
+        let password = common::admin_password(&server);
+        let client = http_client();
+        let day = common::today();
+        let first = common::import(&client, &base, DEVICE_KEY, 1, &day).await;
+        let second = common::import(&client, &base, DEVICE_KEY, 2, &day).await;
+
+        let browser = Browser::start().await;
+        let driver = browser.driver();
+        driver.set_window_rect(0, 0, 1366, 768).await.expect("size");
+        common::sign_in_browser(driver, &base, &username, &password).await;
+        let ready_button =
+            format!(r#".order-row[data-number="{first}"] .status-button[data-status="{READY}"]"#);
+        eventually(
+            "the operator screen lists the orders",
+            PAGE_LOAD,
+            || async {
+                driver
+                    .find(By::Css(&ready_button))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .await;
+
+        // Two taps 300 ms apart on "Готов": the second lands where "Выдан" would now be, and must do nothing.
+        let spot = middle_of(driver, &ready_button).await;
+        tap_at(driver, spot).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tap_at(driver, spot).await;
+        eventually("the first tap arrived", LIVE_UPDATE, || async {
+            match status_of(&base, first).await {
+                Some(READY) => Ok(()),
+                other => Err(format!("order {first} is in {other:?}")),
+            }
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            status_of(&base, first).await,
+            Some(READY),
+            "a double tap skipped a status"
+        );
+
+        // Cancelling asks in the page; "keep it" changes nothing, confirming cancels.
+        let cancel_button = format!(
+            r#".order-row[data-number="{second}"] .status-button[data-status="{CANCELLED}"]"#
+        );
+        for confirm in [false, true] {
+            driver
+                .find(By::Css(&cancel_button))
+                .await
+                .expect("the cancel button")
+                .click()
+                .await
+                .expect("tap cancel");
+            let question = eventually("the confirmation", LIVE_UPDATE, || async {
+                let dialog = driver
+                    .find(By::Css("dialog.confirm-cancel[open]"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                dialog.text().await.map_err(|e| e.to_string())
+            })
+            .await;
+            assert!(
+                question.contains(&format!("Отменить заказ № {second}?")),
+                "{question}"
+            );
+            let answer = if confirm { ".cancel-order" } else { ".keep" };
+            driver
+                .find(By::Css(format!("dialog.confirm-cancel {answer}")))
+                .await
+                .expect("an answer")
+                .click()
+                .await
+                .expect("answer");
+            if confirm {
+                eventually("the order is cancelled", LIVE_UPDATE, || async {
+                    match status_of(&base, second).await {
+                        None => Ok(()),
+                        other => Err(format!("order {second} is in {other:?}")),
+                    }
+                })
+                .await;
+            } else {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                assert_eq!(status_of(&base, second).await, Some(PREPARING));
+                assert!(driver.find(By::Css("dialog.confirm-cancel")).await.is_err());
+            }
+        }
+        let cancelled: Vec<(i64, i64)> =
+            common::query_pairs(&db, "SELECT number, status_id FROM orders ORDER BY number").await;
+        assert_eq!(cancelled, [(first, READY), (second, CANCELLED)]);
+        browser.quit().await;
+    }
+);
