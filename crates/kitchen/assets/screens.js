@@ -28,6 +28,20 @@
     return status && status.shown && !status.finished && order.business_day === state.day;
   };
   const quantity = (value) => String(Math.round(value * 1000) / 1000);
+  // How long ago, as a person reads it at a glance: "3 мин", "1 ч 05 мин".
+  const age = (ms) => {
+    const minutes = Math.max(0, Math.floor((now() - ms) / 60000));
+    if (minutes < 60) return text(`${minutes} мин`, `${minutes} min`);
+    const rest = String(minutes % 60).padStart(2, "0");
+    return text(`${Math.floor(minutes / 60)} ч ${rest} мин`, `${Math.floor(minutes / 60)} h ${rest} min`);
+  };
+  // An order longer in its status than the status allows turns amber, red at twice that.
+  const alertOf = (order) => {
+    const limit = (statusOf(order.status_id) || {}).alert_minutes;
+    if (!limit) return "";
+    const minutes = (now() - order.status_changed_ms) / 60000;
+    return minutes >= 2 * limit ? " late" : minutes >= limit ? " waiting" : "";
+  };
   const clock = (ms) => {
     const d = new Date(ms);
     return `${d.getHours()}:${String(d.getMinutes()).padStart(2, "0")}`;
@@ -178,7 +192,8 @@
         class: held.has(order.id) ? "order-row held" : "order-row", id: `order-${order.id}`, "data-number": order.number,
         style: { background: status.color, color: textColorFor(status.color) },
       }, el("span", { class: "number" }, String(order.number), failed), buttons,
-        el("span", { class: "status-name" }, status.name, chips), el("span", { class: "created" }, clock(order.created_ms)));
+        el("span", { class: "status-name" }, status.name, chips),
+        el("span", { class: `created${alertOf(order)}` }, clock(order.created_ms), el("small", { class: "age" }, age(order.created_ms))));
     });
     list.replaceChildren(...rows);
     document.getElementById("empty").hidden = rows.length > 0;
@@ -195,8 +210,9 @@
           ? el("button", { class: "ready-button", type: "button", onclick: () => { hold(order); post(`/orders/${order.id}/stations/${station}/ready`, {}); } },
             text("Готово", "Ready"))
           : "";
-        return el("article", { class: held.has(order.id) ? "ticket held" : "ticket", id: `order-${order.id}` },
-          el("header", {}, el("b", { class: "number" }, `№ ${order.number}`), el("span", {}, clock(order.created_ms))),
+        return el("article", { class: `${held.has(order.id) ? "ticket held" : "ticket"}${alertOf(order)}`, id: `order-${order.id}` },
+          el("header", {}, el("b", { class: "number" }, `№ ${order.number}`),
+            el("span", { class: "times" }, clock(order.created_ms), el("small", { class: "age" }, age(order.created_ms)))),
           el("ul", {}, ...lines), done);
       });
     list.replaceChildren(...cards);
@@ -295,6 +311,7 @@
 
   reconnect();
   window.addEventListener("resize", () => mode === "board" && render());
-  // Ready orders age off the board on the client's own clock; this redraws, it does not poll the server.
-  setInterval(() => mode === "board" && render(), 10000);
+  // Ages, alerts and ready orders leaving the board follow the client's own clock; this redraws, it does not
+  // poll the server.
+  setInterval(render, 10000);
 })();

@@ -50,6 +50,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_cancelling_statuses.sql"),
         postgres: include_str!("../migrations/postgres/0003_cancelling_statuses.sql"),
     },
+    Migration {
+        area: "kitchen",
+        version: 4,
+        sqlite: include_str!("../migrations/sqlite/0004_status_alerts.sql"),
+        postgres: include_str!("../migrations/postgres/0004_status_alerts.sql"),
+    },
 ];
 
 /// The event topic screens follow.

@@ -214,6 +214,8 @@ pub struct Status {
     pub icon: String,
     /// Moving an order here cancels it: the screens ask first.
     pub cancels: bool,
+    /// Minutes an order may stay here before its card turns amber (red at twice that).
+    pub alert_minutes: Option<i32>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]

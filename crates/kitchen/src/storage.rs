@@ -159,7 +159,7 @@ impl Kitchen {
 
     pub async fn workflow(&self) -> Result<Workflow, KitchenError> {
         let statuses: Vec<Status> = read!(self.store(), db => sqlx::query_as(
-            "SELECT id, name, finished, shown, color, icon, cancels FROM statuses ORDER BY id",
+            "SELECT id, name, finished, shown, color, icon, cancels, alert_minutes FROM statuses ORDER BY id",
         )
         .fetch_all(db)
         .await)?;

@@ -517,6 +517,46 @@ both_backends!(statuses_flows_devices_orders_and_jobs, |db| async move {
         .await;
     assert_eq!(renamed.status, StatusCode::SEE_OTHER, "{renamed:?}");
     assert!(app.get("/admin/statuses/").await.body.contains("В пути"));
+    // An alert time and the cancelling flag; an alert time out of range names its field.
+    let alerting = app
+        .post(
+            "/admin/statuses/5",
+            &[
+                ("name", "В пути"),
+                ("color", "navy"),
+                ("icon", "bi bi-truck"),
+                ("alert_minutes", "20"),
+                ("cancels", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(alerting.status, StatusCode::SEE_OTHER, "{alerting:?}");
+    let workflow = app.kitchen.workflow().await.expect("workflow");
+    let status = workflow
+        .statuses
+        .iter()
+        .find(|status| status.id == 5)
+        .expect("status 5");
+    assert_eq!((status.alert_minutes, status.cancels), (Some(20), true));
+    let zero = app
+        .post(
+            "/admin/statuses/5",
+            &[
+                ("name", "В пути"),
+                ("color", "navy"),
+                ("icon", "bi bi-truck"),
+                ("alert_minutes", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(zero.status, StatusCode::UNPROCESSABLE_ENTITY, "{zero:?}");
+    assert!(
+        zero.body.contains("alert_minutes") || zero.body.contains("время до тревоги"),
+        "{}",
+        zero.body
+    );
+    // ELQ's "Отменен" cancels from the start.
+    assert!(workflow.statuses.iter().any(|s| s.id == 4 && s.cancels));
 
     // Printers and registers: deleting a printer detaches its registers.
     let printer = app

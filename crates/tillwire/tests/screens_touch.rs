@@ -150,3 +150,71 @@ tillwire_testkit::both_backends!(
         browser.quit().await;
     }
 );
+
+tillwire_testkit::both_backends!(
+    an_order_too_long_in_its_status_turns_amber_then_red,
+    |db| async move {
+        let data = common::data_dir();
+        let server = common::serve(&db, data.path(), &[("API_KEY", DEVICE_KEY)]).await;
+        let base = server.base_url();
+        let username = common::admin_username(&server.output());
+        let password = common::admin_password(&server);
+        let client = http_client();
+        let day = common::today();
+        let fresh = common::import(&client, &base, DEVICE_KEY, 1, &day).await;
+        let waiting = common::import(&client, &base, DEVICE_KEY, 2, &day).await;
+        let late = common::import(&client, &base, DEVICE_KEY, 3, &day).await;
+        // "Готовится" alerts after 2 minutes; two orders have been in it 3 and 5 minutes.
+        let admin = http_client();
+        let csrf = tillwire_testkit::login(&admin, &base, &username, &password).await;
+        let saved = admin
+            .post(format!("{base}/admin/statuses/{PREPARING}"))
+            .form(&[
+                ("name", "Готовится"),
+                ("shown", "on"),
+                ("color", "gray"),
+                ("icon", "bi bi-bag"),
+                ("alert_minutes", "2"),
+                ("csrf", csrf.as_str()),
+            ])
+            .send()
+            .await
+            .expect("save the status");
+        assert_eq!(saved.status(), 303);
+        assert_eq!((fresh, waiting, late), (1, 2, 3));
+        for sql in [
+            "UPDATE orders SET created_ms = created_ms - 180000, status_changed_ms = status_changed_ms - 180000 \
+             WHERE number = 2 RETURNING number, status_id",
+            "UPDATE orders SET created_ms = created_ms - 300000, status_changed_ms = status_changed_ms - 300000 \
+             WHERE number = 3 RETURNING number, status_id",
+        ] {
+            assert_eq!(common::query_pairs(&db, sql).await.len(), 1, "{sql}");
+        }
+
+        let browser = Browser::start().await;
+        let driver = browser.driver();
+        common::sign_in_browser(driver, &base, &username, &password).await;
+        for (number, class, age) in [
+            (fresh, "created", "0 мин"),
+            (waiting, "created waiting", "3 мин"),
+            (late, "created late", "5 мин"),
+        ] {
+            let css = format!(r#".order-row[data-number="{number}"] .created"#);
+            eventually(&format!("order {number}'s age"), PAGE_LOAD, || async {
+                let cell = driver
+                    .find(By::Css(&css))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let classes = cell.class_name().await.map_err(|e| e.to_string())?;
+                let text = cell.text().await.map_err(|e| e.to_string())?;
+                if classes.as_deref() == Some(class) && text.contains(age) {
+                    Ok(())
+                } else {
+                    Err(format!("{classes:?}: {text:?}"))
+                }
+            })
+            .await;
+        }
+        browser.quit().await;
+    }
+);

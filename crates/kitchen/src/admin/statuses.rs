@@ -53,6 +53,7 @@ impl IconClass {
 }
 
 const STATUS_ID: Label = Label::new("id", "номер статуса", "status id");
+const ALERT_MINUTES: Label = Label::new("alert_minutes", "время до тревоги", "alert after");
 
 #[derive(Template)]
 #[template(path = "admin_statuses.html")]
@@ -72,6 +73,9 @@ struct StatusForm {
     finished: Option<String>,
     shown: Option<String>,
     cancels: Option<String>,
+    /// Empty: no alert.
+    #[serde(default)]
+    alert_minutes: String,
     color: String,
     icon: String,
 }
@@ -81,6 +85,7 @@ struct StatusFields {
     finished: bool,
     shown: bool,
     cancels: bool,
+    alert_minutes: Option<i32>,
     color: CssColor,
     icon: IconClass,
 }
@@ -96,6 +101,18 @@ impl StatusForm {
             finished: self.finished.is_some(),
             shown: self.shown.is_some(),
             cancels: self.cancels.is_some(),
+            alert_minutes: match self.alert_minutes.trim() {
+                "" => None,
+                text => match text.parse::<i32>() {
+                    Ok(minutes @ 1..=1440) => Some(minutes),
+                    _ => {
+                        return Err(ALERT_MINUTES.error(
+                            "от 1 до 1440 минут, или пусто",
+                            "1 to 1440 minutes, or empty",
+                        ));
+                    }
+                },
+            },
             color: CssColor::parse(&self.color)?,
             icon: IconClass::parse(&self.icon)?,
         })
@@ -124,7 +141,7 @@ async fn create_status(
     }
     let fields = form.fields()?;
     write!(kitchen.store(), db => sqlx::query(
-        "INSERT INTO statuses (id, name, finished, shown, color, icon, created_ms, cancels) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO statuses (id, name, finished, shown, color, icon, created_ms, cancels, alert_minutes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(id)
     .bind(fields.name.as_str())
@@ -134,6 +151,7 @@ async fn create_status(
     .bind(&fields.icon.0)
     .bind(now_ms())
     .bind(fields.cancels)
+    .bind(fields.alert_minutes)
     .execute(db)
     .await
     .map(|r| r.rows_affected()))
@@ -158,7 +176,7 @@ async fn update_status(
 ) -> Result<Redirect, KitchenError> {
     let fields = form.fields()?;
     let updated = write!(kitchen.store(), db => sqlx::query(
-        "UPDATE statuses SET name = $2, finished = $3, shown = $4, color = $5, icon = $6, cancels = $7 WHERE id = $1",
+        "UPDATE statuses SET name = $2, finished = $3, shown = $4, color = $5, icon = $6, cancels = $7, alert_minutes = $8 WHERE id = $1",
     )
     .bind(id)
     .bind(fields.name.as_str())
@@ -167,6 +185,7 @@ async fn update_status(
     .bind(fields.color.as_str())
     .bind(&fields.icon.0)
     .bind(fields.cancels)
+    .bind(fields.alert_minutes)
     .execute(db)
     .await
     .map(|r| r.rows_affected()))
