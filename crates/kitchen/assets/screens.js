@@ -144,7 +144,8 @@
         el("p", {}, text(`Отменить заказ № ${order.number}?`, `Cancel order ${order.number}?`)),
         el("div", { class: "confirm-actions" },
           el("button", { type: "button", class: "keep", onclick: answer(false) }, text("Не отменять", "Keep it")),
-          el("button", { type: "button", class: "cancel-order", onclick: answer(true) }, status.name)));
+          el("button", { type: "button", class: "cancel-order", onclick: answer(true) },
+            text(`Да: ${status.name}`, `Yes: ${status.name}`))));
       dialog.addEventListener("close", () => { dialog.remove(); resolve(false); });
       document.body.append(dialog);
       dialog.showModal();
