@@ -452,6 +452,14 @@ tillwire_testkit::both_backends!(
             .await
             .expect("revoke");
         assert_eq!(revoked.status(), 303);
+        // The row tapped a moment ago stays inert for a moment (double-tap protection): wait it out.
+        eventually("the tapped row is live again", LIVE_UPDATE, || async {
+            match driver.find(By::Css("#orders .held")).await {
+                Ok(_) => Err("still held".to_owned()),
+                Err(_) => Ok(()),
+            }
+        })
+        .await;
         driver
             .find(By::Css("#orders .status-button[data-status]"))
             .await
