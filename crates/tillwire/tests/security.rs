@@ -1035,10 +1035,10 @@ async fn a_burst_of_wrong_passwords_stays_within_a_memory_bound() {
     );
     let grown_mib = peak_rss_kib(server.pid()).saturating_sub(before) / 1024;
     eprintln!("64 wrong passwords at once: the peak memory grew {grown_mib} MiB");
-    // Measured ~170 MiB with hashes on their own threads; spread over the blocking pool's threads the allocator
-    // had kept ~480 MiB in a busy run, and all 64 at once took over 1,200 MiB.
+    // Measured 160–280 MiB with hashes on their own threads (more on a busy machine); spread over the blocking
+    // pool's threads the allocator had kept ~480 MiB in a busy run, and all 64 at once took over 1,200 MiB.
     assert!(
-        grown_mib < 250,
+        grown_mib < 400,
         "64 hashes at once would take over 1,200 MiB; the peak grew {grown_mib} MiB"
     );
     let client = http_client();
