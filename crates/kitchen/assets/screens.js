@@ -200,21 +200,49 @@
     document.getElementById("empty").hidden = rows.length > 0;
   }
 
+  // The statuses from "ready" on (ready, and every status reachable from it): an order the operator moved there
+  // is done for the kitchen, whatever its stations said.
+  function readyOrBeyond() {
+    const reached = new Set(state.ready_status_id ? [state.ready_status_id] : []);
+    for (let grown = true; grown;) {
+      grown = false;
+      for (const flow of state.flows) {
+        if (reached.has(flow.current_status_id) && !reached.has(flow.next_status_id)) {
+          reached.add(flow.next_status_id);
+          grown = true;
+        }
+      }
+    }
+    return reached;
+  }
+  // A cancelled order stays on the kitchen screen, struck through, for a minute, so the cook sees it go.
+  const CANCELLED_SHOWN_MS = 60000;
+  const justCancelled = (order) =>
+    (statusOf(order.status_id) || {}).cancels && now() - order.status_changed_ms < CANCELLED_SHOWN_MS;
+
   function renderKitchen() {
     const list = document.getElementById("orders");
-    const cards = sorted()
+    const done = readyOrBeyond();
+    const cancelled = [...orders.values()].filter((order) => order.business_day === state.day && justCancelled(order));
+    const cards = [...sorted().filter((order) => !done.has(order.status_id)), ...cancelled]
       .filter((order) => order.stations.some((s) => s.station_id === station && !s.ready_ms))
+      .sort((a, b) => a.created_ms - b.created_ms || a.id - b.id)
       .map((order) => {
+        if (justCancelled(order)) {
+          return el("article", { class: "ticket cancelled", id: `order-${order.id}` },
+            el("header", {}, el("b", { class: "number" }, `№ ${order.number}`)),
+            el("p", { class: "cancelled-label" }, text("ОТМЕНЁН", "CANCELLED")));
+        }
         const lines = order.lines.filter((line) => line.station_id === station)
           .map((line) => el("li", {}, el("span", {}, line.short_name), el("b", {}, quantity(line.quantity))));
-        const done = canChange
+        const ready = canChange
           ? el("button", { class: "ready-button", type: "button", onclick: () => { hold(order); post(`/orders/${order.id}/stations/${station}/ready`, {}); } },
             text("Готово", "Ready"))
           : "";
         return el("article", { class: `${held.has(order.id) ? "ticket held" : "ticket"}${alertOf(order)}`, id: `order-${order.id}` },
           el("header", {}, el("b", { class: "number" }, `№ ${order.number}`),
             el("span", { class: "times" }, clock(order.created_ms), el("small", { class: "age" }, age(order.created_ms)))),
-          el("ul", {}, ...lines), done);
+          el("ul", {}, ...lines), ready);
       });
     list.replaceChildren(...cards);
     document.getElementById("empty").hidden = cards.length > 0;

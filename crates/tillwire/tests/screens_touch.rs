@@ -218,3 +218,89 @@ tillwire_testkit::both_backends!(
         browser.quit().await;
     }
 );
+
+tillwire_testkit::both_backends!(
+    the_kitchen_lets_go_of_ready_orders_and_shows_cancelled_ones,
+    |db| async move {
+        let data = common::data_dir();
+        let server = common::serve(&db, data.path(), &[("API_KEY", DEVICE_KEY)]).await;
+        let base = server.base_url();
+        let username = common::admin_username(&server.output());
+        let password = common::admin_password(&server);
+        let client = http_client();
+        let day = common::today();
+        let served = common::import(&client, &base, DEVICE_KEY, 1, &day).await;
+        let cancelled = common::import(&client, &base, DEVICE_KEY, 2, &day).await;
+        let waiting = common::import(&client, &base, DEVICE_KEY, 3, &day).await;
+        let served_id = common::order_id_by_number(&client, &base, served).await;
+        let cancelled_id = common::order_id_by_number(&client, &base, cancelled).await;
+        let station: i64 = common::query_pairs(
+            &db,
+            "SELECT station_id, station_id FROM order_stations ORDER BY order_id LIMIT 1",
+        )
+        .await[0]
+            .0;
+
+        let browser = Browser::start().await;
+        let driver = browser.driver();
+        driver.set_window_rect(0, 0, 1024, 768).await.expect("size");
+        common::sign_in_browser(driver, &base, &username, &password).await;
+        driver
+            .goto(format!("{base}/kitchen/{station}"))
+            .await
+            .expect("open the kitchen screen");
+        let numbers = || async {
+            let cards = driver
+                .find_all(By::Css("article.ticket .number"))
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut texts = Vec::new();
+            for card in cards {
+                texts.push(card.text().await.map_err(|e| e.to_string())?);
+            }
+            Ok::<Vec<String>, String>(texts)
+        };
+        let all: Vec<String> = [served, cancelled, waiting]
+            .iter()
+            .map(|n| format!("№ {n}"))
+            .collect();
+        eventually("the kitchen shows three orders", PAGE_LOAD, || async {
+            let shown = numbers().await?;
+            if shown == all {
+                Ok(())
+            } else {
+                Err(format!("{shown:?}"))
+            }
+        })
+        .await;
+
+        // The operator hands one order out (Ready) and cancels another.
+        common::api_set_status(&client, &base, DEVICE_KEY, served_id, READY).await;
+        common::api_set_status(&client, &base, DEVICE_KEY, cancelled_id, CANCELLED).await;
+        eventually(
+            "the kitchen lets go of the ready order",
+            LIVE_UPDATE,
+            || async {
+                let shown = numbers().await?;
+                let expected = vec![format!("№ {cancelled}"), format!("№ {waiting}")];
+                if shown == expected {
+                    Ok(())
+                } else {
+                    Err(format!("{shown:?}"))
+                }
+            },
+        )
+        .await;
+        let card = driver
+            .find(By::Css(&format!("#order-{cancelled_id}.cancelled")))
+            .await
+            .expect("the cancelled order's card");
+        let said = card.text().await.expect("text");
+        assert!(said.contains("ОТМЕНЁН"), "{said}");
+        assert!(
+            card.find(By::Css(".ready-button")).await.is_err(),
+            "a cancelled order offers no Ready"
+        );
+        browser.quit().await;
+    }
+);
