@@ -292,7 +292,7 @@ tillwire_testkit::both_backends!(
         )
         .await;
         let card = driver
-            .find(By::Css(&format!("#order-{cancelled_id}.cancelled")))
+            .find(By::Css(format!("#order-{cancelled_id}.cancelled")))
             .await
             .expect("the cancelled order's card");
         let said = card.text().await.expect("text");
