@@ -12,7 +12,6 @@
   const canChange = root.dataset.canChange === "true";
   const en = root.dataset.lang === "en";
   const params = new URLSearchParams(location.search);
-  const chimeOn = params.has("chime");
   const FRESH_MS = 15000;
 
   let state = null;
@@ -95,26 +94,60 @@
     const becameReady = order.status_id === state.ready_status_id && (!previous || previous.status_id !== order.status_id);
     if (becameReady) {
       freshUntil.set(order.id, now() + FRESH_MS);
-      if (mode === "board" && chimeOn) chime();
+      if (mode === "board") chime();
       setTimeout(render, FRESH_MS + 50);
     }
+    // A new order for this kitchen station rings there.
+    if (!previous && mode === "kitchen" && order.lines.some((line) => line.station_id === station)) chime();
     orders.set(order.id, order);
     render();
   }
 
-  function chime() {
-    try {
-      const audio = new (window.AudioContext || window.webkitAudioContext)();
-      const tone = audio.createOscillator();
-      const gain = audio.createGain();
-      tone.frequency.value = 880;
-      gain.gain.setValueAtTime(0.2, audio.currentTime);
-      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.6);
-      tone.connect(gain).connect(audio.destination);
-      tone.start();
-      tone.stop(audio.currentTime + 0.6);
-    } catch (_) { /* audio blocked until the first touch; the highlight still shows */ }
+  // Sound: a browser plays only after a tap on the page, so a screen's sound is switched on with one tap on its
+  // button, and remembered on that screen (after a reload the button asks for one more tap if the browser wants it).
+  const SOUND_KEY = "tillwire.sound";
+  let soundWanted = localStorage.getItem(SOUND_KEY) === "on" || params.has("chime");
+  let audio = null;
+  const soundButton = el("button", { type: "button", class: "sound-toggle", onclick: toggleSound });
+  function showSound() {
+    const playing = soundWanted && audio && audio.state === "running";
+    soundButton.setAttribute("aria-pressed", String(Boolean(soundWanted)));
+    soundButton.textContent = playing
+      ? text("♪ Звук включён", "♪ Sound on")
+      : soundWanted
+        ? text("♪ Нажмите, чтобы включить звук", "♪ Tap to turn the sound on")
+        : text("♪ Включить звук", "♪ Turn the sound on");
   }
+  function startAudio() {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      audio.resume().then(showSound, showSound);
+    } catch (_) { /* no audio on this device: the highlight still shows */ }
+  }
+  function toggleSound() {
+    soundWanted = !(soundWanted && audio && audio.state === "running");
+    localStorage.setItem(SOUND_KEY, soundWanted ? "on" : "off");
+    if (soundWanted) startAudio();
+    showSound();
+  }
+  if (mode !== "operator") {
+    root.append(soundButton);
+    if (soundWanted) startAudio();
+    showSound();
+  }
+
+  function chime() {
+    if (!soundWanted || !audio || audio.state !== "running") return;
+    const tone = audio.createOscillator();
+    const gain = audio.createGain();
+    tone.frequency.value = 880;
+    gain.gain.setValueAtTime(0.2, audio.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.6);
+    tone.connect(gain).connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.6);
+  }
+
 
   async function post(url, data) {
     try {

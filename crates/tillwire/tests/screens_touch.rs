@@ -304,3 +304,53 @@ tillwire_testkit::both_backends!(
         browser.quit().await;
     }
 );
+
+/// The sound switch on the board: one tap turns the chime on (browsers need a gesture), and the screen remembers it.
+#[tokio::test]
+async fn the_board_turns_its_sound_on_with_one_tap_and_remembers() {
+    let db = tillwire_testkit::TestDatabase::new(tillwire_testkit::Backend::Sqlite).await;
+    let data = common::data_dir();
+    let server = common::serve(&db, data.path(), &[]).await;
+    let base = server.base_url();
+    let browser = Browser::start().await;
+    let driver = browser.driver();
+    driver
+        .goto(format!("{base}/dashboard/"))
+        .await
+        .expect("open the board");
+    let switch_state = || async {
+        let button = driver
+            .find(By::Css(".sound-toggle"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let pressed = button
+            .attr("aria-pressed")
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let said = button.text().await.map_err(|e| e.to_string())?;
+        Ok::<(String, String), String>((pressed, said))
+    };
+    let off = eventually("the sound switch", PAGE_LOAD, switch_state).await;
+    assert_eq!(off, ("false".to_owned(), "♪ Включить звук".to_owned()));
+    driver
+        .find(By::Css(".sound-toggle"))
+        .await
+        .expect("the switch")
+        .click()
+        .await
+        .expect("tap it");
+    eventually("the sound is on", LIVE_UPDATE, || async {
+        match switch_state().await? {
+            (pressed, said) if pressed == "true" && said.contains("Звук включён") => {
+                Ok(())
+            }
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    driver.refresh().await.expect("reload");
+    let remembered = eventually("the switch after a reload", PAGE_LOAD, switch_state).await;
+    assert_eq!(remembered.0, "true", "{remembered:?}");
+    browser.quit().await;
+}
