@@ -195,9 +195,14 @@
     return [...orders.values()].map(shown).filter(isActive).sort((a, b) => a.created_ms - b.created_ms || a.id - b.id);
   }
 
+  // The operator finds an order by its number as they type it.
+  const search = document.getElementById("order-search");
+  if (search) search.addEventListener("input", () => render());
+
   function renderOperator() {
     const list = document.getElementById("orders");
-    const rows = sorted().map((order) => {
+    const wanted = search ? search.value.trim() : "";
+    const rows = sorted().filter((order) => String(order.number).startsWith(wanted)).map((order) => {
       const status = statusOf(order.status_id);
       const buttons = el("span", { class: "actions" });
       if (canChange) {
@@ -226,7 +231,8 @@
         class: held.has(order.id) ? "order-row held" : "order-row", id: `order-${order.id}`, "data-number": order.number,
         style: { background: status.color, color: textColorFor(status.color) },
       }, el("span", { class: "number" }, String(order.number), failed), buttons,
-        el("span", { class: "status-name" }, status.name, chips),
+        el("span", { class: "status-name" }, status.name, chips,
+          el("span", { class: "items" }, order.lines.map((line) => `${line.short_name} × ${quantity(line.quantity)}`).join(", "))),
         el("span", { class: `created${alertOf(order)}` }, clock(order.created_ms), el("small", { class: "age" }, age(order.created_ms))));
     });
     list.replaceChildren(...rows);

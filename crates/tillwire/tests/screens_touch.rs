@@ -354,3 +354,67 @@ async fn the_board_turns_its_sound_on_with_one_tap_and_remembers() {
     assert_eq!(remembered.0, "true", "{remembered:?}");
     browser.quit().await;
 }
+
+tillwire_testkit::both_backends!(
+    the_operator_sees_each_orders_items_and_finds_one_by_number,
+    |db| async move {
+        let data = common::data_dir();
+        let server = common::serve(&db, data.path(), &[("API_KEY", DEVICE_KEY)]).await;
+        let base = server.base_url();
+        let username = common::admin_username(&server.output());
+        let password = common::admin_password(&server);
+        let client = http_client();
+        let day = common::today();
+        let mut numbers = Vec::new();
+        for check in 1..=12 {
+            numbers.push(common::import(&client, &base, DEVICE_KEY, check, &day).await);
+        }
+        let browser = Browser::start().await;
+        let driver = browser.driver();
+        common::sign_in_browser(driver, &base, &username, &password).await;
+        let rows = || async {
+            let rows = driver
+                .find_all(By::Css(".order-row"))
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut said = Vec::new();
+            for row in rows {
+                said.push(row.text().await.map_err(|e| e.to_string())?);
+            }
+            Ok::<Vec<String>, String>(said)
+        };
+        let all = eventually("every order", PAGE_LOAD, || async {
+            let said = rows().await?;
+            if said.len() == 12 {
+                Ok(said)
+            } else {
+                Err(format!("{said:?}"))
+            }
+        })
+        .await;
+        assert!(all[0].contains("Пицца 4 сыра × 1"), "{}", all[0]);
+        common::type_into(driver, "#order-search", "1").await;
+        let found = eventually("orders numbered 1…", LIVE_UPDATE, || async {
+            let said = rows().await?;
+            if said.len() == 4 {
+                Ok(said)
+            } else {
+                Err(format!("{said:?}"))
+            }
+        })
+        .await;
+        // 1, 10, 11, 12.
+        assert!(found.iter().all(|row| row.starts_with('1')), "{found:?}");
+        common::type_into(driver, "#order-search", "2").await;
+        eventually("order 12 alone", LIVE_UPDATE, || async {
+            let said = rows().await?;
+            if said.len() == 1 && said[0].starts_with("12") {
+                Ok(())
+            } else {
+                Err(format!("{said:?}"))
+            }
+        })
+        .await;
+        browser.quit().await;
+    }
+);
