@@ -656,7 +656,7 @@ const FORM_LIMIT: usize = 16 * 1024 * 1024;
 /// A body a browser's form sends.
 enum FormKind {
     UrlEncoded,
-    Multipart { boundary: String },
+    Multipart { content_type: String },
 }
 
 impl FormKind {
@@ -664,8 +664,10 @@ impl FormKind {
         if content_type.starts_with("application/x-www-form-urlencoded") {
             return Some(FormKind::UrlEncoded);
         }
-        let boundary = multer::parse_boundary(content_type).ok()?;
-        Some(FormKind::Multipart { boundary })
+        multer::parse_boundary(content_type).ok()?;
+        Some(FormKind::Multipart {
+            content_type: content_type.to_owned(),
+        })
     }
 
     /// The text of field `name`, if the body has one.
@@ -675,11 +677,13 @@ impl FormKind {
                 .unwrap_or_default()
                 .into_iter()
                 .find_map(|(k, v)| (k == name).then_some(v)),
-            FormKind::Multipart { boundary } => crate::web::multipart_text_fields(boundary, body)
-                .await
-                .ok()?
-                .into_iter()
-                .find_map(|(k, v)| (k == name).then_some(v)),
+            FormKind::Multipart { content_type } => {
+                crate::web::multipart_fields(content_type, body)
+                    .await
+                    .ok()?
+                    .into_iter()
+                    .find_map(|(k, v)| (k == name).then_some(v))
+            }
         }
     }
 }

@@ -20,8 +20,10 @@ use crate::auth::{CurrentUser, Role, cookie_value};
 use crate::error::{HttpError, Text};
 use crate::store::Store;
 use crate::tokens::{Scope, TokenError, TokenName, Tokens};
-use crate::web::{ClientAddr, Lang, PageContext, render, same_site_path};
-use crate::{Platform, now_ms, read, sha256_hex, write, write_tx};
+use crate::web::{
+    ClientAddr, Lang, PageContext, http_only_cookie, render, same_site_path, shell_texts,
+};
+use crate::{Platform, now_ms, read, sha256_hex, write};
 
 pub const SCREEN_COOKIE: &str = "tw_screen";
 /// How long a pairing code can be used.
@@ -232,21 +234,18 @@ impl Screens<'_> {
             )
             .await?;
         // Two screens typing one code at once: only one takes it; the other's new credential is withdrawn.
-        let taken: Result<u64, TokenError> = write_tx!(self.0, tx => {
-            let taken = sqlx::query(
-                "UPDATE screens SET token_id = $3, pairing_hash = NULL, pairing_expires_ms = NULL, paired_ms = $4
-                 WHERE id = $1 AND pairing_hash = $2",
-            )
-            .bind(id)
-            .bind(&hash)
-            .bind(issued.id)
-            .bind(now_ms())
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-            Ok(taken)
-        });
-        if taken? == 0 {
+        let taken = write!(self.0, db => sqlx::query(
+            "UPDATE screens SET token_id = $3, pairing_hash = NULL, pairing_expires_ms = NULL, paired_ms = $4
+             WHERE id = $1 AND pairing_hash = $2",
+        )
+        .bind(id)
+        .bind(&hash)
+        .bind(issued.id)
+        .bind(now_ms())
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if taken == 0 {
             tokens.revoke(issued.id, &actor).await?;
             return Ok(None);
         }
@@ -345,18 +344,6 @@ impl Screens<'_> {
     }
 }
 
-/// The cookie that keeps a screen paired.
-fn screen_cookie(platform: &Platform, token: &str) -> String {
-    let secure = if platform.settings.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!(
-        "{SCREEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_SECS}{secure}"
-    )
-}
-
 /// Whether the request carries a screen credential (valid or not): an ended pairing is answered with the pairing
 /// form rather than the staff sign-in.
 pub fn has_screen_cookie(headers: &HeaderMap) -> bool {
@@ -405,27 +392,24 @@ async fn pair_submit(
     Form(form): Form<PairForm>,
 ) -> Response {
     // Codes are throttled like passwords, under a name no account can have.
-    if platform
-        .login_limiter
-        .check(PAIRING_ATTEMPTS, address)
-        .is_err()
-    {
-        let mut page = pair_page(
-            lang,
-            form.code,
-            Some(lang.pick(
-                "Слишком много попыток. Подождите минуту.",
-                "Too many attempts. Wait a minute.",
-            )),
-        );
+    if let Err(wait_secs) = platform.login_limiter.check(PAIRING_ATTEMPTS, address) {
+        let mut page = pair_page(lang, form.code, Some(shell_texts(lang).too_many));
         *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         page.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait_secs.max(1)));
         return page;
     }
     match Screens(&platform.store).pair(&form.code).await {
         Ok(Some((token, opens))) => (
-            [(header::SET_COOKIE, screen_cookie(&platform, &token))],
+            [(
+                header::SET_COOKIE,
+                http_only_cookie(
+                    &platform.settings,
+                    SCREEN_COOKIE,
+                    &token,
+                    COOKIE_MAX_AGE_SECS,
+                ),
+            )],
             Redirect::to(&opens),
         )
             .into_response(),

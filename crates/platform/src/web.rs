@@ -123,7 +123,7 @@ impl PageContext {
             title: title.into(),
             lang,
             user,
-            t: lang.pick(&SHELL_RU, &SHELL_EN),
+            t: shell_texts(lang),
         }
     }
     pub fn csrf(&self) -> &str {
@@ -370,13 +370,6 @@ pub async fn multipart_fields(
     body: bytes::Bytes,
 ) -> Result<Vec<(String, String)>, String> {
     let boundary = multer::parse_boundary(content_type).map_err(|e| e.to_string())?;
-    multipart_text_fields(&boundary, body).await
-}
-
-pub(crate) async fn multipart_text_fields(
-    boundary: &str,
-    body: bytes::Bytes,
-) -> Result<Vec<(String, String)>, String> {
     let chunks = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
     let mut parts = multer::Multipart::new(chunks, boundary);
     let mut fields = Vec::new();
@@ -390,6 +383,27 @@ pub(crate) async fn multipart_text_fields(
         fields.push((name, field.text().await.map_err(|e| e.to_string())?));
     }
     Ok(fields)
+}
+
+/// A `Set-Cookie` value for a credential: whole site, not readable by scripts, not sent on cross-site requests,
+/// `Secure` behind HTTPS (`secure_cookies`); `max_age_secs` 0 expires it.
+pub fn http_only_cookie(
+    settings: &crate::Settings,
+    name: &str,
+    value: &str,
+    max_age_secs: u64,
+) -> String {
+    let secure = if settings.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}")
+}
+
+/// The words of the shell (layout, sign-in) in `lang`.
+pub fn shell_texts(lang: Lang) -> &'static ShellTexts {
+    lang.pick(&SHELL_RU, &SHELL_EN)
 }
 
 /// Only same-site paths are followed after login, so the form cannot be used as an open redirect.
@@ -412,7 +426,7 @@ async fn login_form(
     {
         return Redirect::to("/pair/").into_response();
     }
-    let t = lang.pick(&SHELL_RU, &SHELL_EN);
+    let t = shell_texts(lang);
     render(&LoginPage {
         page: PageContext::new(t.login_title, lang, None),
         next: safe_next(query.next),
@@ -426,7 +440,7 @@ async fn login_submit(
     ClientAddr(address): ClientAddr,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let t = lang.pick(&SHELL_RU, &SHELL_EN);
+    let t = shell_texts(lang);
     let next = safe_next(form.next);
     let failed = |error, status| {
         let page = LoginPage {
@@ -460,15 +474,12 @@ async fn login_submit(
         .await
     {
         Ok(token) => {
-            let secure = if platform.settings.secure_cookies {
-                "; Secure"
-            } else {
-                ""
-            };
             // The server ends an idle session; the cookie itself lasts as long as any session can.
-            let cookie = format!(
-                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-                auth::SESSION_LIFETIME.as_secs()
+            let cookie = http_only_cookie(
+                &platform.settings,
+                SESSION_COOKIE,
+                &token,
+                auth::SESSION_LIFETIME.as_secs(),
             );
             ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response()
         }
@@ -491,7 +502,7 @@ async fn logout_page(State(platform): State<Platform>, lang: Lang, headers: Head
         .flatten()
     {
         Some(user) => {
-            let t = lang.pick(&SHELL_RU, &SHELL_EN);
+            let t = shell_texts(lang);
             render(&LogoutPage {
                 page: PageContext::new(t.logout, lang, Some(user)),
             })
@@ -506,8 +517,8 @@ async fn logout(State(platform): State<Platform>, headers: HeaderMap) -> Respons
     }
     // A paired screen signed out forgets its credential too (an admin can pair it again).
     let mut response = Redirect::to("/").into_response();
-    for cookie in [SESSION_COOKIE, crate::screens::SCREEN_COOKIE] {
-        let expired = format!("{cookie}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    for name in [SESSION_COOKIE, crate::screens::SCREEN_COOKIE] {
+        let expired = http_only_cookie(&platform.settings, name, "", 0);
         if let Ok(value) = HeaderValue::from_str(&expired) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }

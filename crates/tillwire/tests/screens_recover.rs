@@ -68,14 +68,17 @@ tillwire_testkit::both_backends!(
     board_and_kitchen_ride_out_a_restart_without_a_reload,
     |db| async move {
         let data = common::data_dir();
-        let mut server = common::serve(&db, data.path(), ENVS).await;
-        let base = server.base_url();
+        let common::Shop {
+            mut server,
+            base,
+            username,
+            password,
+            client,
+            day,
+            numbers,
+        } = common::open_shop(&db, data.path(), ENVS, 1).await;
         let port = server.port();
-        let username = common::admin_username(&server.output());
-        let password = common::admin_password(&server);
-        let client = http_client();
-        let day = common::today();
-        let first = common::import(&client, &base, DEVICE_KEY, 1, &day).await;
+        let first = numbers[0];
 
         // The station the first order is made at.
         let admin = http_client();
@@ -238,14 +241,16 @@ tillwire_testkit::both_backends!(
     an_ended_session_takes_the_operator_screen_to_sign_in,
     |db| async move {
         let data = common::data_dir();
-        let mut server = common::serve(&db, data.path(), ENVS).await;
-        let base = server.base_url();
+        let common::Shop {
+            mut server,
+            base,
+            username,
+            password,
+            numbers,
+            ..
+        } = common::open_shop(&db, data.path(), ENVS, 1).await;
         let port = server.port();
-        let username = common::admin_username(&server.output());
-        let password = common::admin_password(&server);
-        let client = http_client();
-        let day = common::today();
-        let number = common::import(&client, &base, DEVICE_KEY, 1, &day).await;
+        let number = numbers[0];
 
         let browser = Browser::start().await;
         let driver = browser.driver();
@@ -258,13 +263,7 @@ tillwire_testkit::both_backends!(
 
         // A button pressed after the session ended leads to the sign-in form, and back after it.
         end_sessions(&db).await;
-        driver
-            .find(By::Css(button))
-            .await
-            .expect("a status button")
-            .click()
-            .await
-            .expect("press it");
+        common::press(driver, button).await;
         eventually("the sign-in form", LIVE_UPDATE, || on_sign_in_page(driver)).await;
         common::sign_in_browser(driver, &base, &username, &password).await;
         eventually("the operator screen again", PAGE_LOAD, || {
@@ -336,13 +335,17 @@ tillwire_testkit::both_backends!(
     a_paired_screen_opens_its_unit_without_a_sign_in_until_revoked,
     |db| async move {
         let data = common::data_dir();
-        let server = common::serve(&db, data.path(), ENVS).await;
-        let base = server.base_url();
-        let username = common::admin_username(&server.output());
-        let password = common::admin_password(&server);
-        let client = http_client();
-        let day = common::today();
-        let number = common::import(&client, &base, DEVICE_KEY, 1, &day).await;
+        let common::Shop {
+            // Kept to the end: dropping it stops the server.
+            server: _server,
+            base,
+            username,
+            password,
+            client,
+            numbers,
+            ..
+        } = common::open_shop(&db, data.path(), ENVS, 1).await;
+        let number = numbers[0];
         let admin = http_client();
         let csrf = login(&admin, &base, &username, &password).await;
         let second_unit = admin
@@ -409,13 +412,7 @@ tillwire_testkit::both_backends!(
             driver.find(By::Css("nav.topbar")).await.is_err(),
             "a paired screen shows navigation"
         );
-        driver
-            .find(By::Css("#orders .status-button[data-status]"))
-            .await
-            .expect("a status button")
-            .click()
-            .await
-            .expect("press it");
+        common::press(driver, "#orders .status-button[data-status]").await;
         eventually("the status changed", LIVE_UPDATE, || async {
             let order = common::board_snapshot(&client, &base).await["orders"]
                 .as_array()
@@ -460,13 +457,7 @@ tillwire_testkit::both_backends!(
             }
         })
         .await;
-        driver
-            .find(By::Css("#orders .status-button[data-status]"))
-            .await
-            .expect("a status button")
-            .click()
-            .await
-            .expect("press it");
+        common::press(driver, "#orders .status-button[data-status]").await;
         eventually("the pairing form", LIVE_UPDATE, || async {
             let url = driver.current_url().await.map_err(|e| e.to_string())?;
             if url.path() == "/pair/" {

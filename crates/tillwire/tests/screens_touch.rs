@@ -51,19 +51,21 @@ tillwire_testkit::both_backends!(
     a_double_tap_moves_one_step_and_cancelling_asks_first,
     |db| async move {
         let data = common::data_dir();
-        let server = common::serve(&db, data.path(), &[("API_KEY", DEVICE_KEY)]).await;
-        let base = server.base_url();
-        let username = common::admin_username(&server.output());
-        let password = common::admin_password(&server);
-        let client = http_client();
-        let day = common::today();
-        let first = common::import(&client, &base, DEVICE_KEY, 1, &day).await;
-        let second = common::import(&client, &base, DEVICE_KEY, 2, &day).await;
+        let shop = common::open_shop(&db, data.path(), &[("API_KEY", DEVICE_KEY)], 2).await;
+        let common::Shop {
+            base,
+            username,
+            password,
+            ..
+        } = &shop;
+        let [first, second] = shop.numbers[..] else {
+            unreachable!("two receipts")
+        };
 
         let browser = Browser::start().await;
         let driver = browser.driver();
         driver.set_window_rect(0, 0, 1366, 768).await.expect("size");
-        common::sign_in_browser(driver, &base, &username, &password).await;
+        common::sign_in_browser(driver, base, username, password).await;
         let ready_button =
             format!(r#".order-row[data-number="{first}"] .status-button[data-status="{READY}"]"#);
         eventually(
@@ -85,7 +87,7 @@ tillwire_testkit::both_backends!(
         tokio::time::sleep(Duration::from_millis(300)).await;
         tap_at(driver, spot).await;
         eventually("the first tap arrived", LIVE_UPDATE, || async {
-            match status_of(&base, first).await {
+            match status_of(base, first).await {
                 Some(READY) => Ok(()),
                 other => Err(format!("order {first} is in {other:?}")),
             }
@@ -93,7 +95,7 @@ tillwire_testkit::both_backends!(
         .await;
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(
-            status_of(&base, first).await,
+            status_of(base, first).await,
             Some(READY),
             "a double tap skipped a status"
         );
@@ -103,13 +105,7 @@ tillwire_testkit::both_backends!(
             r#".order-row[data-number="{second}"] .status-button[data-status="{CANCELLED}"]"#
         );
         for confirm in [false, true] {
-            driver
-                .find(By::Css(&cancel_button))
-                .await
-                .expect("the cancel button")
-                .click()
-                .await
-                .expect("tap cancel");
+            common::press(driver, &cancel_button).await;
             let question = eventually("the confirmation", LIVE_UPDATE, || async {
                 let dialog = driver
                     .find(By::Css("dialog.confirm-cancel[open]"))
@@ -123,16 +119,10 @@ tillwire_testkit::both_backends!(
                 "{question}"
             );
             let answer = if confirm { ".cancel-order" } else { ".keep" };
-            driver
-                .find(By::Css(format!("dialog.confirm-cancel {answer}")))
-                .await
-                .expect("an answer")
-                .click()
-                .await
-                .expect("answer");
+            common::press(driver, &format!("dialog.confirm-cancel {answer}")).await;
             if confirm {
                 eventually("the order is cancelled", LIVE_UPDATE, || async {
-                    match status_of(&base, second).await {
+                    match status_of(base, second).await {
                         None => Ok(()),
                         other => Err(format!("order {second} is in {other:?}")),
                     }
@@ -140,7 +130,7 @@ tillwire_testkit::both_backends!(
                 .await;
             } else {
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                assert_eq!(status_of(&base, second).await, Some(PREPARING));
+                assert_eq!(status_of(base, second).await, Some(PREPARING));
                 assert!(driver.find(By::Css("dialog.confirm-cancel")).await.is_err());
             }
         }
@@ -155,18 +145,19 @@ tillwire_testkit::both_backends!(
     an_order_too_long_in_its_status_turns_amber_then_red,
     |db| async move {
         let data = common::data_dir();
-        let server = common::serve(&db, data.path(), &[("API_KEY", DEVICE_KEY)]).await;
-        let base = server.base_url();
-        let username = common::admin_username(&server.output());
-        let password = common::admin_password(&server);
-        let client = http_client();
-        let day = common::today();
-        let fresh = common::import(&client, &base, DEVICE_KEY, 1, &day).await;
-        let waiting = common::import(&client, &base, DEVICE_KEY, 2, &day).await;
-        let late = common::import(&client, &base, DEVICE_KEY, 3, &day).await;
+        let shop = common::open_shop(&db, data.path(), &[("API_KEY", DEVICE_KEY)], 3).await;
+        let common::Shop {
+            base,
+            username,
+            password,
+            ..
+        } = &shop;
+        let [fresh, waiting, late] = shop.numbers[..] else {
+            unreachable!("three receipts")
+        };
         // "Готовится" alerts after 2 minutes; two orders have been in it 3 and 5 minutes.
         let admin = http_client();
-        let csrf = tillwire_testkit::login(&admin, &base, &username, &password).await;
+        let csrf = tillwire_testkit::login(&admin, base, username, password).await;
         let saved = admin
             .post(format!("{base}/admin/statuses/{PREPARING}"))
             .form(&[
@@ -193,7 +184,7 @@ tillwire_testkit::both_backends!(
 
         let browser = Browser::start().await;
         let driver = browser.driver();
-        common::sign_in_browser(driver, &base, &username, &password).await;
+        common::sign_in_browser(driver, base, username, password).await;
         for (number, class, age) in [
             (fresh, "created", "0 мин"),
             (waiting, "created waiting", "3 мин"),
@@ -223,17 +214,19 @@ tillwire_testkit::both_backends!(
     the_kitchen_lets_go_of_ready_orders_and_shows_cancelled_ones,
     |db| async move {
         let data = common::data_dir();
-        let server = common::serve(&db, data.path(), &[("API_KEY", DEVICE_KEY)]).await;
-        let base = server.base_url();
-        let username = common::admin_username(&server.output());
-        let password = common::admin_password(&server);
-        let client = http_client();
-        let day = common::today();
-        let served = common::import(&client, &base, DEVICE_KEY, 1, &day).await;
-        let cancelled = common::import(&client, &base, DEVICE_KEY, 2, &day).await;
-        let waiting = common::import(&client, &base, DEVICE_KEY, 3, &day).await;
-        let served_id = common::order_id_by_number(&client, &base, served).await;
-        let cancelled_id = common::order_id_by_number(&client, &base, cancelled).await;
+        let shop = common::open_shop(&db, data.path(), &[("API_KEY", DEVICE_KEY)], 3).await;
+        let common::Shop {
+            base,
+            username,
+            password,
+            client,
+            ..
+        } = &shop;
+        let [served, cancelled, waiting] = shop.numbers[..] else {
+            unreachable!("three receipts")
+        };
+        let served_id = common::order_id_by_number(client, base, served).await;
+        let cancelled_id = common::order_id_by_number(client, base, cancelled).await;
         let station: i64 = common::query_pairs(
             &db,
             "SELECT station_id, station_id FROM order_stations ORDER BY order_id LIMIT 1",
@@ -244,7 +237,7 @@ tillwire_testkit::both_backends!(
         let browser = Browser::start().await;
         let driver = browser.driver();
         driver.set_window_rect(0, 0, 1024, 768).await.expect("size");
-        common::sign_in_browser(driver, &base, &username, &password).await;
+        common::sign_in_browser(driver, base, username, password).await;
         driver
             .goto(format!("{base}/kitchen/{station}"))
             .await
@@ -275,8 +268,8 @@ tillwire_testkit::both_backends!(
         .await;
 
         // The operator hands one order out (Ready) and cancels another.
-        common::api_set_status(&client, &base, DEVICE_KEY, served_id, READY).await;
-        common::api_set_status(&client, &base, DEVICE_KEY, cancelled_id, CANCELLED).await;
+        common::api_set_status(client, base, DEVICE_KEY, served_id, READY).await;
+        common::api_set_status(client, base, DEVICE_KEY, cancelled_id, CANCELLED).await;
         eventually(
             "the kitchen lets go of the ready order",
             LIVE_UPDATE,
@@ -333,13 +326,7 @@ async fn the_board_turns_its_sound_on_with_one_tap_and_remembers() {
     };
     let off = eventually("the sound switch", PAGE_LOAD, switch_state).await;
     assert_eq!(off, ("false".to_owned(), "♪ Включить звук".to_owned()));
-    driver
-        .find(By::Css(".sound-toggle"))
-        .await
-        .expect("the switch")
-        .click()
-        .await
-        .expect("tap it");
+    common::press(driver, ".sound-toggle").await;
     eventually("the sound is on", LIVE_UPDATE, || async {
         match switch_state().await? {
             (pressed, said) if pressed == "true" && said.contains("Звук включён") => {
@@ -359,19 +346,16 @@ tillwire_testkit::both_backends!(
     the_operator_sees_each_orders_items_and_finds_one_by_number,
     |db| async move {
         let data = common::data_dir();
-        let server = common::serve(&db, data.path(), &[("API_KEY", DEVICE_KEY)]).await;
-        let base = server.base_url();
-        let username = common::admin_username(&server.output());
-        let password = common::admin_password(&server);
-        let client = http_client();
-        let day = common::today();
-        let mut numbers = Vec::new();
-        for check in 1..=12 {
-            numbers.push(common::import(&client, &base, DEVICE_KEY, check, &day).await);
-        }
+        let shop = common::open_shop(&db, data.path(), &[("API_KEY", DEVICE_KEY)], 12).await;
+        let common::Shop {
+            base,
+            username,
+            password,
+            ..
+        } = &shop;
         let browser = Browser::start().await;
         let driver = browser.driver();
-        common::sign_in_browser(driver, &base, &username, &password).await;
+        common::sign_in_browser(driver, base, username, password).await;
         let rows = || async {
             let rows = driver
                 .find_all(By::Css(".order-row"))

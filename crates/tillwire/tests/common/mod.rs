@@ -359,3 +359,45 @@ pub async fn press(driver: &WebDriver, css: &str) {
         .await
         .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
 }
+
+/// A served demo shop, its first admin, and receipts imported today through the ELQ device key.
+pub struct Shop {
+    pub server: ServerProcess,
+    pub base: String,
+    pub username: String,
+    pub password: String,
+    /// The client that imported the receipts.
+    pub client: reqwest::Client,
+    pub day: String,
+    /// The queue numbers of the imported receipts, in order.
+    pub numbers: Vec<i64>,
+}
+
+/// [`serve`] with `envs` (which must set `API_KEY` to [`DEVICE_KEY`] when `receipts` > 0), then `receipts`
+/// receipts 1, 2, … imported today.
+pub async fn open_shop(
+    db: &TestDatabase,
+    data_dir: &Path,
+    envs: &[(&str, &str)],
+    receipts: i64,
+) -> Shop {
+    let server = serve(db, data_dir, envs).await;
+    let base = server.base_url();
+    let username = admin_username(&server.output());
+    let password = admin_password(&server);
+    let client = tillwire_testkit::http_client();
+    let day = today();
+    let mut numbers = Vec::new();
+    for check in 1..=receipts {
+        numbers.push(import(&client, &base, DEVICE_KEY, check, &day).await);
+    }
+    Shop {
+        server,
+        base,
+        username,
+        password,
+        client,
+        day,
+        numbers,
+    }
+}
