@@ -54,10 +54,14 @@ export TILLWIRE_SCHEMATHESIS="$tools/schemathesis/bin/schemathesis"
 if ! "$TILLWIRE_SCHEMATHESIS" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
   say "installing schemathesis $SCHEMATHESIS_VERSION"
   command -v python3 >/dev/null 2>&1 || fail "python3 is missing (needed for schemathesis)"
+  # A stale or moved environment (its interpreter gone) is made again from scratch.
+  rm -rf "$tools/schemathesis"
   python3 -m venv "$tools/schemathesis" || fail "could not make a Python virtual environment"
   "$tools/schemathesis/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION" \
     || fail "could not install schemathesis $SCHEMATHESIS_VERSION"
 fi
 
 say "cargo test --workspace"
+# A fresh checkout gains nothing from incremental artefacts; they would only take disk space.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"

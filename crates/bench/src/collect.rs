@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tillwire_collector::config::{Lookback, MainConfig};
+use tillwire_collector::config::{Lookback, MainConfig, Overlap};
 use tillwire_collector::status::Reporter;
-use tillwire_collector::{Collectors, Cursors, HttpSink, Options, Task};
+use tillwire_collector::{Collectors, Cursors, HttpSink, Options, Parked, Task};
 use tillwire_testkit::{Purchase, SetRetailDatabase};
 
 use crate::server::{DEVICE_KEY, Server, Target};
@@ -49,7 +49,12 @@ pub async fn run(
         state_dir.path().display()
     ))
     .await?;
-    store.migrate(&[tillwire_collector::MIGRATIONS]).await?;
+    store
+        .migrate(&[
+            tillwire_platform::MIGRATIONS,
+            tillwire_collector::MIGRATIONS,
+        ])
+        .await?;
     let source = config.cashes[0].clone();
     let reporter = Reporter::new(&source.name(), "bench");
     let task = Task {
@@ -57,13 +62,18 @@ pub async fn run(
         reporter: reporter.clone(),
         sink: HttpSink::new(config.api.clone(), config.api_key.clone())?,
         cursors: Cursors(store.clone()),
+        parked: Parked(store.clone()),
+        leases: tillwire_platform::Leases::new(store.clone()),
         options: Options {
             timer: config.timer,
             lookback: Lookback::hours(Some(24)),
             batch: tillwire_collector::DEFAULT_BATCH,
             zone: Some(chrono_tz::UTC),
+            // The default window: every idle pass re-reads the last 10 minutes behind the cursor.
+            overlap: Overlap::default(),
         },
         source,
+        alerts: None,
     };
     let started = Instant::now();
     let collectors = Collectors::start(vec![task]);
@@ -78,7 +88,7 @@ pub async fn run(
         "{receipts} sales collected but {orders} orders in the queue"
     );
     println!(
-        "collect {backend:?}: backfill of {receipts} receipts from one register: {:.0} receipts/s ({:.1} s), {orders} orders",
+        "collect {backend:?}: backfill of {receipts} receipts from one register, overlap window on: {:.0} receipts/s ({:.1} s), {orders} orders",
         receipts as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64()
     );

@@ -9,6 +9,8 @@ mod collect;
 mod directory;
 mod import;
 mod jobs;
+mod monitor;
+mod notify;
 mod print;
 mod server;
 mod startup;
@@ -109,6 +111,30 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// The register monitor polling N simulated UKM 5 registers at the one-request-a-second limit: polls/s, CPU per
+    /// poll, registers per core, p99 staleness, memory per register.
+    Monitor {
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: Backend,
+        #[arg(long, default_value_t = 2_000)]
+        registers: u32,
+        /// Seconds measured (after a warm-up of 12 s).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
+    /// Telegram delivery to the Bot API simulator with the limits raised: messages/s to N chats, and the latency
+    /// from an event to Telegram's answer.
+    Notify {
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: Backend,
+        #[arg(long, default_value_t = 1_000)]
+        chats: i64,
+        /// Events, each to every chat.
+        #[arg(long, default_value_t = 5)]
+        events: usize,
+        #[arg(long, default_value_t = 50)]
+        samples: usize,
+    },
     /// Start-up time to a healthy /healthz, and idle resident memory.
     Startup {
         #[arg(long, default_value_t = 10)]
@@ -193,6 +219,25 @@ async fn main() -> anyhow::Result<()> {
         } => {
             for backend in backends(backend) {
                 jobs::run(&target, backend, jobs, concurrency).await?;
+            }
+        }
+        Command::Monitor {
+            backend,
+            registers,
+            seconds,
+        } => {
+            for backend in backends(backend) {
+                monitor::run(&target, backend, registers, seconds).await?;
+            }
+        }
+        Command::Notify {
+            backend,
+            chats,
+            events,
+            samples,
+        } => {
+            for backend in backends(backend) {
+                notify::run(&target, backend, chats, events, samples).await?;
             }
         }
         Command::Startup { runs, streams } => startup::run(&target, runs, streams).await?,

@@ -78,6 +78,15 @@ pub struct Server {
 impl Server {
     /// Starts `tillwire serve --demo` with a fresh database of the chosen backend; returns once /healthz answers.
     pub async fn start(target: &Target, backend: Backend) -> anyhow::Result<(Server, Duration)> {
+        Self::start_with(target, backend, &[]).await
+    }
+
+    /// Like [`Server::start`], with more arguments (`--config FILE`).
+    pub async fn start_with(
+        target: &Target,
+        backend: Backend,
+        extra: &[&str],
+    ) -> anyhow::Result<(Server, Duration)> {
         let database = FreshDatabase::create(target, backend).await?;
         let url = database.url.clone();
         let port = {
@@ -96,6 +105,7 @@ impl Server {
             ])
             .arg("--data-dir")
             .arg(database.dir.path())
+            .args(extra)
             .env("API_KEY", DEVICE_KEY)
             .env("RUST_LOG", "warn")
             .env("TILLWIRE_DAY_ROLLOVER_HOUR", "0")

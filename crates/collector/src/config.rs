@@ -172,6 +172,8 @@ impl MainConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSection {
+    overlap_minutes: Option<u32>,
+    alert_after_minutes: Option<u32>,
     #[serde(default)]
     setretail: Vec<RawUnitSources>,
 }
@@ -197,7 +199,16 @@ pub struct UnitSources {
 }
 
 /// The `[collector]` table of `tillwire.toml`.
-pub fn parse_section(table: &toml::Table) -> Result<Vec<UnitSources>, CollectorError> {
+#[derive(Debug)]
+pub struct Section {
+    /// For every register of this instance, those of the admin pages too.
+    pub overlap: Overlap,
+    /// How long a register may go uncollected before its unit is told; `None`: never.
+    pub alert_after: Option<Duration>,
+    pub units: Vec<UnitSources>,
+}
+
+pub fn parse_section(table: &toml::Table) -> Result<Section, CollectorError> {
     let invalid = |message: String| CollectorError::Config {
         origin: "tillwire.toml [collector]".into(),
         message,
@@ -205,7 +216,8 @@ pub fn parse_section(table: &toml::Table) -> Result<Vec<UnitSources>, CollectorE
     let raw: RawSection = toml::Value::Table(table.clone())
         .try_into()
         .map_err(|e: toml::de::Error| invalid(e.message().to_owned()))?;
-    raw.setretail
+    let units = raw
+        .setretail
         .into_iter()
         .map(|unit| {
             Ok(UnitSources {
@@ -215,7 +227,43 @@ pub fn parse_section(table: &toml::Table) -> Result<Vec<UnitSources>, CollectorE
                 cashes: parse_cashes(unit.cashes).map_err(invalid)?,
             })
         })
-        .collect()
+        .collect::<Result<_, CollectorError>>()?;
+    let alert_after = match raw.alert_after_minutes {
+        None => Some(crate::alerts::DEFAULT_ALERT_AFTER),
+        Some(0) => None,
+        Some(minutes @ 1..=10_080) => Some(Duration::from_secs(u64::from(minutes) * 60)),
+        Some(other) => {
+            return Err(invalid(format!(
+                "alert_after_minutes = {other}: from 0 (never) to 10080 (a week)"
+            )));
+        }
+    };
+    Ok(Section {
+        overlap: Overlap::minutes(raw.overlap_minutes),
+        alert_after,
+        units,
+    })
+}
+
+/// How far behind its cursor each pass reads a register again, for sales it has not sent: a clock stepped back
+/// or a sale committed late lands there. Minutes, default 10; 0 turns it off.
+#[derive(Debug, Clone, Copy)]
+pub struct Overlap(u32);
+
+impl Default for Overlap {
+    fn default() -> Self {
+        Overlap(10)
+    }
+}
+
+impl Overlap {
+    pub fn minutes(minutes: Option<u32>) -> Self {
+        minutes.map_or_else(Overlap::default, Overlap)
+    }
+
+    pub fn get(self) -> Option<chrono::TimeDelta> {
+        (self.0 > 0).then(|| chrono::TimeDelta::minutes(i64::from(self.0)))
+    }
 }
 
 /// Where a register seen for the first time starts: not the beginning of time (years of sales), but the start
@@ -309,9 +357,12 @@ mod tests {
                cashes = [{ sql_server = "10.0.0.1" }]"#,
         )
         .expect("toml");
-        let units = parse_section(&table).expect("valid");
-        assert_eq!(units[0].unit.as_deref(), Some("Пиццерия"));
-        assert_eq!(units[0].cashes[0].database, "cash");
+        let section = parse_section(&table).expect("valid");
+        assert_eq!(section.units[0].unit.as_deref(), Some("Пиццерия"));
+        assert_eq!(section.units[0].cashes[0].database, "cash");
+        assert_eq!(section.overlap.get(), Some(chrono::TimeDelta::minutes(10)));
+        let off: toml::Table = toml::from_str("overlap_minutes = 0").expect("toml");
+        assert_eq!(parse_section(&off).expect("valid").overlap.get(), None);
         let bad: toml::Table = toml::from_str("[[setretail]]\nunits = 1").expect("toml");
         let error = parse_section(&bad).expect_err("unknown key").to_string();
         assert!(error.contains("units"), "{error}");

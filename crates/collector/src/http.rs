@@ -7,10 +7,13 @@ use serde::Deserialize;
 use tillwire_platform::config::Secret;
 
 use crate::reader::SaleReceipt;
-use crate::run::{Ack, Sink};
+use crate::run::{Ack, Refusal, Sink};
 
 /// The reply prefix of a receipt the endpoint already has.
 const ALREADY: &str = "Already have receipt";
+/// ELQ's replies that say "not now" rather than "never": a wrong key is fixed in main.json or on the endpoint,
+/// and an internal error passes; neither is the receipt's fault, so neither parks it.
+const TRANSIENT_REPLIES: [&str; 2] = ["Invalid api key.", "Internal error, try again"];
 
 #[derive(Clone)]
 pub struct HttpSink {
@@ -55,7 +58,7 @@ pub fn legacy_body(receipt: &SaleReceipt) -> serde_json::Value {
 }
 
 impl Sink for HttpSink {
-    async fn deliver(&self, receipt: &SaleReceipt) -> Result<Ack, String> {
+    async fn deliver(&self, receipt: &SaleReceipt) -> Result<Ack, Refusal> {
         let response = self
             .client
             .post(self.api.clone())
@@ -63,20 +66,29 @@ impl Sink for HttpSink {
             .body(legacy_body(receipt).to_string())
             .send()
             .await
-            .map_err(|e| format!("posting to {}: {e}", self.api))?;
+            .map_err(|e| Refusal::Transient(format!("posting to {}: {e}", self.api)))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(format!("{} answered HTTP {status}", self.api));
+            let reason = format!("{} answered HTTP {status}", self.api);
+            // A 4xx other than "slow down" or "timed out" refuses this body; anything else may pass.
+            let for_good =
+                status.is_client_error() && !matches!(status.as_u16(), 401 | 403 | 404 | 408 | 429);
+            return Err(match for_good {
+                true => Refusal::Permanent(reason),
+                false => Refusal::Transient(reason),
+            });
         }
-        let reply: Reply = response
-            .json()
-            .await
-            .map_err(|e| format!("{} sent an unexpected reply: {e}", self.api))?;
+        let reply: Reply = response.json().await.map_err(|e| {
+            Refusal::Transient(format!("{} sent an unexpected reply: {e}", self.api))
+        })?;
         match reply.doc_number {
             number if number > 0 => Ok(Ack::Registered { number }),
             0 => Ok(Ack::NothingToRegister),
             _ if reply.error.starts_with(ALREADY) => Ok(Ack::AlreadyImported),
-            _ => Err(reply.error),
+            _ if TRANSIENT_REPLIES.contains(&reply.error.as_str()) => {
+                Err(Refusal::Transient(reply.error))
+            }
+            _ => Err(Refusal::Permanent(reply.error)),
         }
     }
 }

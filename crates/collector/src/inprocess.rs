@@ -8,7 +8,7 @@ use tillwire_kitchen::{Kitchen, ReceiptKey};
 use tillwire_units::UnitId;
 
 use crate::reader::SaleReceipt;
-use crate::run::{Ack, Sink, to_utc};
+use crate::run::{Ack, Refusal, Sink, to_utc};
 
 #[derive(Clone)]
 pub struct KitchenSink {
@@ -17,7 +17,8 @@ pub struct KitchenSink {
 }
 
 impl Sink for KitchenSink {
-    async fn deliver(&self, sale: &SaleReceipt) -> Result<Ack, String> {
+    async fn deliver(&self, sale: &SaleReceipt) -> Result<Ack, Refusal> {
+        let transient = |e: tillwire_kitchen::KitchenError| Refusal::Transient(e.to_string());
         let key = ReceiptKey {
             unit: self.unit,
             cash_number: sale.cash_id,
@@ -29,8 +30,13 @@ impl Sink for KitchenSink {
             .kitchen
             .receipt_context(self.unit, sale.cash_id, Some(&key))
             .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("register {} is not set up in this unit", sale.cash_id))?;
+            .map_err(transient)?
+            .ok_or_else(|| {
+                Refusal::Permanent(format!(
+                    "register {} is not set up in this unit",
+                    sale.cash_id
+                ))
+            })?;
         if context.seen {
             return Ok(Ack::AlreadyImported);
         }
@@ -40,11 +46,16 @@ impl Sink for KitchenSink {
             None => sale.check_date,
         };
         // A count that cannot be an amount (zero, negative) matches no ware, as in the legacy import.
-        let lines = sale
+        let lines: Vec<_> = sale
             .wares
             .iter()
             .filter_map(|(code, count)| Quantity::parse(*count).map(|q| (code.clone(), q)))
             .collect();
+        if let Some(code) = tillwire_kitchen::model::over_cap(&lines) {
+            return Err(Refusal::Permanent(format!(
+                "ware {code}: the quantity is over the limit of one line"
+            )));
+        }
         let receipt = Receipt {
             key,
             business_day,
@@ -56,7 +67,7 @@ impl Sink for KitchenSink {
             }),
             Ok(ImportOutcome::NothingToRegister) => Ok(Ack::NothingToRegister),
             Ok(ImportOutcome::AlreadyImported) => Ok(Ack::AlreadyImported),
-            Err(error) => Err(error.to_string()),
+            Err(error) => Err(transient(error)),
         }
     }
 }

@@ -2,12 +2,14 @@
 //! persistent cursor, delivers every sale in commit order exactly once, backfills after any downtime, and runs
 //! either as `tillwire collect setretail` (posting to an import endpoint) or inside `tillwire serve`.
 
+mod alerts;
 pub mod cli;
 pub mod config;
 mod cursors;
 mod http;
 mod inprocess;
 mod pages;
+mod parked;
 pub mod reader;
 mod run;
 mod sources;
@@ -20,11 +22,13 @@ use tillwire_platform::web::NavLink;
 use tillwire_platform::{Access, Answer, Area, Migration};
 use tillwire_units::Units;
 
+pub use alerts::{Alerts, REGISTER_BEHIND, REGISTER_RECOVERED};
 pub use cursors::Cursors;
 pub use http::{HttpSink, legacy_body};
 pub use inprocess::KitchenSink;
 pub use pages::router;
-pub use run::{Ack, Collectors, DEFAULT_BATCH, Options, Sink, Task};
+pub use parked::{Parked, ParkedRow};
+pub use run::{Ack, Collectors, DEFAULT_BATCH, Options, Refusal, Sink, Task};
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -38,6 +42,18 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         sqlite: include_str!("../migrations/sqlite/0002_sources.sql"),
         postgres: include_str!("../migrations/postgres/0002_sources.sql"),
+    },
+    Migration {
+        area: "collector",
+        version: 3,
+        sqlite: include_str!("../migrations/sqlite/0003_overlap_and_parking.sql"),
+        postgres: include_str!("../migrations/postgres/0003_overlap_and_parking.sql"),
+    },
+    Migration {
+        area: "collector",
+        version: 4,
+        sqlite: include_str!("../migrations/sqlite/0004_alerts.sql"),
+        postgres: include_str!("../migrations/postgres/0004_alerts.sql"),
     },
 ];
 
@@ -121,7 +137,8 @@ pub async fn start_in_process(kitchen: &Kitchen) -> Result<InProcess, CollectorE
                 origin: "tillwire.toml [collector]".into(),
                 message: error.to_string(),
             })?;
-    for section in config::parse_section(&table)? {
+    let parsed = config::parse_section(&table)?;
+    for section in parsed.units {
         let unit = match &section.unit {
             None => units.default_unit().await?,
             Some(name) => units.list().await?.into_iter().find(|u| &u.name == name),
@@ -132,6 +149,7 @@ pub async fn start_in_process(kitchen: &Kitchen) -> Result<InProcess, CollectorE
             lookback: section.lookback,
             batch: DEFAULT_BATCH,
             zone: platform.settings.timezone,
+            overlap: parsed.overlap,
         };
         for source in section.cashes {
             let name = source.name();
@@ -143,14 +161,29 @@ pub async fn start_in_process(kitchen: &Kitchen) -> Result<InProcess, CollectorE
                     unit: unit.unit_id(),
                 },
                 cursors: Cursors(platform.store.clone()),
+                parked: Parked(platform.store.clone()),
+                leases: platform.leases.clone(),
                 options,
                 source,
+                alerts: parsed.alert_after.map(|after| Alerts {
+                    store: platform.store.clone(),
+                    unit_id: unit.id,
+                    after,
+                }),
             });
         }
     }
     let keys = tasks.iter().map(|task| task.key.clone()).collect();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let supervisor = tokio::spawn(sources::supervise(kitchen.clone(), keys, stopped));
+    let supervisor = tokio::spawn(sources::supervise(
+        kitchen.clone(),
+        keys,
+        sources::Policy {
+            overlap: parsed.overlap,
+            alert_after: parsed.alert_after,
+        },
+        stopped,
+    ));
     Ok(InProcess {
         configured: Collectors::start(tasks),
         stop,

@@ -15,11 +15,13 @@ use tillwire_platform::{HttpError, Platform, Text};
 use tillwire_units::{Unit, Units};
 
 use crate::config::{CashSource, RawCash, Timer};
+use crate::parked::{Parked, ParkedRow};
 use crate::sources::{NewSource, Sources};
 use crate::status::{self, RegisterState};
 
 const STATE: &str = "/admin/collector/";
 const SOURCES: &str = "/admin/collector/sources/";
+const PARKED: &str = "/admin/collector/#parked";
 
 pub fn router(platform: Platform) -> Router {
     Router::new()
@@ -27,6 +29,8 @@ pub fn router(platform: Platform) -> Router {
         .route(SOURCES, get(sources_page).post(create_source))
         .route("/admin/collector/sources/{id}", post(update_source))
         .route("/admin/collector/sources/{id}/delete", post(delete_source))
+        .route("/admin/collector/parked/{id}/retry", post(retry_parked))
+        .route("/admin/collector/parked/{id}/skip", post(skip_parked))
         .with_state(platform)
 }
 
@@ -36,15 +40,57 @@ struct Row {
     lag: String,
 }
 
+/// A parked receipt as the page shows it.
+struct ParkedView {
+    id: i64,
+    source: String,
+    receipt: String,
+    committed: String,
+    reason: String,
+    parked: String,
+    retry_requested: bool,
+}
+
 #[derive(Template)]
 #[template(path = "admin_collector.html")]
 struct CollectorPage {
     page: PageContext,
     section: &'static str,
     rows: Vec<Row>,
+    parked: Vec<ParkedView>,
 }
 
-async fn collector_page(State(platform): State<Platform>, admin: Admin) -> Response {
+fn parked_view(platform: &Platform, row: ParkedRow) -> ParkedView {
+    let sale = row.sale().ok();
+    ParkedView {
+        id: row.id,
+        receipt: sale.as_ref().map_or_else(String::new, |sale| {
+            format!(
+                "№{} · {} {} · {}",
+                sale.check_id, sale.cash_id, sale.shift_id, sale.check_date
+            )
+        }),
+        committed: sale
+            .and_then(|sale| sale.position)
+            .map(|position| position.commit.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default(),
+        parked: local_time(&platform.settings, row.parked_ms, "%Y-%m-%d %H:%M:%S"),
+        source: row.source,
+        reason: row.reason,
+        retry_requested: row.retry_requested,
+    }
+}
+
+async fn collector_page(
+    State(platform): State<Platform>,
+    admin: Admin,
+) -> Result<Response, HttpError> {
+    let parked = Parked(platform.store.clone())
+        .list()
+        .await?
+        .into_iter()
+        .map(|row| parked_view(&platform, row))
+        .collect();
     let rows = status::snapshot()
         .into_iter()
         .map(|state| Row {
@@ -59,11 +105,50 @@ async fn collector_page(State(platform): State<Platform>, admin: Admin) -> Respo
             state,
         })
         .collect();
-    render(&CollectorPage {
+    Ok(render(&CollectorPage {
         page: admin.page("Сборщик чеков Set Retail", "Set Retail collector"),
         section: STATE,
         rows,
-    })
+        parked,
+    }))
+}
+
+fn no_parked() -> HttpError {
+    HttpError::not_found(Text::new(
+        "Такого отложенного чека нет.",
+        "No such parked receipt.",
+    ))
+}
+
+/// Asks the register's task (on whichever instance reads the register) to send the receipt again.
+async fn retry_parked(
+    State(platform): State<Platform>,
+    admin: Admin,
+    Path(id): Path<i64>,
+) -> Result<Redirect, HttpError> {
+    if !Parked(platform.store.clone()).request_retry(id).await? {
+        return Err(no_parked());
+    }
+    tracing::info!(
+        parked = id,
+        by = admin.username(),
+        "parked receipt: retry requested"
+    );
+    Ok(Redirect::to(PARKED))
+}
+
+async fn skip_parked(
+    State(platform): State<Platform>,
+    admin: Admin,
+    Path(id): Path<i64>,
+) -> Result<Redirect, HttpError> {
+    let row = Parked(platform.store.clone())
+        .remove(id)
+        .await?
+        .ok_or_else(no_parked)?;
+    tracing::warn!(parked = id, register = %row.source, purchase = row.purchase_id, reason = %row.reason,
+        by = admin.username(), "parked receipt skipped");
+    Ok(Redirect::to(PARKED))
 }
 
 fn already_collected() -> HttpError {

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection};
@@ -25,15 +26,14 @@ const READ_TIMEOUT: Duration = STATEMENT_TIMEOUT.saturating_add(Duration::from_s
 
 const SALES: &str = "p.cashoperation = 0 AND p.operationtype = true AND p.checkstatus = 0";
 
-/// The built-in query: the next `$3` sales after the cursor (`$1` commit time, `$2` purchase id), one row per
-/// position. Positions and shifts are LEFT JOINed so a sale without lines still moves the cursor.
-fn batch_sql() -> String {
+/// The built-in query, one row per position of the sales `chosen` picks (a condition on `p`, with its own
+/// `ORDER BY`/`LIMIT`). Positions and shifts are LEFT JOINed so a sale without lines still moves the cursor.
+fn sales_sql(chosen: &str) -> String {
     format!(
         "WITH p AS (
             SELECT p.id::bigint AS id, p.id_shift, p.numberfield, p.datecommit::timestamp AS datecommit
             FROM ch_purchase p
-            WHERE {SALES} AND (p.datecommit::timestamp, p.id::bigint) > ($1::text::timestamp, $2::bigint)
-            ORDER BY 4, 1 LIMIT $3)
+            WHERE {SALES} AND {chosen})
          SELECT row_to_json(r)::text FROM (
             SELECT s.cashnum AS cash_id, s.numshift AS shift_id, p.numberfield AS check_id,
                    to_char(s.shiftopen, 'YYYY-MM-DD') AS check_date, pos.item AS ware,
@@ -45,8 +45,13 @@ fn batch_sql() -> String {
     )
 }
 
+/// The next `$3` sales after the cursor (`$1` commit time, `$2` purchase id).
+const AFTER_CURSOR: &str =
+    "(p.datecommit::timestamp, p.id::bigint) > ($1::text::timestamp, $2::bigint)
+    ORDER BY p.datecommit::timestamp, p.id::bigint LIMIT $3";
+
 /// Where a register has been read up to: a sale's commit time (the register's wall clock) and purchase id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Cursor {
     pub commit: NaiveDateTime,
     pub purchase_id: i64,
@@ -89,7 +94,7 @@ impl std::fmt::Display for Cursor {
 }
 
 /// One sale, grouped as ELQ grouped it: per (cash, shift, receipt), quantities summed per item.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SaleReceipt {
     pub cash_id: i64,
     pub shift_id: i64,
@@ -106,7 +111,7 @@ pub struct SaleReceipt {
 pub struct Batch {
     pub receipts: Vec<SaleReceipt>,
     /// Positions of sales with nothing to send (no lines, no shift): the cursor moves past them.
-    pub skipped_up_to: Option<Cursor>,
+    pub skipped: Vec<Cursor>,
     pub more: bool,
 }
 
@@ -152,7 +157,7 @@ impl Register {
     pub async fn next_batch(&mut self, after: Cursor, limit: u32) -> Result<Batch, ReadError> {
         let rows: Vec<String> = within(
             "reading sales",
-            sqlx::query_scalar(sqlx::AssertSqlSafe(batch_sql()))
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sales_sql(AFTER_CURSOR)))
                 .bind(after.commit_text())
                 .bind(after.purchase_id)
                 .bind(i64::from(limit))
@@ -189,6 +194,50 @@ impl Register {
         rows.retain(|row| row.position.is_none_or(|p| p > after));
         rows.sort_by_key(|row| row.position);
         Ok(group(rows))
+    }
+
+    /// The sales committed from `from` up to `to` (the overlap window behind the cursor), positions only.
+    pub async fn positions_between(
+        &mut self,
+        from: Cursor,
+        to: Cursor,
+    ) -> Result<Vec<Cursor>, ReadError> {
+        let sql = format!(
+            "SELECT p.datecommit::timestamp::text, p.id::bigint FROM ch_purchase p WHERE {SALES}
+             AND p.datecommit::timestamp >= $1::text::timestamp
+             AND (p.datecommit::timestamp, p.id::bigint) <= ($2::text::timestamp, $3::bigint)"
+        );
+        let rows: Vec<(String, i64)> = within(
+            "reading the overlap window",
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(from.commit_text())
+                .bind(to.commit_text())
+                .bind(to.purchase_id)
+                .fetch_all(&mut self.connection),
+        )
+        .await?;
+        rows.into_iter()
+            .map(|(commit, purchase_id)| {
+                let commit = parse_timestamp(&commit)
+                    .ok_or_else(|| ReadError::Row(format!("no usable datecommit: {commit}")))?;
+                Ok(Cursor {
+                    commit,
+                    purchase_id,
+                })
+            })
+            .collect()
+    }
+
+    /// The sales with these purchase ids, in commit order.
+    pub async fn purchases(&mut self, ids: &[i64]) -> Result<Batch, ReadError> {
+        let rows: Vec<String> = within(
+            "reading sales",
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sales_sql("p.id::bigint = ANY($1)")))
+                .bind(ids)
+                .fetch_all(&mut self.connection),
+        )
+        .await?;
+        Ok(group(parse_rows(&rows)?))
     }
 
     /// How many sales are waiting after `after` (for the backfill progress display).
@@ -350,10 +399,14 @@ fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
 /// Groups rows per receipt in first-seen order, summing quantities per item (ELQ's grouping).
 fn group(rows: Vec<Row>) -> Batch {
     let mut receipts: Vec<SaleReceipt> = Vec::new();
-    let mut skipped_up_to = None;
+    let mut skipped: Vec<Cursor> = Vec::new();
     for row in rows {
         let Some((cash_id, shift_id, check_id, check_date)) = row.key else {
-            skipped_up_to = row.position.max(skipped_up_to);
+            if let Some(position) = row.position
+                && !skipped.contains(&position)
+            {
+                skipped.push(position);
+            }
             continue;
         };
         let found = receipts.iter().position(|r| {
@@ -383,7 +436,7 @@ fn group(rows: Vec<Row>) -> Batch {
     }
     Batch {
         receipts,
-        skipped_up_to,
+        skipped,
         more: false,
     }
 }
@@ -417,8 +470,12 @@ mod tests {
             vec![("48566".to_owned(), 3.0), ("W".to_owned(), 0.35)]
         );
         assert_eq!(
-            batch.skipped_up_to.map(|c| c.purchase_id),
-            Some(10),
+            batch
+                .skipped
+                .iter()
+                .map(|c| c.purchase_id)
+                .collect::<Vec<_>>(),
+            vec![10],
             "a sale without a shift still moves the cursor"
         );
     }

@@ -1,6 +1,8 @@
 //! One task per register: read the sales after the cursor, deliver each in commit order, move the cursor only
 //! once the receipt is acknowledged. A register that fails (unreachable, slow, refusing) backs off with jitter
-//! on its own task and never delays the others.
+//! on its own task and never delays the others. Each pass also re-reads the overlap window behind the cursor and
+//! sends what was not sent (a clock stepped back, a sale committed late); a receipt refused for good is parked.
+//! Every instance runs every register's task, but only the holder of the register's lease reads it.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -10,9 +12,13 @@ use chrono_tz::Tz;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{CashSource, Lookback, Timer};
+use tillwire_platform::Leases;
+
+use crate::alerts::Alerts;
+use crate::config::{CashSource, Lookback, Overlap, Timer};
 use crate::cursors::Cursors;
-use crate::reader::{Cursor, Register, SaleReceipt};
+use crate::parked::Parked;
+use crate::reader::{Batch, Cursor, Register, SaleReceipt};
 use crate::status::Reporter;
 
 /// How the receiving side acknowledged a receipt. Each means "delivered": the cursor may move past it.
@@ -27,9 +33,18 @@ pub enum Ack {
     AlreadyImported,
 }
 
-/// Where receipts go: the kitchen in process, or an import endpoint over HTTP. An `Err` is retried.
+/// Why a receipt was not acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Worth retrying as it is: the receiver is down, busy, or misconfigured in a way an admin fixes there.
+    Transient(String),
+    /// Sending it again as it is cannot help (an unknown register, a body the receiver cannot read): parked.
+    Permanent(String),
+}
+
+/// Where receipts go: the kitchen in process, or an import endpoint over HTTP.
 pub trait Sink: Send + Sync + 'static {
-    fn deliver(&self, receipt: &SaleReceipt) -> impl Future<Output = Result<Ack, String>> + Send;
+    fn deliver(&self, receipt: &SaleReceipt) -> impl Future<Output = Result<Ack, Refusal>> + Send;
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -40,9 +55,15 @@ pub struct Options {
     pub batch: u32,
     /// The zone the registers' clocks run in (`None`: this machine's).
     pub zone: Option<Tz>,
+    /// How far behind the cursor each pass looks again for sales it has not sent.
+    pub overlap: Overlap,
 }
 
 pub const DEFAULT_BATCH: u32 = 500;
+/// How long a register stays with the instance reading it without a renewal; another instance takes it over
+/// after that, so within `LEASE_TTL + LEASE_RENEW` of the holder dying.
+const LEASE_TTL: Duration = Duration::from_secs(20);
+const LEASE_RENEW: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
@@ -91,8 +112,14 @@ pub struct Task<S> {
     pub key: String,
     pub sink: S,
     pub cursors: Cursors,
+    /// Where receipts refused for good are set aside: the same database as the cursors.
+    pub parked: Parked,
+    /// Who reads the register: only the instance holding its lease.
+    pub leases: Leases,
     pub options: Options,
     pub reporter: Reporter,
+    /// Whom to tell when the register is not collected for a while (in process, with alerts on).
+    pub alerts: Option<Alerts>,
 }
 
 /// The running tasks, each with its own stop signal. Stopping ends a task at once, even mid-pass: a receipt being
@@ -159,19 +186,102 @@ struct Progress {
 }
 
 impl<S: Sink> Task<S> {
+    fn lease(&self) -> String {
+        format!("collector: {}", self.key)
+    }
+
+    /// Waits for the register's lease, reads while holding it, and gives it up on a clean stop.
     async fn run(self, mut stop: watch::Receiver<bool>) {
         let name = self.source.name();
-        tracing::info!(register = %name, "collecting");
+        let lease = self.lease();
+        tracing::info!(register = %name, holder = self.leases.holder(), "collecting");
+        loop {
+            match self.leases.hold(&lease, LEASE_TTL).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let holder = self.leases.holder_of(&lease).await.ok().flatten();
+                    self.reporter.standby(holder.as_deref().unwrap_or("?"));
+                    if sleep_or_stop(LEASE_RENEW, &mut stop).await {
+                        break;
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    self.reporter
+                        .failed(&format!("taking the register's lease: {error}"));
+                    if sleep_or_stop(backoff(3), &mut stop).await {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            tracing::info!(register = %name, holder = self.leases.holder(), "reading the register");
+            self.reporter.owned();
+            let lost = tokio::select! {
+                _ = self.work(&mut stop) => false,
+                _ = self.keep_lease(&lease) => true,
+            };
+            if !lost {
+                break;
+            }
+            tracing::warn!(register = %name, "lost the register's lease; another instance reads it now");
+        }
+        if let Err(error) = self.leases.release(&lease).await {
+            tracing::warn!(register = %name, %error, "giving up the register's lease failed");
+        }
+        tracing::info!(register = %name, "collector stopped");
+    }
+
+    /// Renews the lease until it cannot: another instance took it, or the database did not answer for so long
+    /// that the lease may have run out.
+    async fn keep_lease(&self, lease: &str) {
+        let mut renewed = Instant::now();
+        loop {
+            tokio::time::sleep(LEASE_RENEW).await;
+            match self.leases.hold(lease, LEASE_TTL).await {
+                Ok(true) => renewed = Instant::now(),
+                Ok(false) => return,
+                Err(error) => {
+                    tracing::warn!(register = %self.source.name(), %error, "renewing the register's lease failed");
+                    if renewed.elapsed() + LEASE_RENEW >= LEASE_TTL {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Passes and pauses until asked to stop.
+    async fn work(&self, stop: &mut watch::Receiver<bool>) {
+        let name = self.source.name();
         let mut register = None;
         let mut cursor = None;
         let mut progress = None;
         let mut failures = 0;
+        // Since when passes fail (Unix ms), and whether the alert about it is out (as stored: an earlier holder
+        // may have raised it).
+        let mut failing_since = None;
+        let mut alerted = match &self.alerts {
+            Some(alerts) => alerts.raised(&self.key).await.unwrap_or(false),
+            None => false,
+        };
         let mut stopping = stop.clone();
         while !*stop.borrow() {
             let outcome = tokio::select! {
-                outcome = self.pass(&mut register, &mut cursor, &mut progress, &mut stop) => outcome,
+                outcome = self.pass(&mut register, &mut cursor, &mut progress, stop) => outcome,
                 _ = stopping.wait_for(|stopped| *stopped) => break,
             };
+            if outcome.is_ok() {
+                failing_since = None;
+                if alerted && let Some(alerts) = &self.alerts {
+                    match alerts.end(&self.key, &name).await {
+                        Ok(()) => alerted = false,
+                        Err(error) => {
+                            tracing::warn!(register = %name, %error, "could not end the collector alert")
+                        }
+                    }
+                }
+            }
             let pause = match outcome {
                 Ok(true) => {
                     failures = 0;
@@ -183,6 +293,18 @@ impl<S: Sink> Task<S> {
                 }
                 Err(error) => {
                     failures += 1;
+                    let since = *failing_since.get_or_insert_with(tillwire_platform::now_ms);
+                    if let Some(alerts) = &self.alerts
+                        && !alerted
+                        && tillwire_platform::now_ms() - since >= alerts.after.as_millis() as i64
+                    {
+                        match alerts.raise(&self.key, &name, since, &error).await {
+                            Ok(()) => alerted = true,
+                            Err(error) => {
+                                tracing::warn!(register = %name, %error, "could not raise the collector alert")
+                            }
+                        }
+                    }
                     // Start over from a fresh connection and the stored cursor.
                     if let Some(register) = register.take() {
                         register.close().await;
@@ -195,14 +317,13 @@ impl<S: Sink> Task<S> {
                     pause
                 }
             };
-            if sleep_or_stop(pause, &mut stop).await {
+            if sleep_or_stop(pause, stop).await {
                 break;
             }
         }
         if let Some(register) = register {
             register.close().await;
         }
-        tracing::info!(register = %name, "collector stopped");
     }
 
     /// Reads one batch and delivers it; true when more sales are waiting.
@@ -253,18 +374,48 @@ impl<S: Sink> Task<S> {
                 done: 0,
             });
         }
+        if !self.send(&batch, cursor, progress, stop).await? {
+            return Ok(false);
+        }
+        if !batch.more {
+            if let Some(progress) = progress.take() {
+                progress.finish(&self.source.name());
+            }
+            if self.source.sql.is_none() {
+                self.reread_overlap(connection, cursor, stop).await?;
+            }
+            self.retry_parked(cursor, stop).await?;
+            self.reporter.idle();
+        }
+        Ok(batch.more)
+    }
+
+    /// Delivers a batch in order, moving the cursor after each sale; false when asked to stop meanwhile.
+    async fn send(
+        &self,
+        batch: &Batch,
+        cursor: &mut Option<Cursor>,
+        progress: &mut Option<Progress>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<bool, String> {
+        let started = *cursor;
         for receipt in &batch.receipts {
-            let Some(ack) = self.deliver(receipt, stop).await else {
+            let Some(outcome) = self.deliver(receipt, stop).await else {
                 return Ok(false);
             };
+            match outcome {
+                Ok(ack) => {
+                    if let Ack::Registered { number } = ack {
+                        tracing::debug!(register = %self.source.name(), number, cash = receipt.cash_id, check = receipt.check_id, "registered receipt");
+                    }
+                }
+                Err(reason) => self.park(receipt, &reason).await?,
+            }
             let lag_ms = receipt.position.map(|position| {
                 (Utc::now() - to_utc(position.commit, self.options.zone)).num_milliseconds()
             });
             if let Some(position) = receipt.position {
                 self.save(cursor, position).await?;
-            }
-            if let Ack::Registered { number } = ack {
-                tracing::debug!(register = %self.source.name(), number, cash = receipt.cash_id, check = receipt.check_id, "registered receipt");
             }
             let shown = cursor.map(|c| c.to_string()).unwrap_or_default();
             self.reporter.delivered(&shown, lag_ms);
@@ -272,38 +423,144 @@ impl<S: Sink> Task<S> {
                 progress.tick(&self.source.name());
             }
         }
-        if let Some(skipped) = batch.skipped_up_to.filter(|s| Some(*s) > *cursor) {
-            self.save(cursor, skipped).await?;
+        for skipped in &batch.skipped {
+            self.save(cursor, *skipped).await?;
         }
-        if !batch.more {
-            if let Some(progress) = progress.take() {
-                progress.finish(&self.source.name());
-            }
-            self.reporter.idle();
+        // Only a cursor that moved needs storing, and only then does the window behind it move on: an idle pass
+        // writes nothing.
+        if let Some(reached) = *cursor
+            && *cursor != started
+        {
+            self.cursors
+                .advance(&self.key, reached)
+                .await
+                .map_err(|e| format!("saving the cursor: {e}"))?;
+            self.cursors
+                .prune(&self.key, self.window_start(reached))
+                .await
+                .map_err(|e| format!("pruning the delivered sales: {e}"))?;
         }
-        Ok(batch.more)
+        Ok(true)
     }
 
+    /// The oldest commit a pass looks at again behind `cursor` (the cursor itself with no overlap window).
+    fn window_start(&self, cursor: Cursor) -> Cursor {
+        Cursor::before(cursor.commit - self.options.overlap.get().unwrap_or_default())
+    }
+
+    /// Records `position` as delivered; the cursor follows unless it is already past it.
     async fn save(&self, cursor: &mut Option<Cursor>, position: Cursor) -> Result<(), String> {
         self.cursors
-            .save(&self.key, position)
+            .delivered(&self.key, position)
             .await
             .map_err(|e| format!("saving the cursor: {e}"))?;
-        *cursor = Some(position);
+        *cursor = (*cursor).max(Some(position));
         Ok(())
     }
 
-    /// Delivers one receipt, retrying with backoff until it is acknowledged; `None` when asked to stop.
+    /// Sends the sales of the overlap window behind the cursor that were never sent: committed late behind a
+    /// newer sale, or stamped by a clock that stepped back.
+    async fn reread_overlap(
+        &self,
+        connection: &mut Register,
+        cursor: &mut Option<Cursor>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), String> {
+        let Some(to) = cursor.filter(|_| self.options.overlap.get().is_some()) else {
+            return Ok(());
+        };
+        let from = self.window_start(to);
+        let window = connection
+            .positions_between(from, to)
+            .await
+            .map_err(|e| e.to_string())?;
+        let sent = self
+            .cursors
+            .delivered_since(&self.key, from)
+            .await
+            .map_err(|e| format!("reading the delivered sales: {e}"))?;
+        let missed: Vec<i64> = window
+            .iter()
+            .map(|position| position.purchase_id)
+            .filter(|id| !sent.contains(id))
+            .collect();
+        if !missed.is_empty() {
+            tracing::info!(register = %self.source.name(), sales = missed.len(), behind = %to,
+                "sales found behind the cursor (committed late or under an earlier clock)");
+            let late = connection
+                .purchases(&missed)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.send(&late, cursor, &mut None, stop).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets a receipt refused for good aside, so the register moves on.
+    async fn park(&self, receipt: &SaleReceipt, reason: &str) -> Result<(), String> {
+        let Some(position) = receipt.position else {
+            // Without a position (a custom query without cursor columns) it is read again next pass anyway.
+            self.reporter.failed(reason);
+            return Ok(());
+        };
+        tracing::warn!(register = %self.source.name(), cash = receipt.cash_id, shift = receipt.shift_id,
+            check = receipt.check_id, reason, "receipt refused for good; parked");
+        self.parked
+            .park(&self.key, receipt, position, reason)
+            .await
+            .map_err(|e| format!("parking a refused receipt: {e}"))?;
+        self.reporter.parked(reason);
+        Ok(())
+    }
+
+    /// Sends the parked receipts someone asked to retry on the collector page.
+    async fn retry_parked(
+        &self,
+        cursor: &mut Option<Cursor>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), String> {
+        let due = self
+            .parked
+            .to_retry(&self.key)
+            .await
+            .map_err(|e| format!("reading the parked receipts: {e}"))?;
+        for row in due {
+            let sale = row
+                .sale()
+                .map_err(|e| format!("parked receipt {}: {e}", row.id))?;
+            let Some(outcome) = self.deliver(&sale, stop).await else {
+                return Ok(());
+            };
+            match outcome {
+                Ok(_) => {
+                    tracing::info!(register = %self.source.name(), check = sale.check_id, "parked receipt delivered on retry");
+                    self.parked
+                        .remove(row.id)
+                        .await
+                        .map_err(|e| format!("settling a parked receipt: {e}"))?;
+                    if let Some(position) = sale.position {
+                        self.save(cursor, position).await?;
+                    }
+                }
+                Err(reason) => self.park(&sale, &reason).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers one receipt, retrying transient refusals with backoff until it is acknowledged or refused for
+    /// good (the reason); `None` when asked to stop.
     async fn deliver(
         &self,
         receipt: &SaleReceipt,
         stop: &mut watch::Receiver<bool>,
-    ) -> Option<Ack> {
+    ) -> Option<Result<Ack, String>> {
         let mut failures = 0;
         loop {
             match self.sink.deliver(receipt).await {
-                Ok(ack) => return Some(ack),
-                Err(error) => {
+                Ok(ack) => return Some(Ok(ack)),
+                Err(Refusal::Permanent(reason)) => return Some(Err(reason)),
+                Err(Refusal::Transient(error)) => {
                     failures += 1;
                     let pause = backoff(failures);
                     tracing::warn!(register = %self.source.name(), cash = receipt.cash_id, shift = receipt.shift_id,

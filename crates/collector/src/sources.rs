@@ -13,9 +13,9 @@ use tillwire_platform::{Store, now_ms, read, write};
 use tillwire_units::{UnitId, Units};
 use tokio::sync::watch;
 
-use crate::config::{CashSource, Lookback, Timer, register_name};
+use crate::config::{CashSource, Lookback, Overlap, Timer, register_name};
 use crate::run::{Collectors, DEFAULT_BATCH, Options, Task};
-use crate::{Cursors, KitchenSink, status};
+use crate::{Alerts, Cursors, KitchenSink, Parked, status};
 
 /// Changes made by another instance sharing the database are seen within this.
 const RELOAD_EVERY: Duration = Duration::from_secs(10);
@@ -163,12 +163,20 @@ struct Started {
     name: String,
 }
 
+/// What `[collector]` says about every register of the admin pages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy {
+    pub overlap: Overlap,
+    pub alert_after: Option<Duration>,
+}
+
 /// Keeps one task per row of `collector_sources` running, until `stop`. After a change, only the tasks whose row
 /// was added, changed or removed are (re)started or stopped; a restarted task keeps its cursor (same unit and
 /// register). A register `tillwire.toml` already lists for the unit (`configured`) is left to that entry.
 pub(crate) async fn supervise(
     kitchen: Kitchen,
     configured: HashSet<String>,
+    policy: Policy,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut changed = changes().subscribe();
@@ -179,6 +187,7 @@ pub(crate) async fn supervise(
         let reloaded = reload(
             &kitchen,
             &configured,
+            policy,
             &mut collectors,
             &mut started,
             &mut shadowed,
@@ -198,6 +207,7 @@ pub(crate) async fn supervise(
 async fn reload(
     kitchen: &Kitchen,
     configured: &HashSet<String>,
+    policy: Policy,
     collectors: &mut Collectors,
     started: &mut HashMap<String, Started>,
     shadowed: &mut HashSet<(i64, i64)>,
@@ -272,6 +282,7 @@ async fn reload(
             lookback: Lookback::default(),
             batch: DEFAULT_BATCH,
             zone: platform.settings.timezone,
+            overlap: policy.overlap,
         };
         collectors.spawn(Task {
             key: row.key(),
@@ -281,8 +292,15 @@ async fn reload(
                 unit: UnitId(row.unit_id),
             },
             cursors: Cursors(platform.store.clone()),
+            parked: Parked(platform.store.clone()),
+            leases: platform.leases.clone(),
             options,
             source: row.source(password),
+            alerts: policy.alert_after.map(|after| Alerts {
+                store: platform.store.clone(),
+                unit_id: row.unit_id,
+                after,
+            }),
         });
         started.insert(
             row.key(),

@@ -19,6 +19,10 @@ pub struct RegisterState {
     pub delivered: u64,
     /// Sales still to read, while backfilling.
     pub backlog: u64,
+    /// Another instance reads this register now (the holder of its lease); this one stands by.
+    pub standby_for: Option<String>,
+    /// Receipts parked by this instance since it started (refused for good).
+    pub parked: u64,
 }
 
 fn board() -> &'static Mutex<BTreeMap<String, RegisterState>> {
@@ -92,6 +96,30 @@ impl Reporter {
         update(&self.source, |state| state.backlog = remaining);
         metrics::gauge!("tillwire_collector_backlog", "register" => self.source.clone())
             .set(remaining as f64);
+    }
+
+    /// Another instance holds the register's lease.
+    pub fn standby(&self, holder: &str) {
+        update(&self.source, |state| {
+            state.standby_for = Some(holder.to_owned());
+            state.backlog = 0;
+        });
+        metrics::gauge!("tillwire_collector_owned", "register" => self.source.clone()).set(0.0);
+    }
+
+    /// This instance took the register's lease and reads it.
+    pub fn owned(&self) {
+        update(&self.source, |state| state.standby_for = None);
+        metrics::gauge!("tillwire_collector_owned", "register" => self.source.clone()).set(1.0);
+    }
+
+    pub fn parked(&self, reason: &str) {
+        update(&self.source, |state| {
+            state.parked += 1;
+            state.last_error = Some(reason.to_owned());
+        });
+        metrics::counter!("tillwire_collector_parked_total", "register" => self.source.clone())
+            .increment(1);
     }
 
     pub fn failed(&self, error: &str) {

@@ -3,14 +3,17 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tillwire_collector::config::{CashSource, Lookback, MainConfig};
+use tillwire_collector::config::{CashSource, Lookback, MainConfig, Overlap};
 use tillwire_collector::status::Reporter;
-use tillwire_collector::{Collectors, Cursors, KitchenSink, Options, Task};
+use tillwire_collector::{
+    Alerts, Collectors, Cursors, KitchenSink, Options, Parked, REGISTER_BEHIND, REGISTER_RECOVERED,
+    Task,
+};
 use tillwire_kitchen::Kitchen;
 use tillwire_platform::{Platform, read};
-use tillwire_testkit::{Backend, Purchase, SetRetailDatabase, TestDatabase};
+use tillwire_testkit::{Backend, Purchase, SetRetailDatabase, TestDatabase, eventually};
 use tillwire_units::{UnitId, Units};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -18,7 +21,6 @@ use tokio::sync::watch;
 
 const PIZZA: &str = "48566";
 const SALAD: &str = "12356";
-const WAIT: Duration = Duration::from_secs(90);
 
 async fn kitchen(db: &TestDatabase) -> Kitchen {
     let platform = common::demo_platform(db, |_| {}).await;
@@ -58,11 +60,18 @@ async fn start(kitchen: &Kitchen, registers: &[&SetRetailDatabase], batch: u32) 
         kitchen,
         registers.iter().map(|r| source(r)).collect(),
         batch,
+        None,
     )
     .await
 }
 
-async fn start_sources(kitchen: &Kitchen, sources: Vec<CashSource>, batch: u32) -> Collectors {
+/// Collectors for `sources`, feeding the default unit; with `alert_after`, telling it when one is not collected.
+async fn start_sources(
+    kitchen: &Kitchen,
+    sources: Vec<CashSource>,
+    batch: u32,
+    alert_after: Option<Duration>,
+) -> Collectors {
     let unit = default_unit(kitchen).await;
     let options = Options {
         timer: MainConfig::parse(r#"{"timer": 0.2}"#).expect("timer").timer,
@@ -70,6 +79,7 @@ async fn start_sources(kitchen: &Kitchen, sources: Vec<CashSource>, batch: u32) 
         lookback: Lookback::hours(Some(24 * 365 * 10)),
         batch,
         zone: Some(chrono_tz::UTC),
+        overlap: Overlap::default(),
     };
     let tasks = sources
         .into_iter()
@@ -81,8 +91,15 @@ async fn start_sources(kitchen: &Kitchen, sources: Vec<CashSource>, batch: u32) 
                 unit,
             },
             cursors: Cursors(kitchen.platform.store.clone()),
+            parked: Parked(kitchen.platform.store.clone()),
+            leases: kitchen.platform.leases.clone(),
             options,
             source,
+            alerts: alert_after.map(|after| Alerts {
+                store: kitchen.platform.store.clone(),
+                unit_id: unit.0,
+                after,
+            }),
         })
         .collect();
     Collectors::start(tasks)
@@ -106,19 +123,6 @@ async fn order_count(platform: &Platform) -> i64 {
         .fetch_one(db).await)
         .expect("count");
     count
-}
-
-/// Waits (up to a generous limit, never asserting on time) until `done` holds.
-async fn eventually<F, Fut>(what: &str, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + WAIT;
-    while !done().await {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn wait_for_pizzas(platform: &Platform, count: usize) -> Vec<(i64, f64)> {
@@ -226,9 +230,11 @@ tillwire_testkit::both_backends!(sales_arrive_once_in_commit_order, |db| async m
     assert_eq!(order_count(&kitchen.platform).await, 6);
 
     // Even with the cursors lost, the import's exact de-duplication is the second guard.
-    tillwire_platform::write!(&kitchen.platform.store, db => sqlx::query("DELETE FROM collector_cursors")
-        .execute(db).await.map(|_| ()))
-    .expect("forget cursors");
+    for table in ["collector_cursors", "collector_delivered"] {
+        tillwire_platform::write!(&kitchen.platform.store, db => sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+            .execute(db).await.map(|_| ()))
+        .expect("forget cursors");
+    }
     let before = tillwire_platform::now_ms();
     let collectors = start(&kitchen, &[&a, &b], 3).await;
     wait_idle(&a, before).await;
@@ -346,7 +352,8 @@ tillwire_testkit::both_backends!(elq_custom_sql_is_read_by_position, |db| async 
             ),
         ])
         .await;
-    let collectors = start_sources(&kitchen, vec![custom_source(&register, ELQ_SQL)], 50).await;
+    let collectors =
+        start_sources(&kitchen, vec![custom_source(&register, ELQ_SQL)], 50, None).await;
     let mut found = wait_for_pizzas(&kitchen.platform, 2).await;
     // Without cursor columns every pass re-sends the window, as ELQ did; de-duplication keeps one order each.
     let before = tillwire_platform::now_ms();
@@ -382,7 +389,7 @@ tillwire_testkit::both_backends!(
             FROM ch_shift s JOIN ch_purchase p ON p.id_shift = s.id JOIN ch_position pos ON pos.id_purchase = p.id";
         let source = custom_source(&register, sql);
         let state = Reporter::new(&source.name(), "test");
-        let collectors = start_sources(&kitchen, vec![source], 50).await;
+        let collectors = start_sources(&kitchen, vec![source], 50, None).await;
         eventually("the error on the admin page", || async {
             state
                 .state()
@@ -399,52 +406,177 @@ tillwire_testkit::both_backends!(
     }
 );
 
-/// A loopback TCP relay to a register database that can turn into a black hole: it then accepts connections and
-/// never answers, and stops relaying on the ones already open (sockets stay open, bytes go nowhere).
+/// The cursor stored for `register` (in-process key), as `commit #purchase`.
+async fn stored_cursor(kitchen: &Kitchen, register: &SetRetailDatabase) -> Option<String> {
+    let key = format!(
+        "unit {}: {}",
+        default_unit(kitchen).await.0,
+        source(register).name()
+    );
+    Cursors(kitchen.platform.store.clone())
+        .load(&key)
+        .await
+        .expect("cursor")
+        .map(|cursor| cursor.to_string())
+}
+
+/// The pizza counts of the orders, sorted (sales found behind the cursor arrive after the newer ones).
+async fn sorted_counts(platform: &Platform) -> Vec<f64> {
+    let mut counts: Vec<f64> = pizzas(platform).await.iter().map(|(_, q)| *q).collect();
+    counts.sort_by(f64::total_cmp);
+    counts
+}
+
+tillwire_testkit::both_backends!(
+    a_register_clock_stepping_back_loses_nothing_and_repeats_nothing,
+    |db| async move {
+        let kitchen = kitchen(&db).await;
+        let register = SetRetailDatabase::new().await;
+        register.open_shift(1, 1, 1, "2024-05-01 08:00:00").await;
+        register
+            .insert(&[
+                sale(1, 1, "2024-05-01 10:00:00", 1),
+                sale(2, 2, "2024-05-01 10:01:00", 2),
+                sale(3, 3, "2024-05-01 10:02:00", 3),
+            ])
+            .await;
+        let collectors = start(&kitchen, &[&register], 50).await;
+        wait_for_pizzas(&kitchen.platform, 3).await;
+
+        // The register's clock steps back 5 minutes mid-shift: the next sales are stamped before the cursor.
+        // One sale later the clock is ahead of the cursor again.
+        register
+            .insert(&[
+                sale(4, 4, "2024-05-01 09:57:30", 4),
+                sale(5, 5, "2024-05-01 09:58:00", 5),
+                sale(6, 6, "2024-05-01 10:03:00", 6),
+            ])
+            .await;
+        wait_for_pizzas(&kitchen.platform, 6).await;
+        // Several more passes re-read the window: nothing is sent twice.
+        for _ in 0..3 {
+            wait_idle(&register, tillwire_platform::now_ms()).await;
+        }
+        collectors.stop().await;
+        assert_eq!(
+            sorted_counts(&kitchen.platform).await,
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            "every sale once"
+        );
+        assert_eq!(order_count(&kitchen.platform).await, 6);
+        assert_eq!(
+            stored_cursor(&kitchen, &register).await.as_deref(),
+            Some("2024-05-01 10:03:00.000 #6"),
+            "the cursor never moved back"
+        );
+
+        // A restart re-reads the window from the stored deliveries: still nothing twice.
+        let collectors = start(&kitchen, &[&register], 50).await;
+        wait_idle(&register, tillwire_platform::now_ms()).await;
+        wait_idle(&register, tillwire_platform::now_ms()).await;
+        collectors.stop().await;
+        assert_eq!(order_count(&kitchen.platform).await, 6);
+    }
+);
+
+tillwire_testkit::both_backends!(
+    a_sale_committed_late_behind_a_newer_one_is_delivered,
+    |db| async move {
+        let kitchen = kitchen(&db).await;
+        let register = SetRetailDatabase::new().await;
+        register.open_shift(1, 1, 1, "2024-05-01 08:00:00").await;
+        register
+            .insert(&[
+                sale(1, 1, "2024-05-01 10:00:00", 1),
+                sale(3, 3, "2024-05-01 10:00:10", 3),
+            ])
+            .await;
+        let collectors = start(&kitchen, &[&register], 50).await;
+        wait_for_pizzas(&kitchen.platform, 2).await;
+        wait_idle(&register, tillwire_platform::now_ms()).await;
+        // Stamped 10:00:05 when it began, visible only now: the cursor is already at 10:00:10.
+        register
+            .insert(&[sale(2, 2, "2024-05-01 10:00:05", 2)])
+            .await;
+        wait_for_pizzas(&kitchen.platform, 3).await;
+        for _ in 0..2 {
+            wait_idle(&register, tillwire_platform::now_ms()).await;
+        }
+        collectors.stop().await;
+        assert_eq!(sorted_counts(&kitchen.platform).await, vec![1.0, 2.0, 3.0]);
+        assert_eq!(
+            stored_cursor(&kitchen, &register).await.as_deref(),
+            Some("2024-05-01 10:00:10.000 #3")
+        );
+    }
+);
+
+/// What the relay in front of a register does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Relay,
+    /// Accepts connections and never answers; stops relaying on the ones already open (sockets stay open, bytes
+    /// go nowhere): a cut cable.
+    Swallow,
+    /// Closes every connection at once: a register switched off.
+    Refuse,
+}
+
+/// A loopback TCP relay to a register database that can turn into a black hole or refuse.
 struct BlackHole {
     port: u16,
-    black: watch::Sender<bool>,
+    mode: watch::Sender<Mode>,
 }
 
 impl BlackHole {
     async fn to(register: &SetRetailDatabase) -> BlackHole {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();
-        let (black, swallowing) = watch::channel(false);
+        let (mode, watching) = watch::channel(Mode::Relay);
         let target = register.server();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (swallowing, target) = (swallowing.clone(), target.clone());
+                let (watching, target) = (watching.clone(), target.clone());
                 tokio::spawn(async move {
-                    if *swallowing.borrow() {
-                        return std::future::pending::<()>().await;
+                    let mode = *watching.borrow();
+                    match mode {
+                        Mode::Swallow => return std::future::pending::<()>().await,
+                        Mode::Refuse => return,
+                        Mode::Relay => {}
                     }
                     let server = TcpStream::connect(target).await.expect("the register");
                     let (client_in, client_out) = client.into_split();
                     let (server_in, server_out) = server.into_split();
                     tokio::join!(
-                        relay(client_in, server_out, swallowing.clone()),
-                        relay(server_in, client_out, swallowing)
+                        relay(client_in, server_out, watching.clone()),
+                        relay(server_in, client_out, watching)
                     );
                 });
             }
         });
-        BlackHole { port, black }
+        BlackHole { port, mode }
     }
 
-    fn swallow(&self, black: bool) {
-        self.black.send_replace(black);
+    fn set(&self, mode: Mode) {
+        self.mode.send_replace(mode);
     }
 }
 
 async fn relay(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    swallowing: watch::Receiver<bool>,
+    mut mode: watch::Receiver<Mode>,
 ) {
     let mut buffer = vec![0; 16 * 1024];
-    while let Ok(read @ 1..) = from.read(&mut buffer).await {
-        if *swallowing.borrow() {
+    loop {
+        let read = tokio::select! {
+            read = from.read(&mut buffer) => read,
+            // Both directions end, so both sockets close.
+            _ = mode.wait_for(|mode| *mode == Mode::Refuse) => return,
+        };
+        let Ok(read @ 1..) = read else { return };
+        let swallowing = *mode.borrow() == Mode::Swallow;
+        if swallowing {
             // Hold both sockets open forever, answering nothing.
             return std::future::pending::<()>().await;
         }
@@ -471,11 +603,11 @@ async fn a_black_holed_register_times_out_and_the_others_keep_flowing() {
     let mut through_hole = source(&far);
     through_hole.port = hole.port;
     let far_state = Reporter::new(&through_hole.name(), "test");
-    let collectors = start_sources(&kitchen, vec![through_hole, source(&near)], 50).await;
+    let collectors = start_sources(&kitchen, vec![through_hole, source(&near)], 50, None).await;
     wait_for_pizzas(&kitchen.platform, 2).await;
 
     // The far register goes silent while its collector holds an open connection.
-    hole.swallow(true);
+    hole.set(Mode::Swallow);
     far.insert(&[sale(2, 2, "2024-05-01 10:01:00", 3)]).await;
     near.insert(&[sale(2, 2, "2024-05-01 10:01:00", 4)]).await;
     let found = wait_for_pizzas(&kitchen.platform, 3).await;
@@ -492,7 +624,7 @@ async fn a_black_holed_register_times_out_and_the_others_keep_flowing() {
     })
     .await;
 
-    hole.swallow(false);
+    hole.set(Mode::Relay);
     let found = wait_for_pizzas(&kitchen.platform, 4).await;
     collectors.stop().await;
     let from_far: Vec<f64> = found
@@ -507,3 +639,78 @@ async fn a_black_holed_register_times_out_and_the_others_keep_flowing() {
     );
     assert_eq!(order_count(&kitchen.platform).await, 4);
 }
+
+/// The collector's alerts as stored: kind, unit and payload, in order.
+async fn alert_events(platform: &Platform) -> Vec<(String, Option<i64>, serde_json::Value)> {
+    let rows: Vec<(String, Option<i64>, String)> = read!(&platform.store, db => sqlx::query_as(
+        "SELECT kind, unit_id, payload FROM domain_events WHERE kind LIKE 'collector.%' ORDER BY id",
+    )
+    .fetch_all(db)
+    .await)
+    .expect("events");
+    rows.into_iter()
+        .map(|(kind, unit, payload)| (kind, unit, serde_json::from_str(&payload).expect("payload")))
+        .collect()
+}
+
+tillwire_testkit::both_backends!(
+    a_register_not_collected_for_a_while_is_told_once_and_its_recovery_too,
+    |db| async move {
+        let kitchen = kitchen(&db).await;
+        let unit = default_unit(&kitchen).await;
+        let register = SetRetailDatabase::new().await;
+        register.open_shift(1, 1, 1, "2024-05-01 08:00:00").await;
+        register
+            .insert(&[sale(1, 1, "2024-05-01 10:00:00", 1)])
+            .await;
+        let hole = BlackHole::to(&register).await;
+        let mut through_hole = source(&register);
+        through_hole.port = hole.port;
+        let name = through_hole.name();
+        let collectors = start_sources(
+            &kitchen,
+            vec![through_hole],
+            50,
+            Some(Duration::from_secs(1)),
+        )
+        .await;
+        wait_for_pizzas(&kitchen.platform, 1).await;
+        assert!(
+            alert_events(&kitchen.platform).await.is_empty(),
+            "all well: no alert"
+        );
+
+        hole.set(Mode::Refuse);
+        eventually("the alert", || async {
+            !alert_events(&kitchen.platform).await.is_empty()
+        })
+        .await;
+        // Failing on, it is not told again.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let alerts = alert_events(&kitchen.platform).await;
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].0, REGISTER_BEHIND);
+        assert_eq!(alerts[0].1, Some(unit.0));
+        assert_eq!(alerts[0].2["register"], name.as_str());
+        assert!(!alerts[0].2["error"].as_str().unwrap_or_default().is_empty());
+
+        hole.set(Mode::Relay);
+        register
+            .insert(&[sale(2, 2, "2024-05-01 10:01:00", 2)])
+            .await;
+        wait_for_pizzas(&kitchen.platform, 2).await;
+        eventually("the recovery", || async {
+            alert_events(&kitchen.platform).await.len() == 2
+        })
+        .await;
+        collectors.stop().await;
+        let alerts = alert_events(&kitchen.platform).await;
+        assert_eq!(alerts[1].0, REGISTER_RECOVERED);
+        assert_eq!(alerts[1].2["register"], name.as_str());
+        assert!(
+            alerts[1].2["duration_ms"].as_i64().unwrap_or_default() >= 1_000,
+            "{alerts:?}"
+        );
+        assert_eq!(alerts.len(), 2, "{alerts:?}");
+    }
+);

@@ -4,21 +4,18 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use tillwire_kitchen::Kitchen;
 use tillwire_platform::auth::{NewPassword, Username, Users};
 use tillwire_platform::secretbox::SecretBox;
 use tillwire_platform::{Platform, Role, area, read};
 use tillwire_testkit::reqwest::{Client, StatusCode};
-use tillwire_testkit::{Purchase, SetRetailDatabase, TestDatabase, http_client, login};
+use tillwire_testkit::{Purchase, SetRetailDatabase, TestDatabase, eventually, http_client, login};
 
 const PIZZA: &str = "48566";
 const ADMIN: &str = "boss";
 const ADMIN_PASSWORD: &str = "correct horse battery";
 const SECRET: &str = "register-password-6d1f9";
 const NEW_SECRET: &str = "changed-password-0c44e";
-const WAIT: Duration = Duration::from_secs(90);
 const SOURCES: &str = "/admin/collector/sources/";
 
 struct App {
@@ -146,18 +143,6 @@ impl App {
         rows.into_iter()
             .find(|(source, _)| source.ends_with(&format!("/{database}")))
             .map(|(_, updated)| updated)
-    }
-}
-
-async fn eventually<F, Fut>(what: &str, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + WAIT;
-    while !done().await {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -415,5 +400,104 @@ tillwire_testkit::both_backends!(
             vec![(1, 1.0), (2, 2.0), (1, 3.0)],
             "nothing twice"
         );
+    }
+);
+
+/// `(id, reason, retry requested, parked at)` of every parked receipt.
+async fn parked(app: &App) -> Vec<(i64, String, bool, i64)> {
+    tillwire_collector::Parked(app.platform.store.clone())
+        .list()
+        .await
+        .expect("parked")
+        .into_iter()
+        .map(|row| (row.id, row.reason, row.retry_requested, row.parked_ms))
+        .collect()
+}
+
+tillwire_testkit::both_backends!(
+    a_receipt_refused_for_good_is_parked_then_retried_or_skipped,
+    |db| async move {
+        let (app, kitchen) = app(&db, "").await;
+        let collectors = tillwire_collector::start_in_process(&kitchen)
+            .await
+            .expect("start");
+        let register = SetRetailDatabase::new().await;
+        // Register 9 is not set up in the unit: its receipts are refused whatever the collector does.
+        register.open_shift(1, 9, 1, "2024-05-01 08:00:00").await;
+        register.open_shift(2, 1, 1, "2024-05-01 08:00:00").await;
+        let mut unknown = sale_now(1, 1);
+        unknown.shift = 1;
+        let mut also_unknown = sale_now(2, 2);
+        also_unknown.shift = 1;
+        let mut known = sale_now(3, 3);
+        known.shift = 2;
+        register.insert(&[unknown, also_unknown, known]).await;
+        assert_eq!(
+            app.post(SOURCES, &form(&register, SECRET, "0.2"), true)
+                .await,
+            StatusCode::SEE_OTHER
+        );
+        // The register moves on: the sale after the refused ones arrives.
+        eventually("the known register's sale", || async {
+            app.pizzas().await == vec![(1, 3.0)]
+        })
+        .await;
+        let found = parked(&app).await;
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].1.contains("register 9 is not set up"), "{found:?}");
+        let page = app.get("/admin/collector/").await;
+        assert!(page.contains("register 9 is not set up"), "{page}");
+        assert!(page.contains(&format!("/admin/collector/parked/{}/retry", found[0].0)));
+        assert!(page.contains("data-confirm"), "skipping asks first");
+
+        // Retried before the cause is fixed: refused again, parked again, waiting for the next retry.
+        let (first, second) = (found[0].0, found[1].0);
+        let retry = format!("/admin/collector/parked/{first}/retry");
+        assert_eq!(app.post(&retry, &[], false).await, StatusCode::FORBIDDEN);
+        assert_eq!(app.post(&retry, &[], true).await, StatusCode::SEE_OTHER);
+        let parked_at = found[0].3;
+        eventually("the retry to be refused again", || async {
+            parked(&app)
+                .await
+                .iter()
+                .any(|(id, _, asked, at)| *id == first && !asked && *at > parked_at)
+        })
+        .await;
+        assert_eq!(app.pizzas().await.len(), 1);
+
+        // The cause fixed (register 9 set up), the retry delivers it; the other one is skipped.
+        let unit = tillwire_units::Units(&app.platform.store)
+            .default_unit()
+            .await
+            .expect("units")
+            .expect("default unit");
+        tillwire_platform::write!(&app.platform.store, db => sqlx::query(
+            "INSERT INTO cash_registers (unit_id, number, name, created_ms) VALUES ($1, 9, 'Касса 9', 0)")
+            .bind(unit.id).execute(db).await.map(|_| ()))
+        .expect("register 9");
+        assert_eq!(app.post(&retry, &[], true).await, StatusCode::SEE_OTHER);
+        eventually("the retried receipt's order", || async {
+            app.pizzas().await.contains(&(9, 1.0))
+        })
+        .await;
+        let skip = format!("/admin/collector/parked/{second}/skip");
+        assert_eq!(app.post(&skip, &[], true).await, StatusCode::SEE_OTHER);
+        assert!(parked(&app).await.is_empty());
+        assert_eq!(
+            app.post(&skip, &[], true).await,
+            StatusCode::NOT_FOUND,
+            "skipped once"
+        );
+        // Nothing comes back on later passes: the skipped sale was delivered as far as the register goes.
+        let before = tillwire_platform::now_ms();
+        eventually("an idle pass", || async {
+            state_of(&register).is_some_and(|s| s.last_success_ms.is_some_and(|ms| ms > before))
+        })
+        .await;
+        let mut found = app.pizzas().await;
+        found.sort_by(|a, b| a.1.total_cmp(&b.1));
+        assert_eq!(found, vec![(9, 1.0), (1, 3.0)]);
+        assert!(parked(&app).await.is_empty());
+        collectors.stop().await;
     }
 );

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
@@ -160,10 +160,7 @@ const NOT_PERMITTED: &str = "You do not have permission to perform this action."
 
 /// `Authorization: Bearer <token>` (or DRF's `Token <token>`).
 fn presented_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
-        .then_some(token.trim())
+    tillwire_platform::tokens::presented(headers, &["bearer", "token"])
 }
 
 /// The scope of the directory's service tokens (the platform's tokens; `admin` ones are accepted too).

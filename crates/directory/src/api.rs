@@ -8,10 +8,11 @@ use axum::{Extension, Json, Router, middleware};
 use serde_json::{Value, json};
 use tillwire_platform::web::ClientAddr;
 
-use crate::access::{AccessCode, Caller, guard};
+use crate::access::{Caller, guard};
 use crate::error::messages;
 use crate::input::{BodyInput, Check, QueryInput};
 use crate::storage::{Catalog, ChatType, ChatUpdate, NewChat, RouteRequest};
+use crate::subscriptions::Subscriptions;
 use crate::{Directory, DirectoryError};
 
 /// Telegram allows group titles of 128 characters and user names of 64 + 64; the original's 64 was too short.
@@ -374,15 +375,10 @@ async fn assign_role(
     let Some(code) = code else {
         return Err(DirectoryError::Validation(Default::default()));
     };
-    d.limiter.admit(chat_id, address)?;
-    let assigned = catalog(&d)
-        .assign_role(chat_id, &AccessCode::parse(&code)?, &caller.0)
-        .await;
     // A wrong code, or a chat that does not exist, counts as a failed attempt.
-    if matches!(assigned, Err(DirectoryError::NotFound(_))) {
-        d.limiter.wrong(chat_id, address);
-    }
-    assigned?;
+    Subscriptions(d.platform.store.clone())
+        .redeem(&d.limiter, address, chat_id, &code, &caller.0)
+        .await?;
     empty(StatusCode::NO_CONTENT)
 }
 

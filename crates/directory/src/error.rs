@@ -67,6 +67,8 @@ pub mod messages {
     pub const REPORT_TYPE_DENIED: &str = "Permission to report type denied";
     pub const CHAT_EXISTS: &str = "Chat with provided chat ID already exists";
     pub const ROUTE_EXISTS: &str = "Unit route already exists";
+    /// Not the original's (it never checked): the bot's "ensure" refuses a report type that is switched off.
+    pub const REPORT_TYPE_INACTIVE: &str = "Report type is not active";
     pub const UNKNOWN_PATH: &str = "Not found.";
 }
 

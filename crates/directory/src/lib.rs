@@ -12,8 +12,10 @@ pub mod import;
 mod input;
 mod manage;
 mod pages;
+pub mod routing;
 pub mod seed;
 mod storage;
+pub mod subscriptions;
 
 use std::sync::Arc;
 
@@ -41,6 +43,12 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         sqlite: include_str!("../migrations/sqlite/0002_tokens_are_platform_tokens.sql"),
         postgres: include_str!("../migrations/postgres/0002_tokens_are_platform_tokens.sql"),
+    },
+    Migration {
+        area: "directory",
+        version: 3,
+        sqlite: include_str!("../migrations/sqlite/0003_delivery.sql"),
+        postgres: include_str!("../migrations/postgres/0003_delivery.sql"),
     },
 ];
 

@@ -7,7 +7,7 @@ use tillwire_platform::{Store, Text, read, write_tx};
 
 use crate::DirectoryError;
 use crate::access::AccessCode;
-use crate::storage::{ChatType, PRUNE_CHAT, PRUNE_ROLE, audit};
+use crate::storage::{PRUNE_CHAT, PRUNE_ROLE, audit};
 
 /// Rows per admin page.
 pub const PAGE_ROWS: i64 = 50;
@@ -59,6 +59,8 @@ pub struct AdminChat {
     pub username: Option<String>,
     pub chat_type: String,
     pub role_id: Option<i64>,
+    /// What Telegram said when the chat stopped taking the bot's messages (none while it takes them).
+    pub inactive_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -369,7 +371,7 @@ impl Manage<'_> {
 
     pub async fn chats(&self, search: &Search) -> Result<Vec<AdminChat>, DirectoryError> {
         Ok(read!(self.0, db => sqlx::query_as(
-            "SELECT chat_id, title, username, chat_type, role_id FROM directory_chats
+            "SELECT chat_id, title, username, chat_type, role_id, inactive_reason FROM directory_chats
              WHERE title LIKE $1 OR username LIKE $1 OR CAST(chat_id AS TEXT) = $2
              ORDER BY id LIMIT $3 OFFSET $4",
         )
@@ -460,9 +462,4 @@ impl Manage<'_> {
 pub enum Group {
     Region,
     Department,
-}
-
-/// A chat type for the admin list.
-pub fn chat_type_label(stored: &str) -> &'static str {
-    ChatType::parse(stored).map_or("?", ChatType::label)
 }

@@ -17,9 +17,9 @@ use tillwire_platform::tokens::{TokenName, TokenRow, Tokens};
 use crate::access;
 use crate::manage::{
     AdminChat, AdminReportType, AdminRole, AdminRoute, AdminUnit, Group, Manage, PAGE_ROWS, Search,
-    UnitInfo, chat_type_label,
+    UnitInfo,
 };
-use crate::{Directory, DirectoryError};
+use crate::{ChatType, Directory, DirectoryError};
 
 type Page = Result<Response, DirectoryError>;
 type Done = Result<Redirect, DirectoryError>;
@@ -54,6 +54,10 @@ pub fn router() -> Router<Directory> {
         .route("/admin/directory/roles/{id}/delete", post(delete_role))
         .route("/admin/directory/chats/", get(chats_page))
         .route("/admin/directory/chats/{chat_id}/role", post(set_chat_role))
+        .route(
+            "/admin/directory/chats/{chat_id}/reactivate",
+            post(reactivate_chat),
+        )
         .route("/admin/directory/routes/", get(routes_page).post(add_route))
         .route("/admin/directory/routes/{id}/delete", post(delete_route))
         .route(
@@ -117,7 +121,11 @@ impl DirectoryPage {
         *stored == Some(*id)
     }
     fn chat_type(&self, stored: &str) -> &'static str {
-        chat_type_label(stored)
+        match ChatType::parse(stored) {
+            Some(ChatType::Private) => self.page.lang.pick("Личный", "Private"),
+            Some(ChatType::Group) => self.page.lang.pick("Групповой", "Group"),
+            None => "?",
+        }
     }
 }
 
@@ -498,6 +506,18 @@ async fn set_chat_role(
     let role = optional_int(&form.role_id, "role_id")?;
     Manage(&d.platform.store)
         .set_chat_role(chat_id, role, &actor(&admin))
+        .await?;
+    Ok(Redirect::to("/admin/directory/chats/"))
+}
+
+/// Takes a chat Telegram had refused back into the fan-out (the bot was unblocked or added again).
+async fn reactivate_chat(
+    State(d): State<Directory>,
+    admin: Admin,
+    Path(chat_id): Path<i64>,
+) -> Done {
+    crate::routing::Routing(d.platform.store.clone())
+        .reactivate(chat_id, &actor(&admin))
         .await?;
     Ok(Redirect::to("/admin/directory/chats/"))
 }

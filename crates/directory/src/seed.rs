@@ -70,6 +70,28 @@ pub const REPORT_TYPES: &[(i64, &str, &str, Option<i64>)] = &[
     ),
 ];
 
+/// tillwire's own alerts and reports (name, Russian label, English label): seeded active, with ids after the
+/// original's.
+pub const TILLWIRE_REPORT_TYPES: &[(&str, &str, &str)] = &[
+    (
+        "REGISTER_INCIDENTS",
+        "Инциденты на кассах",
+        "Register incidents",
+    ),
+    (
+        "PRINTER_ALERTS",
+        "Принтеры чеков очереди",
+        "Queue ticket printers",
+    ),
+    (
+        "COLLECTOR_ALERTS",
+        "Сбор чеков с касс",
+        "Receipt collection",
+    ),
+    ("ERP_ALERTS", "Заказ-наряды в ERP", "ERP order lines"),
+    ("DAILY_SUMMARY", "Итоги дня", "Daily summary"),
+];
+
 /// Inserts the report types missing by id or name (idempotent). They start inactive, as in production: an
 /// admin activates the ones the chain uses on the report types page. Returns how many were added.
 pub async fn init(platform: &Platform) -> Result<u64, DirectoryError> {
@@ -96,6 +118,19 @@ pub async fn init(platform: &Platform) -> Result<u64, DirectoryError> {
                          (SELECT COALESCE(MAX(id), 1) FROM directory_report_types))")
                 .execute(&mut **tx)
                 .await?;
+        }
+        for (name, label, english) in TILLWIRE_REPORT_TYPES {
+            added += sqlx::query(
+                "INSERT INTO directory_report_types (name, verbose_name, verbose_name_en, priority, is_active)
+                 SELECT $1, $2, $3, 0, TRUE
+                 WHERE NOT EXISTS (SELECT 1 FROM directory_report_types WHERE name = $1)",
+            )
+            .bind(name)
+            .bind(label)
+            .bind(english)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
         }
         Ok(added)
     });

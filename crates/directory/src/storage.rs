@@ -161,6 +161,15 @@ const ACTIVE_TOP_LEVEL: &str = "is_active AND (parent_id IS NULL OR parent_id NO
 const STATISTICS_CHILDREN: &str =
     "is_active AND parent_id IN (SELECT id FROM directory_report_types WHERE name = 'STATISTICS')";
 
+/// How a route request treats what the original did not check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Creation {
+    /// All-or-nothing, 409 on a route that exists, inactive types accepted (the compatible API).
+    Original,
+    /// Routes that exist count as done; inactive types are refused (the bot's buttons).
+    Ensure,
+}
+
 /// The directory's tables.
 pub struct Catalog<'a>(pub &'a Store);
 
@@ -294,7 +303,8 @@ impl Catalog<'_> {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    /// Telegram chat ids that get a report type for a unit: the notification fan-out.
+    /// Telegram chat ids that get a report type for a unit: the notification fan-out (chats that blocked or
+    /// removed the bot are left out).
     pub async fn routed_chats(
         &self,
         unit_id: i64,
@@ -303,7 +313,8 @@ impl Catalog<'_> {
     ) -> Result<Vec<i64>, DirectoryError> {
         let rows: Vec<(i64,)> = read!(self.0, db => sqlx::query_as(
             "SELECT c.chat_id FROM directory_routes r JOIN directory_chats c ON c.id = r.chat_id
-             WHERE r.unit_id = $1 AND r.report_type_id = $2 ORDER BY r.chat_id LIMIT $3 OFFSET $4",
+             WHERE r.unit_id = $1 AND r.report_type_id = $2 AND c.inactive_ms IS NULL
+             ORDER BY r.chat_id LIMIT $3 OFFSET $4",
         )
         .bind(unit_id)
         .bind(report_type_id)
@@ -455,18 +466,42 @@ impl Catalog<'_> {
         request: &RouteRequest,
         actor: &str,
     ) -> Result<(), DirectoryError> {
-        let created: Result<(), DirectoryError> = write_tx!(self.0, tx => {
+        self.insert_routes(request, actor, Creation::Original)
+            .await
+            .map(|_| ())
+    }
+
+    /// Idempotent route creation ("ensure", spec §10): the same checks, routes that exist are kept, and an inactive
+    /// report type is refused. How many routes were added.
+    pub async fn ensure_routes(
+        &self,
+        request: &RouteRequest,
+        actor: &str,
+    ) -> Result<u64, DirectoryError> {
+        self.insert_routes(request, actor, Creation::Ensure).await
+    }
+
+    async fn insert_routes(
+        &self,
+        request: &RouteRequest,
+        actor: &str,
+        creation: Creation,
+    ) -> Result<u64, DirectoryError> {
+        let created: Result<u64, DirectoryError> = write_tx!(self.0, tx => {
             let user: Option<(Option<i64>,)> = sqlx::query_as("SELECT role_id FROM directory_chats WHERE chat_id = $1")
                 .bind(request.user_chat_id)
                 .fetch_optional(&mut **tx)
                 .await?;
             let (role,) = user.ok_or(DirectoryError::NotFound(messages::CHAT_NOT_FOUND))?;
             let role = role.ok_or_else(|| DirectoryError::Forbidden(messages::NO_ROLE.into()))?;
-            let report_type: Option<(i64,)> = sqlx::query_as("SELECT id FROM directory_report_types WHERE id = $1")
+            let report_type: Option<(bool,)> = sqlx::query_as("SELECT is_active FROM directory_report_types WHERE id = $1")
                 .bind(request.report_type_id)
                 .fetch_optional(&mut **tx)
                 .await?;
-            report_type.ok_or(DirectoryError::NotFound(messages::REPORT_TYPE_BY_ID_NOT_FOUND))?;
+            let (active,) = report_type.ok_or(DirectoryError::NotFound(messages::REPORT_TYPE_BY_ID_NOT_FOUND))?;
+            if creation == Creation::Ensure && !active {
+                return Err(DirectoryError::Forbidden(messages::REPORT_TYPE_INACTIVE.into()));
+            }
             let permitted: Option<(i64,)> = sqlx::query_as(
                 "SELECT report_type_id FROM directory_role_report_types WHERE role_id = $1 AND report_type_id = $2",
             )
@@ -494,6 +529,7 @@ impl Catalog<'_> {
                 .fetch_optional(&mut **tx)
                 .await?;
             let (target,) = target.ok_or(DirectoryError::NotFound(messages::CHAT_NOT_FOUND))?;
+            let mut added = 0;
             for unit_id in &request.unit_ids {
                 let inserted = sqlx::query(
                     "INSERT INTO directory_routes (report_type_id, unit_id, chat_id) VALUES ($1, $2, $3)
@@ -505,16 +541,17 @@ impl Catalog<'_> {
                 .execute(&mut **tx)
                 .await?
                 .rows_affected();
-                if inserted == 0 {
+                if inserted == 0 && creation == Creation::Original {
                     // Returning the error drops the transaction: nothing of this request is kept.
                     return Err(DirectoryError::Conflict(messages::ROUTE_EXISTS));
                 }
+                added += inserted;
             }
             audit!(tx, actor, "routes.create", serde_json::json!({
                 "chat_id": request.chat_id, "user_chat_id": request.user_chat_id,
-                "report_type_id": request.report_type_id, "unit_ids": request.unit_ids,
+                "report_type_id": request.report_type_id, "unit_ids": request.unit_ids, "added": added,
             }));
-            Ok(())
+            Ok(added)
         });
         created
     }

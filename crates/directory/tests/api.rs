@@ -77,14 +77,19 @@ tillwire_testkit::both_backends!(units_regions_departments, |db| async move {
 tillwire_testkit::both_backends!(report_types, |db| async move {
     let t = Harness::new(db).await;
     for p in PREFIXES {
-        // Active, not statistics children, by priority DESC.
+        // Active, not statistics children, by priority DESC; tillwire's own alerts are seeded active.
         let list = t.get(&format!("{p}/report-types/")).await;
         assert_eq!(
             list.body,
             json!({"report_types": [
             {"id": 7, "name": "CANCELED_ORDERS", "verbose_name": "Отмены заказов"},
             {"id": 2, "name": "INGREDIENTS_STOP_SALES", "verbose_name": "Стопы (тесто, сыр, пицца-соус)"},
-            {"id": 1, "name": "STATISTICS", "verbose_name": "Отчёты по статистике"}],
+            {"id": 1, "name": "STATISTICS", "verbose_name": "Отчёты по статистике"},
+            {"id": 22, "name": "REGISTER_INCIDENTS", "verbose_name": "Инциденты на кассах"},
+            {"id": 23, "name": "PRINTER_ALERTS", "verbose_name": "Принтеры чеков очереди"},
+            {"id": 24, "name": "COLLECTOR_ALERTS", "verbose_name": "Сбор чеков с касс"},
+            {"id": 25, "name": "ERP_ALERTS", "verbose_name": "Заказ-наряды в ERP"},
+            {"id": 26, "name": "DAILY_SUMMARY", "verbose_name": "Итоги дня"}],
             "is_end_of_list_reached": true})
         );
         let paged = t.get(&format!("{p}/report-types/?limit=1&offset=1")).await;

@@ -45,15 +45,21 @@
     const d = new Date(ms);
     return `${d.getHours()}:${String(d.getMinutes()).padStart(2, "0")}`;
   };
-  // Dark status colours get light text, light ones dark text.
+  // Black or white text, whichever contrasts more with the status colour (WCAG 2 relative luminance): one of the
+  // two always reaches 4.5:1, whatever colour an admin picks.
   const probe = document.createElement("span");
   const textColorFor = (color) => {
     probe.style.color = color;
     document.body.appendChild(probe);
-    const rgb = getComputedStyle(probe).color.match(/\d+/g) || [128, 128, 128];
+    const rgb = getComputedStyle(probe).color.match(/[\d.]+/g) || [128, 128, 128];
     probe.remove();
-    const [r, g, b] = rgb.map(Number);
-    return 0.299 * r + 0.587 * g + 0.114 * b < 140 ? "#fff" : "#111";
+    const channel = (value) => {
+      const c = Number(value) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    };
+    const [r, g, b] = rgb.slice(0, 3).map(channel);
+    const luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    return (luminance + 0.05) / 0.05 >= 1.05 / (luminance + 0.05) ? "#000" : "#fff";
   };
   const el = (tag, attrs = {}, ...children) => {
     const node = document.createElement(tag);
@@ -149,13 +155,48 @@
   }
 
 
+  // Posts a screen's action; the answer is the order as it is now. Resolves to it, or to null after saying why.
   async function post(url, data) {
     try {
-      applyOrder(await window.tillwire.post(url, data));
+      const order = await window.tillwire.post(url, data);
+      applyOrder(order);
+      return order;
     } catch (error) {
       if (error.code === "login_required") window.tillwire.signIn();
       else window.tillwire.notice(error.message);
+      return null;
     }
+  }
+
+  // Undo: the screen remembers its own last moves, and for the recall window (the server checks it too) offers to
+  // take each back; the server records the undo as a move of its own.
+  const RECALL_MS = Number(root.dataset.recallMinutes || 0) * 60000;
+  const RECALL_SHOWN = 3;
+  let recent = [];
+  const recallBar = el("div", { class: "recall-bar", id: "recall" });
+  if (mode !== "board" && RECALL_MS > 0) root.append(recallBar);
+  function remember(move) {
+    if (RECALL_MS <= 0) return;
+    recent = [move, ...recent.filter((m) => !(m.id === move.id && m.station === move.station))].slice(0, RECALL_SHOWN);
+    renderRecall();
+  }
+  function renderRecall() {
+    recent = recent.filter((m) => now() - m.at < RECALL_MS);
+    recallBar.replaceChildren(...recent.map((move) => el("button", {
+      type: "button", class: "recall", "data-order": move.id,
+      onclick: async () => {
+        recent = recent.filter((m) => m !== move);
+        renderRecall();
+        const url = move.station
+          ? `/orders/${move.id}/stations/${move.station}/recall`
+          : `/orders/${move.id}/recall`;
+        await post(url, move.station ? {} : { seen: move.to });
+      },
+    }, el("i", { class: "bi bi-arrow-counterclockwise" }),
+      move.station
+        ? text(`Вернуть № ${move.number} на кухню`, `Undo: No. ${move.number} back to the kitchen`)
+        : text(`Вернуть № ${move.number} в «${move.fromName}»`, `Undo: No. ${move.number} back to “${move.fromName}”`))));
+    recallBar.hidden = recent.length === 0;
   }
 
   // After a tap an order's row or card stays as it was, greyed and disabled, for a moment: a second tap lands on
@@ -188,21 +229,56 @@
   async function move(order, target) {
     if (target.cancels && !(await confirmCancel(order, target))) return;
     hold(order);
-    post(`/orders/${order.id}/status`, { next_status: target.id, from_status: order.status_id });
+    const moved = await post(`/orders/${order.id}/status`, { next_status: target.id, from_status: order.status_id });
+    if (moved) {
+      remember({ id: order.id, number: order.number, to: target.id, fromName: (statusOf(order.status_id) || {}).name, at: now() });
+    }
+  }
+
+  async function stationReady(order) {
+    hold(order);
+    if (await post(`/orders/${order.id}/stations/${station}/ready`, {})) {
+      remember({ id: order.id, number: order.number, station, at: now() });
+    }
   }
 
   function sorted() {
     return [...orders.values()].map(shown).filter(isActive).sort((a, b) => a.created_ms - b.created_ms || a.id - b.id);
   }
 
-  // The operator finds an order by its number as they type it.
+  // The operator finds an order by its number as they type it, shows one status only, and puts the newest orders
+  // first when the day's list is long; the filter and the order are remembered by the screen.
   const search = document.getElementById("order-search");
   if (search) search.addEventListener("input", () => render());
+  const filterBar = document.getElementById("status-filter");
+  const NEWEST_KEY = "tillwire.newest-first";
+  let statusFilter = 0;
+  let newestFirst = localStorage.getItem(NEWEST_KEY) === "on";
+  function renderFilter(active) {
+    if (!filterBar) return;
+    const shownStatuses = state.statuses.filter((s) => s.shown && !s.finished).sort((a, b) => a.id - b.id);
+    const option = (id, label, count) => el("button", {
+      type: "button", class: "filter", "data-status": id, "aria-pressed": String(statusFilter === id),
+      onclick: () => { statusFilter = id; render(); },
+    }, `${label} · ${count}`);
+    filterBar.replaceChildren(
+      option(0, text("Все", "All"), active.length),
+      ...shownStatuses.map((s) => option(s.id, s.name, active.filter((o) => o.status_id === s.id).length)),
+      el("button", {
+        type: "button", class: "filter newest", "aria-pressed": String(newestFirst),
+        onclick: () => { newestFirst = !newestFirst; localStorage.setItem(NEWEST_KEY, newestFirst ? "on" : "off"); render(); },
+      }, text("Сначала новые", "Newest first")));
+  }
 
   function renderOperator() {
     const list = document.getElementById("orders");
     const wanted = search ? search.value.trim() : "";
-    const rows = sorted().filter((order) => String(order.number).startsWith(wanted)).map((order) => {
+    const active = sorted();
+    renderFilter(active);
+    const picked = active.filter((order) => String(order.number).startsWith(wanted))
+      .filter((order) => !statusFilter || order.status_id === statusFilter);
+    if (newestFirst) picked.reverse();
+    const rows = picked.map((order) => {
       const status = statusOf(order.status_id);
       const buttons = el("span", { class: "actions" });
       if (canChange) {
@@ -272,10 +348,21 @@
             el("header", {}, el("b", { class: "number" }, `№ ${order.number}`)),
             el("p", { class: "cancelled-label" }, text("ОТМЕНЁН", "CANCELLED")));
         }
+        // Tapping a line crosses it off (or back on); the last line crossed off makes the station ready.
         const lines = order.lines.filter((line) => line.station_id === station)
-          .map((line) => el("li", {}, el("span", {}, line.short_name), el("b", {}, quantity(line.quantity))));
+          .map((line) => el("li", {
+            class: line.crossed_ms ? "line crossed" : "line", "data-code": line.code, role: canChange ? "button" : "listitem",
+            onclick: () => {
+              if (!canChange) return;
+              const crossing = !line.crossed_ms;
+              const last = crossing && order.lines.filter((l) => l.station_id === station && !l.crossed_ms).length === 1;
+              post(`/orders/${order.id}/lines/cross`, { code: line.code, crossed: crossing }).then((after) => {
+                if (after && last) remember({ id: order.id, number: order.number, station, at: now() });
+              });
+            },
+          }, el("span", {}, line.short_name), el("b", {}, quantity(line.quantity))));
         const ready = canChange
-          ? el("button", { class: "ready-button", type: "button", onclick: () => { hold(order); post(`/orders/${order.id}/stations/${station}/ready`, {}); } },
+          ? el("button", { class: "ready-button", type: "button", onclick: () => stationReady(order) },
             text("Готово", "Ready"))
           : "";
         return el("article", { class: `${held.has(order.id) ? "ticket held" : "ticket"}${alertOf(order)}`, id: `order-${order.id}` },
@@ -287,6 +374,14 @@
     document.getElementById("empty").hidden = cards.length > 0;
   }
 
+  // The board: a column per shown status, the ready one wider and its newest numbers first (by when they became
+  // ready). Numbers are as large as the column allows but never below the configured minimum: a column that does
+  // not fit at the minimum shows its numbers page by page, turning every few seconds.
+  // The minimum is set for a 1080p TV; a smaller screen (a tablet at the counter) scales it down with its height.
+  const minNumber = () => Math.round(Number(root.dataset.minNumber || 90) * Math.min(1, innerHeight / 1080));
+  const PAGE_MS = Number(root.dataset.pageSeconds || 8) * 1000;
+  let boardPage = 0;
+
   function renderBoard() {
     const columns = document.getElementById("columns");
     const active = state.statuses.filter((s) => s.shown && !s.finished).sort((a, b) => a.id - b.id);
@@ -294,35 +389,56 @@
     const visible = sorted().filter((order) =>
       !(hideAfter > 0 && order.status_id === state.ready_status_id && now() - order.status_changed_ms > hideAfter));
     const rendered = active.map((status) => {
-      const tiles = visible.filter((order) => order.status_id === status.id).map((order) => el("div", {
+      const ready = status.id === state.ready_status_id;
+      const inColumn = visible.filter((order) => order.status_id === status.id);
+      if (ready) inColumn.sort((a, b) => b.status_changed_ms - a.status_changed_ms || b.number - a.number);
+      const colors = { background: status.color, color: textColorFor(status.color) };
+      const tiles = inColumn.map((order) => el("div", {
         class: (freshUntil.get(order.id) || 0) > now() ? "tile fresh" : "tile",
-        "data-number": order.number, style: { background: status.color, color: textColorFor(status.color) },
+        "data-number": order.number, style: colors,
       }, String(order.number)));
-      return el("section", { class: "board-column", "data-status": status.id },
-        el("h2", { style: { background: status.color, color: textColorFor(status.color) } }, status.name),
+      return el("section", { class: ready ? "board-column ready" : "board-column", "data-status": status.id },
+        el("h2", { style: colors }, status.name, el("span", { class: "pager", hidden: "" })),
         el("div", { class: "tiles" }, ...tiles));
     });
     columns.replaceChildren(...rendered);
     fitTiles();
   }
 
-  // Shrinks the numbers until every column shows all of its tiles: nothing is ever cut off.
+  // The largest number size at which a column shows all its tiles; at the minimum, the tiles that fit make a page.
   function fitTiles() {
+    const smallest = minNumber();
     for (const tiles of document.querySelectorAll(".tiles")) {
-      let low = 12;
-      let high = Math.max(24, Math.floor(tiles.clientHeight / 3));
-      while (high - low > 1) {
-        const size = Math.floor((low + high) / 2);
-        tiles.style.setProperty("--tile", `${size}px`);
-        if (tiles.scrollHeight <= tiles.clientHeight + 1 && tiles.scrollWidth <= tiles.clientWidth + 1) low = size;
-        else high = size;
+      const all = [...tiles.children];
+      const fits = () => tiles.scrollHeight <= tiles.clientHeight + 1 && tiles.scrollWidth <= tiles.clientWidth + 1;
+      tiles.style.setProperty("--tile", `${smallest}px`);
+      const pager = tiles.parentElement.querySelector(".pager");
+      if (fits()) {
+        let low = smallest;
+        let high = Math.max(smallest + 1, Math.floor(tiles.clientHeight / 2.5));
+        while (high - low > 1) {
+          const size = Math.floor((low + high) / 2);
+          tiles.style.setProperty("--tile", `${size}px`);
+          if (fits()) low = size;
+          else high = size;
+        }
+        tiles.style.setProperty("--tile", `${low}px`);
+        pager.hidden = true;
+        continue;
       }
-      tiles.style.setProperty("--tile", `${low}px`);
+      const bottom = tiles.getBoundingClientRect().bottom;
+      const perPage = Math.max(1, all.filter((tile) => tile.getBoundingClientRect().bottom <= bottom + 1).length);
+      const pages = Math.ceil(all.length / perPage);
+      const page = boardPage % pages;
+      all.forEach((tile, index) => { tile.hidden = Math.floor(index / perPage) !== page; });
+      pager.textContent = ` ${page + 1}/${pages}`;
+      pager.hidden = pages === 1;
     }
   }
 
   function render() {
     if (!state) return;
+    if (mode !== "board") renderRecall();
     if (mode === "operator") renderOperator();
     else if (mode === "kitchen") renderKitchen();
     else renderBoard();
@@ -379,6 +495,7 @@
 
   reconnect();
   window.addEventListener("resize", () => mode === "board" && render());
+  if (mode === "board") setInterval(() => { boardPage += 1; render(); }, PAGE_MS);
   // Ages, alerts and ready orders leaving the board follow the client's own clock; this redraws, it does not
   // poll the server.
   setInterval(render, 10000);

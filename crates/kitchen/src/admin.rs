@@ -1,5 +1,5 @@
 //! Admin pages for the kitchen: stations, wares (with CSV export and import), statuses and flows, cash registers,
-//! printers, and orders with their audit log.
+//! printers, orders with their audit log, and prep-time statistics.
 //!
 //! Every handler takes the platform's [`Admin`](tillwire_platform::admin::Admin) extractor, which is the
 //! permission check. Unit-scoped pages work on `?unit=ID` (the default unit when absent); statuses and flows are
@@ -8,6 +8,7 @@
 mod devices;
 mod orders;
 mod stations;
+mod stats;
 mod statuses;
 mod wares;
 mod wares_csv;
@@ -31,11 +32,21 @@ pub fn router() -> Router<Kitchen> {
         .merge(statuses::router())
         .merge(devices::router())
         .merge(orders::router())
+        .merge(stats::router())
 }
 
 #[derive(Deserialize)]
 struct UnitQuery {
     unit: Option<i64>,
+}
+
+/// The business day a page was asked for (`?day=`, `YYYY-MM-DD`), or today's.
+fn chosen_day(kitchen: &Kitchen, asked: &str) -> Result<chrono::NaiveDate, KitchenError> {
+    match asked.trim() {
+        "" => Ok(kitchen.today()),
+        text => crate::import::parse_day(text)
+            .ok_or_else(|| Label::new("day", "день", "day").error("ГГГГ-ММ-ДД", "YYYY-MM-DD")),
+    }
 }
 
 /// The unit a page works on and the units it could switch to (the switch shows only when there are several).

@@ -17,6 +17,7 @@ use crate::Thing;
 use crate::import::{ImportOutcome, Receipt, parse_day};
 use crate::model::Label;
 use crate::model::{OrderView, Quantity, Workflow};
+use crate::stats::{HourPrepTimes, PrepTimes, StationPrepTimes};
 use crate::storage::{Actor, ReceiptKey, StatusChange};
 use crate::{Kitchen, KitchenError};
 use tillwire_platform::Text;
@@ -25,8 +26,8 @@ use tillwire_platform::error::ErrorBody;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "tillwire kitchen API", version = "1", description = "Receipts in, orders out. Authenticate with `Authorization: Bearer <unit API key>`."),
-    paths(post_receipt, list_orders, get_order, change_status, station_ready, reprint, order_history, workflow),
-    components(schemas(ReceiptIn, ReceiptLineIn, ReceiptOut, StatusIn, OrderView, Workflow, ErrorBody, StatusChangeOut)),
+    paths(post_receipt, list_orders, get_order, change_status, station_ready, reprint, order_history, workflow, prep_times),
+    components(schemas(ReceiptIn, ReceiptLineIn, ReceiptOut, StatusIn, OrderView, Workflow, ErrorBody, StatusChangeOut, PrepTimes, StationPrepTimes, HourPrepTimes)),
     modifiers(&BearerAuth)
 )]
 pub struct KitchenApi;
@@ -61,6 +62,7 @@ pub fn router() -> Router<Kitchen> {
         .route("/api/v1/orders/{id}/reprint", post(reprint))
         .route("/api/v1/orders/{id}/history", get(order_history))
         .route("/api/v1/workflow", get(workflow))
+        .route("/api/v1/stats/prep-times", get(prep_times))
 }
 
 /// A receipt from a till.
@@ -138,6 +140,16 @@ pub struct OrdersQuery {
     pub active: bool,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PrepTimesQuery {
+    /// The unit; defaults to the key's own, the only one a device key may ask for.
+    #[param(value_type = Option<i64>)]
+    pub unit: Option<String>,
+    /// Business day `YYYY-MM-DD`; defaults to today.
+    #[param(format = Date, example = "2026-12-06")]
+    pub day: Option<String>,
+}
+
 /// The unit of the presented device key.
 pub struct DeviceUnit(pub UnitId);
 
@@ -148,12 +160,8 @@ impl FromRequestParts<Kitchen> for DeviceUnit {
         parts: &mut Parts,
         kitchen: &Kitchen,
     ) -> Result<Self, KitchenError> {
-        let presented = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
+        let presented =
+            tillwire_platform::tokens::presented(&parts.headers, &["bearer"]).unwrap_or("");
         kitchen
             .unit_for_key(presented.trim())
             .await?
@@ -171,6 +179,16 @@ fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, KitchenError> {
             format!("The request body does not fit: {detail}"),
         ))
     })
+}
+
+/// The `day` a query asks for, or today's business day.
+fn day_or_today(kitchen: &Kitchen, day: Option<&str>) -> Result<NaiveDate, KitchenError> {
+    match day {
+        Some(text) => parse_day(text).ok_or_else(|| {
+            Label::new("day", "day", "day").error("нужна дата ГГГГ-ММ-ДД", "expected YYYY-MM-DD")
+        }),
+        None => Ok(kitchen.today()),
+    }
 }
 
 fn api_actor() -> Actor {
@@ -317,12 +335,7 @@ async fn list_orders(
     DeviceUnit(unit): DeviceUnit,
     Query(query): Query<OrdersQuery>,
 ) -> Result<Json<Vec<OrderView>>, KitchenError> {
-    let day: NaiveDate = match &query.day {
-        Some(text) => parse_day(text).ok_or_else(|| {
-            Label::new("day", "day", "day").error("нужна дата ГГГГ-ММ-ДД", "expected YYYY-MM-DD")
-        })?,
-        None => kitchen.today(),
-    };
+    let day = day_or_today(&kitchen, query.day.as_deref())?;
     Ok(Json(kitchen.order_views(unit, day, query.active).await?))
 }
 
@@ -407,4 +420,37 @@ async fn workflow(
     _device: DeviceUnit,
 ) -> Result<Json<Workflow>, KitchenError> {
     Ok(Json(kitchen.workflow().await?))
+}
+
+/// Prep times of one business day.
+///
+/// Orders, and the average and 90th percentile (nearest rank) of the time from order to the ready status, also per
+/// station (to the station's part ready) and per local hour the orders were placed in.
+#[utoipa::path(get, path = "/api/v1/stats/prep-times", params(PrepTimesQuery), responses(
+    (status = 200, body = PrepTimes),
+    (status = 422, description = "A day that is not YYYY-MM-DD, or a unit other than the key's", body = ErrorBody)))]
+async fn prep_times(
+    State(kitchen): State<Kitchen>,
+    DeviceUnit(unit): DeviceUnit,
+    Query(query): Query<PrepTimesQuery>,
+) -> Result<Json<PrepTimes>, KitchenError> {
+    if let Some(asked) = &query.unit {
+        let label = Label::new("unit", "unit", "unit");
+        let asked: i64 = asked.trim().parse().map_err(|_| {
+            label.error(
+                "нужен номер подразделения (целое число)",
+                "expected a unit id (a whole number)",
+            )
+        })?;
+        // A device key acts for its own unit only; another unit's id, existing or not, gets the same answer.
+        if asked != unit.0 {
+            let own = unit.0;
+            return Err(label.error(
+                format!("ключ устройства даёт данные только своего подразделения ({own})"),
+                format!("a device key reads its own unit only ({own})"),
+            ));
+        }
+    }
+    let day = day_or_today(&kitchen, query.day.as_deref())?;
+    Ok(Json(kitchen.prep_times(unit, day).await?))
 }

@@ -10,6 +10,7 @@ pub mod model;
 mod screens;
 pub mod seed;
 pub mod settings;
+pub mod stats;
 mod storage;
 pub mod tickets;
 mod writer;
@@ -55,6 +56,18 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 4,
         sqlite: include_str!("../migrations/sqlite/0004_status_alerts.sql"),
         postgres: include_str!("../migrations/postgres/0004_status_alerts.sql"),
+    },
+    Migration {
+        area: "kitchen",
+        version: 5,
+        sqlite: include_str!("../migrations/sqlite/0005_board_colours.sql"),
+        postgres: include_str!("../migrations/postgres/0005_board_colours.sql"),
+    },
+    Migration {
+        area: "kitchen",
+        version: 6,
+        sqlite: include_str!("../migrations/sqlite/0006_crossed_lines.sql"),
+        postgres: include_str!("../migrations/postgres/0006_crossed_lines.sql"),
     },
 ];
 
@@ -108,11 +121,39 @@ impl Kitchen {
     /// The business day an instant belongs to: the local date (in the configured zone) after subtracting the
     /// rollover hour. The hour is subtracted on the local wall clock, so a DST change does not move the rollover.
     pub fn business_day(&self, at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
-        let local = match self.platform.settings.timezone {
+        (self.local_time(at) - chrono::TimeDelta::hours(i64::from(self.settings.day_rollover_hour)))
+            .date()
+    }
+
+    /// The wall-clock time of an instant in the configured zone (the machine's when none is set).
+    pub fn local_time(&self, at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDateTime {
+        match self.platform.settings.timezone {
             Some(zone) => at.with_timezone(&zone).naive_local(),
             None => at.with_timezone(&chrono::Local).naive_local(),
+        }
+    }
+
+    /// When business day `day` starts and when the next one does (Unix ms): the rollover hour on the local wall
+    /// clock, the earlier instant when a DST change makes it ambiguous.
+    pub fn business_day_bounds(&self, day: chrono::NaiveDate) -> (i64, i64) {
+        let start = |day: chrono::NaiveDate| {
+            let local = day.and_time(chrono::NaiveTime::MIN)
+                + chrono::TimeDelta::hours(i64::from(self.settings.day_rollover_hour));
+            let instant = match self.platform.settings.timezone {
+                Some(zone) => local
+                    .and_local_timezone(zone)
+                    .earliest()
+                    .map(|at| at.to_utc()),
+                None => local
+                    .and_local_timezone(chrono::Local)
+                    .earliest()
+                    .map(|at| at.to_utc()),
+            };
+            instant
+                .unwrap_or_else(|| local.and_utc())
+                .timestamp_millis()
         };
-        (local - chrono::TimeDelta::hours(i64::from(self.settings.day_rollover_hour))).date()
+        (start(day), start(day + chrono::TimeDelta::days(1)))
     }
 
     pub fn today(&self) -> chrono::NaiveDate {
@@ -180,6 +221,7 @@ pub const AREA: Area = Area {
         NavLink::to("/admin/registers/", "Кассы", "Cash registers"),
         NavLink::to("/admin/printers/", "Принтеры", "Printers"),
         NavLink::to("/admin/orders/", "Заказы", "Orders"),
+        NavLink::to("/admin/stats/", "Время приготовления", "Prep times"),
     ],
     seed: Some(|platform| {
         Box::pin(async move {
@@ -302,6 +344,8 @@ pub enum Thing {
     CashRegister,
     Printer,
     Unit,
+    Logo,
+    Line,
 }
 
 impl Thing {
@@ -315,6 +359,8 @@ impl Thing {
             Thing::CashRegister => ("Касса не найдена.", "Cash register not found."),
             Thing::Printer => ("Принтер не найден.", "Printer not found."),
             Thing::Unit => ("Подразделение не найдено.", "Unit not found."),
+            Thing::Logo => ("Логотип не задан.", "No logo is set."),
+            Thing::Line => ("Строка заказа не найдена.", "Order line not found."),
         };
         Text::new(ru, en)
     }
@@ -331,6 +377,8 @@ impl std::fmt::Display for Thing {
             Thing::CashRegister => "cash register",
             Thing::Printer => "printer",
             Thing::Unit => "unit",
+            Thing::Logo => "board logo",
+            Thing::Line => "order line",
         };
         f.write_str(name)
     }

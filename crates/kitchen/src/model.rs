@@ -284,6 +284,8 @@ pub struct OrderLine {
     pub short_name: String,
     pub station_id: i64,
     pub quantity: f64,
+    /// When a kitchen screen crossed the line off (`null`: still to make).
+    pub crossed_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]

@@ -7,7 +7,8 @@
 use std::convert::Infallible;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -58,6 +59,7 @@ pub fn pages() -> Router<Kitchen> {
         .route("/kitchen/", get(kitchen_index))
         .route("/kitchen/{station_id}", get(kitchen_page))
         .route("/dashboard/", get(board_page))
+        .route("/dashboard/logo", get(board_logo))
 }
 
 /// What the screens' scripts call: snapshots, event streams and the buttons' actions (JSON).
@@ -73,6 +75,12 @@ pub fn calls() -> Router<Kitchen> {
             "/orders/{id}/stations/{station_id}/ready",
             post(station_ready),
         )
+        .route(
+            "/orders/{id}/stations/{station_id}/recall",
+            post(station_recall),
+        )
+        .route("/orders/{id}/recall", post(recall))
+        .route("/orders/{id}/lines/cross", post(cross_line))
 }
 
 #[derive(Deserialize)]
@@ -255,6 +263,7 @@ struct OperatorPage {
     page: PageContext,
     unit_id: i64,
     can_change: bool,
+    recall_minutes: u32,
 }
 
 #[derive(Template)]
@@ -271,6 +280,7 @@ struct KitchenPage {
     unit_id: i64,
     station: StationRef,
     can_change: bool,
+    recall_minutes: u32,
 }
 
 #[derive(Template)]
@@ -278,6 +288,10 @@ struct KitchenPage {
 struct BoardPage {
     lang: Lang,
     unit_id: i64,
+    title: String,
+    logo: bool,
+    min_number_px: u32,
+    page_seconds: u32,
 }
 
 async fn operator_page(
@@ -300,6 +314,7 @@ async fn operator_page(
         page: PageContext::new(title, lang, Some(user)),
         unit_id: unit.0,
         can_change,
+        recall_minutes: kitchen.settings.recall_minutes,
     }))
 }
 
@@ -345,6 +360,7 @@ async fn kitchen_page(
         unit_id,
         station: StationRef { id, name },
         can_change,
+        recall_minutes: kitchen.settings.recall_minutes,
     }))
 }
 
@@ -362,10 +378,38 @@ async fn board_page(
         Choice::Unit(unit) => unit,
         Choice::Pick(picker) => return Ok(picker),
     };
+    let settings = &kitchen.settings;
     Ok(render(&BoardPage {
         lang,
         unit_id: unit.0,
+        title: match settings.board_title.trim() {
+            "" => lang.pick("Электронная очередь", "Order board").to_owned(),
+            title => title.to_owned(),
+        },
+        logo: settings.board_logo.is_some(),
+        min_number_px: settings.board_min_number_px,
+        page_seconds: settings.board_page_seconds,
     }))
+}
+
+/// The board's logo (`kitchen.board_logo`), read when asked so a replaced file shows after a reload.
+async fn board_logo(State(kitchen): State<Kitchen>) -> Result<Response, KitchenError> {
+    let settings = &kitchen.settings;
+    let (Some(path), Some(content_type)) = (&settings.board_logo, settings.logo_type()) else {
+        return Err(KitchenError::NotFound(crate::Thing::Logo));
+    };
+    let image = tokio::fs::read(path).await.map_err(|error| {
+        tracing::warn!(path = %path.display(), %error, "the board logo cannot be read");
+        KitchenError::NotFound(crate::Thing::Logo)
+    })?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, content_type),
+            (axum::http::header::CACHE_CONTROL, "max-age=300"),
+        ],
+        image,
+    )
+        .into_response())
 }
 
 async fn board_snapshot(
@@ -415,7 +459,26 @@ struct StatusForm {
     from_status: Option<i64>,
 }
 
-fn actor(user: &CurrentUser) -> Actor {
+/// Someone allowed to move orders (an operator or an admin, or a paired operator screen), as the audit log names
+/// them. Taking it as an extractor is the permission check, so no screen action can forget it.
+struct Operator(Actor);
+
+impl<S> FromRequestParts<S> for Operator
+where
+    tillwire_platform::Platform: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        user.require(Role::Operator)
+            .map_err(|_| KitchenError::Forbidden.into_response())?;
+        Ok(Operator(actor(&user)))
+    }
+}
+
+pub(crate) fn actor(user: &CurrentUser) -> Actor {
     Actor {
         // A paired screen acts under its own name, as no user.
         user_id: user.screen.is_none().then_some(user.id),
@@ -425,40 +488,80 @@ fn actor(user: &CurrentUser) -> Actor {
 
 async fn change_status(
     State(kitchen): State<Kitchen>,
-    user: CurrentUser,
+    Operator(actor): Operator,
     Path(id): Path<i64>,
     Form(form): Form<StatusForm>,
 ) -> Result<Json<OrderView>, KitchenError> {
-    user.require(Role::Operator)
-        .map_err(|_| KitchenError::Forbidden)?;
     Ok(Json(
         kitchen
-            .change_status_from(id, form.from_status, form.next_status, &actor(&user))
+            .change_status_from(id, form.from_status, form.next_status, &actor)
             .await?,
     ))
 }
 
 async fn reprint(
     State(kitchen): State<Kitchen>,
-    user: CurrentUser,
+    Operator(actor): Operator,
     Path(id): Path<i64>,
 ) -> Result<Json<OrderView>, KitchenError> {
-    user.require(Role::Operator)
-        .map_err(|_| KitchenError::Forbidden)?;
-    tracing::info!(order = id, by = %user.username, "reprint requested");
+    tracing::info!(order = id, by = %actor.name, "reprint requested");
     Ok(Json(kitchen.reprint(id).await?))
+}
+
+#[derive(Deserialize)]
+struct RecallForm {
+    /// The status the screen shows the order in: the result of the move to undo.
+    seen: i64,
+}
+
+/// Undoes this screen's last move of an order, within the recall window.
+#[tracing::instrument(skip_all, fields(order = id, by = %actor.name))]
+async fn recall(
+    State(kitchen): State<Kitchen>,
+    Operator(actor): Operator,
+    Path(id): Path<i64>,
+    Form(form): Form<RecallForm>,
+) -> Result<Json<OrderView>, KitchenError> {
+    Ok(Json(kitchen.recall(id, form.seen, &actor).await?))
+}
+
+#[tracing::instrument(skip_all, fields(order = id, station = station_id, by = %actor.name))]
+async fn station_recall(
+    State(kitchen): State<Kitchen>,
+    Operator(actor): Operator,
+    Path((id, station_id)): Path<(i64, i64)>,
+) -> Result<Json<OrderView>, KitchenError> {
+    Ok(Json(
+        kitchen.recall_station_ready(id, station_id, &actor).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct CrossForm {
+    code: String,
+    crossed: bool,
+}
+
+#[tracing::instrument(skip_all, fields(order = id, by = %actor.name))]
+async fn cross_line(
+    State(kitchen): State<Kitchen>,
+    Operator(actor): Operator,
+    Path(id): Path<i64>,
+    Form(form): Form<CrossForm>,
+) -> Result<Json<OrderView>, KitchenError> {
+    Ok(Json(
+        kitchen
+            .cross_line(id, &form.code, form.crossed, &actor)
+            .await?,
+    ))
 }
 
 async fn station_ready(
     State(kitchen): State<Kitchen>,
-    user: CurrentUser,
+    Operator(actor): Operator,
     Path((id, station_id)): Path<(i64, i64)>,
 ) -> Result<Json<OrderView>, KitchenError> {
-    user.require(Role::Operator)
-        .map_err(|_| KitchenError::Forbidden)?;
     Ok(Json(
-        kitchen
-            .mark_station_ready(id, station_id, &actor(&user))
-            .await?,
+        kitchen.mark_station_ready(id, station_id, &actor).await?,
     ))
 }

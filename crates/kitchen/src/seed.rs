@@ -19,8 +19,8 @@ type SeedStatus = (
     &'static str,
 );
 const STATUSES: [SeedStatus; 4] = [
-    (1, "Готовится", true, false, false, "gray", "bi bi-bag"),
-    (2, "Готов", true, false, false, "#d9b9b6", "bi bi-bag-plus"),
+    (1, "Готовится", true, false, false, "#334155", "bi bi-bag"),
+    (2, "Готов", true, false, false, "#15803d", "bi bi-bag-plus"),
     (3, "Выдан", false, true, false, "#0c4128", "bi bi-bag-check"),
     (4, "Отменен", false, true, true, "maroon", "bi bi-bag-x"),
 ];

@@ -112,6 +112,7 @@ impl NewOrder {
                     short_name: l.short_name.clone(),
                     station_id: l.station_id,
                     quantity: l.quantity,
+                    crossed_ms: None,
                 })
                 .collect(),
             stations: self
@@ -142,6 +143,20 @@ pub struct StatusChange {
     pub user_id: Option<i64>,
     pub actor: String,
     pub at_ms: i64,
+}
+
+/// Which moves are allowed: along the flows (screens, the API), or to any status (the order admin, a recall).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    Flows,
+    Any,
+}
+
+fn too_late_to_recall() -> KitchenError {
+    KitchenError::Conflict(Text::new(
+        "Вернуть уже нельзя: заказ изменился или прошло слишком много времени.",
+        "This can no longer be undone: the order changed or too much time has passed.",
+    ))
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -426,7 +441,7 @@ impl Kitchen {
         };
         // One range query per table instead of one per order; rows outside the set are dropped in `assemble`.
         let lines: Vec<OrderLine> = read!(self.store(), db => sqlx::query_as(
-            "SELECT order_id, code, short_name, station_id, quantity FROM order_lines WHERE order_id BETWEEN $1 AND $2 ORDER BY id",
+            "SELECT order_id, code, short_name, station_id, quantity, crossed_ms FROM order_lines WHERE order_id BETWEEN $1 AND $2 ORDER BY id",
         )
         .bind(first)
         .bind(last)
@@ -462,7 +477,162 @@ impl Kitchen {
         to: i64,
         actor: &Actor,
     ) -> Result<OrderView, KitchenError> {
+        self.move_order(order_id, seen, to, actor, Rule::Flows)
+            .await
+    }
+
+    /// Moves an order to any status, whatever the flows say (the order admin page); audited like any move.
+    pub async fn move_to_any_status(
+        &self,
+        order_id: i64,
+        to: i64,
+        actor: &Actor,
+    ) -> Result<OrderView, KitchenError> {
         let workflow = self.workflow().await?;
+        if !workflow.statuses.iter().any(|status| status.id == to) {
+            return Err(KitchenError::NotFound(Thing::Status));
+        }
+        self.move_order(order_id, None, to, actor, Rule::Any).await
+    }
+
+    /// Undoes an order's last move, back to the status it came from, if that move is at most `recall_minutes`
+    /// old and the order still shows its result (`seen`); audited as a move of its own.
+    pub async fn recall(
+        &self,
+        order_id: i64,
+        seen: i64,
+        actor: &Actor,
+    ) -> Result<OrderView, KitchenError> {
+        let last = self.last_move(order_id).await?;
+        let back = last
+            .filter(|last| last.to_status_id == seen && self.recallable(last.at_ms))
+            .and_then(|last| last.from_status_id)
+            .ok_or_else(too_late_to_recall)?;
+        self.move_order(order_id, Some(seen), back, actor, Rule::Any)
+            .await
+    }
+
+    /// Undoes a station's "ready" (a cook's tap or its last line crossed off) within the recall window; if that
+    /// made the order ready on its own, the order goes back too.
+    pub async fn recall_station_ready(
+        &self,
+        order_id: i64,
+        station_id: i64,
+        actor: &Actor,
+    ) -> Result<OrderView, KitchenError> {
+        let since = now_ms() - self.recall_window_ms();
+        let cleared = write!(self.store(), db => sqlx::query(
+            "UPDATE order_stations SET ready_ms = NULL WHERE order_id = $1 AND station_id = $2 AND ready_ms >= $3",
+        )
+        .bind(order_id)
+        .bind(station_id)
+        .bind(since)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if cleared == 0 {
+            return Err(too_late_to_recall());
+        }
+        tracing::info!(order = order_id, station = station_id, by = %actor.name, "station ready recalled");
+        let workflow = self.workflow().await?;
+        let mut view = self.order_view(order_id).await?;
+        if let (Some(initial), Some(ready)) = (workflow.initial(), workflow.ready())
+            && view.status_id == ready.id
+            && self.settings.station_readiness
+            && let Some(last) = self.last_move(order_id).await?
+            && last.from_status_id == Some(initial.id)
+            && last.to_status_id == ready.id
+            && last.at_ms >= since
+        {
+            match self
+                .move_order(order_id, Some(ready.id), initial.id, actor, Rule::Any)
+                .await
+            {
+                // Someone moved it meanwhile: their change stands.
+                Err(KitchenError::Conflict(_)) => view = self.order_view(order_id).await?,
+                other => return other,
+            }
+        }
+        self.announce(&view).await;
+        Ok(view)
+    }
+
+    /// Crosses one line of an order off on a kitchen screen (or back on). When the last line of its station is
+    /// crossed off, the station is ready.
+    pub async fn cross_line(
+        &self,
+        order_id: i64,
+        code: &str,
+        crossed: bool,
+        actor: &Actor,
+    ) -> Result<OrderView, KitchenError> {
+        let updated = write!(self.store(), db => sqlx::query(
+            "UPDATE order_lines SET crossed_ms = CASE WHEN $3 THEN COALESCE(crossed_ms, $4) ELSE NULL END
+             WHERE order_id = $1 AND code = $2",
+        )
+        .bind(order_id)
+        .bind(code)
+        .bind(crossed)
+        .bind(now_ms())
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if updated == 0 {
+            return Err(KitchenError::NotFound(Thing::Line));
+        }
+        let view = self.order_view(order_id).await?;
+        let station = view
+            .lines
+            .iter()
+            .find(|line| line.code == code)
+            .map(|line| line.station_id);
+        let station_done = |station_id: i64| {
+            view.lines
+                .iter()
+                .filter(|line| line.station_id == station_id)
+                .all(|line| line.crossed_ms.is_some())
+                && view
+                    .stations
+                    .iter()
+                    .any(|s| s.station_id == station_id && s.ready_ms.is_none())
+        };
+        match station {
+            Some(station_id) if crossed && station_done(station_id) => {
+                self.mark_station_ready(order_id, station_id, actor).await
+            }
+            _ => {
+                self.announce(&view).await;
+                Ok(view)
+            }
+        }
+    }
+
+    fn recall_window_ms(&self) -> i64 {
+        i64::from(self.settings.recall_minutes) * 60_000
+    }
+
+    fn recallable(&self, at_ms: i64) -> bool {
+        now_ms() - at_ms <= self.recall_window_ms()
+    }
+
+    async fn last_move(&self, order_id: i64) -> Result<Option<StatusChange>, KitchenError> {
+        Ok(read!(self.store(), db => sqlx::query_as(
+            "SELECT order_id, from_status_id, to_status_id, user_id, actor, at_ms FROM order_status_log
+             WHERE order_id = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(order_id)
+        .fetch_optional(db)
+        .await)?)
+    }
+
+    async fn move_order(
+        &self,
+        order_id: i64,
+        seen: Option<i64>,
+        to: i64,
+        actor: &Actor,
+        rule: Rule,
+    ) -> Result<OrderView, KitchenError> {
         let current = self.order_view(order_id).await?;
         if seen.is_some_and(|seen| seen != current.status_id) {
             return Err(KitchenError::Conflict(Text::new(
@@ -470,7 +640,7 @@ impl Kitchen {
                 "The order has already moved on.",
             )));
         }
-        if !workflow.allows(current.status_id, to) {
+        if rule == Rule::Flows && !self.workflow().await?.allows(current.status_id, to) {
             return Err(KitchenError::TransitionNotAllowed {
                 from: current.status_id,
                 to,

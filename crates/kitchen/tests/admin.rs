@@ -4,6 +4,7 @@
 mod common;
 mod common_admin;
 
+use common::{PIZZA, SALAD};
 use common_admin::{ADMIN, API_KEY, AdminApp};
 use tillwire_platform::Role;
 use tillwire_platform::jobs::{JobFailure, NewJob};
@@ -348,6 +349,7 @@ both_backends!(only_admins_reach_the_admin_pages, |db| async move {
         "/admin/registers/".to_owned(),
         "/admin/printers/".to_owned(),
         "/admin/orders/".to_owned(),
+        "/admin/stats/".to_owned(),
     ];
     for path in &pages {
         let page = app.get_as(&operator, path).await;
@@ -750,5 +752,95 @@ both_backends!(unit_scoped_pages_stay_in_their_unit, |db| async move {
     assert_eq!(
         second_export.body,
         format!("{CSV_HEADER}\n48566,Пицца другая,Пицца,Вок,1\n")
+    );
+});
+
+both_backends!(prep_times_page, |db| async move {
+    let app = AdminApp::start(&db).await;
+    let today = app.kitchen.today();
+    let placed = tillwire_platform::now_ms() - 3 * 3_600_000;
+    let k = &app.kitchen;
+    // To ready: 5 and 10 minutes; the third is cancelled.
+    common::place_timed_order(k, today, 1, placed, &[PIZZA], &[("Пиццерия", 4)], &[(2, 5)]).await;
+    common::place_timed_order(k, today, 2, placed, &[PIZZA], &[], &[(2, 10)]).await;
+    common::place_timed_order(k, today, 3, placed, &[SALAD], &[], &[(4, 1)]).await;
+
+    let page = app.get("/admin/stats/").await;
+    assert_eq!(page.status, StatusCode::OK, "{page:?}");
+    let summary = &page.body[page.body.find("id=\"summary\"").expect("the summary")..];
+    let figures: Vec<&str> = summary
+        .split("<strong style=\"font-size: 2rem\">")
+        .skip(1)
+        .take(5)
+        .map(|rest| rest.split('<').next().unwrap_or_default())
+        .collect();
+    assert_eq!(figures, ["3", "2", "1", "7.5", "10.0"], "{summary}");
+    assert!(
+        page.body
+            .contains("href=\"/admin/stats/\" class=\"current\">Время приготовления"),
+        "the nav link, current: {}",
+        page.body
+    );
+    let chart = &page.body[page.body.find("<svg id=\"by-hour\"").expect("the chart")..];
+    let chart = &chart[..chart.find("</svg>").expect("the chart's end")];
+    assert_eq!(chart.matches("<rect class=\"bar\"").count(), 1, "{chart}");
+    assert!(
+        chart.contains("заказов: 3") && chart.contains("p90: 10.0 мин"),
+        "{chart}"
+    );
+    let stations = &page.body[page.body.find("id=\"stations\"").expect("the stations")..];
+    assert!(
+        stations.contains("<td>Пиццерия</td><td>2</td><td>4.0</td><td>4.0</td>"),
+        "{stations}"
+    );
+
+    // The same page in English: the words change, the data stays.
+    app.use_english().await;
+    let page = app
+        .get(&format!("/admin/stats/?unit={}&day={today}", app.unit))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    for words in [
+        "Prep times",
+        "By hour",
+        "By station",
+        "Average, min",
+        "orders: 3",
+        "hour of order",
+    ] {
+        assert!(page.body.contains(words), "{words}: {}", page.body);
+    }
+    assert!(page.body.contains("<svg id=\"by-hour\""));
+    let main = &page.body[page.body.find("<main>").expect("main")..];
+    let mut words = main.to_owned();
+    for data in [
+        tillwire_kitchen::seed::DEFAULT_UNIT_NAME,
+        "Салаты",
+        "Шаурма",
+        "Пиццерия",
+        "Вок",
+    ] {
+        words = words.replace(data, "");
+    }
+    assert!(
+        !words.chars().any(|c| ('\u{400}'..='\u{4ff}').contains(&c)),
+        "Cyrillic outside the data on the English page: {words}"
+    );
+
+    // A day without orders says so instead of drawing; a bad day or unit is refused.
+    let empty = app.get("/admin/stats/?day=2020-01-01").await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert!(
+        empty.body.contains("No orders on this day") && !empty.body.contains("<svg"),
+        "{}",
+        empty.body
+    );
+    assert_eq!(
+        app.get("/admin/stats/?day=yesterday").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        app.get("/admin/stats/?unit=999999").await.status,
+        StatusCode::NOT_FOUND
     );
 });

@@ -631,3 +631,252 @@ tillwire_testkit::both_backends!(status_changes_follow_the_flow, |db| async move
     let (status, _) = app.api_post(&ready(wok), Some(API_KEY), &json!({})).await;
     assert_eq!(status, 404);
 });
+
+/// One business day of the default unit, in UTC with the rollover at 04:00, with every instant known:
+///
+/// | order | placed (UTC)   | wares              | stations ready (min)   | reaches (min)            | to ready |
+/// |-------|----------------|--------------------|------------------------|--------------------------|----------|
+/// | A     | 10:00          | pizza, wok sauce   | Пиццерия 4, Вок 6      | ready 6, handed out 10   | 360 s    |
+/// | B     | 10:30          | pizza              | Пиццерия 10            | ready 10 (and 20 again)  | 600 s    |
+/// | C     | 11:15          | salad              | —                      | ready 2                  | 120 s    |
+/// | D     | 11:40          | shawarma           | —                      | cancelled 1              | —        |
+/// | E     | 11:50          | wok buckwheat      | Вок 5                  | ready 15                 | 900 s    |
+/// | F     | 01:30 next day | pizza              | —                      | —                        | —        |
+///
+/// plus an order at 03:00 (the day before's business day) and one of another unit, neither counted.
+async fn a_timed_day(app: &TestApp) {
+    let today = day(DAY);
+    let at = |time: &str| ms(&format!("{DAY}T{time}:00Z"));
+    let k = &app.kitchen;
+    place_timed_order(
+        k,
+        today,
+        1,
+        at("10:00"),
+        &[PIZZA, WOK_SAUCE],
+        &[("Пиццерия", 4), ("Вок", 6)],
+        &[(2, 6), (3, 10)],
+    )
+    .await;
+    let b = place_timed_order(
+        k,
+        today,
+        2,
+        at("10:30"),
+        &[PIZZA],
+        &[("Пиццерия", 10)],
+        &[(2, 10)],
+    )
+    .await;
+    // Only the first arrival at ready counts.
+    app.exec(&format!(
+        "INSERT INTO order_status_log (order_id, from_status_id, to_status_id, actor, at_ms)
+         VALUES ({b}, 1, 2, 'test', {})",
+        at("10:50")
+    ))
+    .await;
+    place_timed_order(k, today, 3, at("11:15"), &[SALAD], &[], &[(2, 2)]).await;
+    place_timed_order(k, today, 4, at("11:40"), &[SHAWARMA], &[], &[(4, 1)]).await;
+    place_timed_order(
+        k,
+        today,
+        5,
+        at("11:50"),
+        &[WOK_BUCKWHEAT],
+        &[("Вок", 5)],
+        &[(2, 15)],
+    )
+    .await;
+    let next_night = ms("2026-03-11T01:30:00Z");
+    place_timed_order(k, today, 6, next_night, &[PIZZA], &[], &[]).await;
+    let early = ms("2026-03-10T03:00:00Z");
+    place_timed_order(k, day("2026-03-09"), 7, early, &[PIZZA], &[], &[(2, 1)]).await;
+}
+
+tillwire_testkit::both_backends!(prep_time_statistics, |db| async move {
+    let app = start_utc(&db).await;
+    let (other_unit, other_key) = app.second_unit().await;
+    let (status, _) = app
+        .post_receipt(&other_key, &receipt_json(1, 1, 1, NOON, &[(PIZZA, 1.0)]))
+        .await;
+    assert_eq!(status, 201);
+    a_timed_day(&app).await;
+    let unit = app.unit().await.0;
+
+    let (status, stats) = app
+        .api_get(
+            &format!("/api/v1/stats/prep-times?day={DAY}"),
+            Some(API_KEY),
+        )
+        .await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["unit_id"], unit);
+    assert_eq!(stats["day"], DAY);
+    assert_eq!(
+        (&stats["orders"], &stats["ready"], &stats["cancelled"]),
+        (&json!(6), &json!(4), &json!(1)),
+        "{stats}"
+    );
+    // To ready: 120, 360, 600, 900 s: average 495, p90 the ⌈3.6⌉ = 4th.
+    assert_eq!(stats["average_seconds"], json!(495.0), "{stats}");
+    assert_eq!(stats["p90_seconds"], json!(900.0), "{stats}");
+
+    let stations: Vec<(String, i64, Value, Value)> = stats["stations"]
+        .as_array()
+        .expect("stations")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().expect("name").to_owned(),
+                s["orders"].as_i64().expect("orders"),
+                s["average_seconds"].clone(),
+                s["p90_seconds"].clone(),
+            )
+        })
+        .collect();
+    let station = |name: &str| {
+        stations
+            .iter()
+            .find(|s| s.0 == name)
+            .map(|s| (s.1, s.2.clone(), s.3.clone()))
+            .unwrap_or_else(|| panic!("no {name} in {stations:?}"))
+    };
+    assert_eq!(stations.len(), 4, "every station of the unit: {stations:?}");
+    assert_eq!(station("Пиццерия"), (3, json!(420.0), json!(600.0)));
+    assert_eq!(station("Вок"), (2, json!(330.0), json!(360.0)));
+    assert_eq!(station("Салаты"), (1, Value::Null, Value::Null));
+    assert_eq!(station("Шаурма"), (1, Value::Null, Value::Null));
+    let pizzeria = app.station_id("Пиццерия").await;
+    assert!(
+        stats["stations"]
+            .as_array()
+            .expect("stations")
+            .iter()
+            .any(|s| s["station_id"] == pizzeria && s["name"] == "Пиццерия"),
+        "{stats}"
+    );
+
+    // 10:00 to 01:00 the next night, in the business day's order; hours without orders in between are zeros.
+    let hours = stats["hours"].as_array().expect("hours");
+    let hour_numbers: Vec<i64> = hours
+        .iter()
+        .map(|h| h["hour"].as_i64().expect("hour"))
+        .collect();
+    let mut expected: Vec<i64> = (10..24).collect();
+    expected.extend([0, 1]);
+    assert_eq!(hour_numbers, expected);
+    assert_eq!(
+        hours[0],
+        json!({"hour": 10, "orders": 2, "average_seconds": 480.0, "p90_seconds": 600.0})
+    );
+    assert_eq!(
+        hours[1],
+        json!({"hour": 11, "orders": 3, "average_seconds": 510.0, "p90_seconds": 900.0})
+    );
+    assert_eq!(
+        hours[2],
+        json!({"hour": 12, "orders": 0, "average_seconds": null, "p90_seconds": null})
+    );
+    assert_eq!(
+        hours[15],
+        json!({"hour": 1, "orders": 1, "average_seconds": null, "p90_seconds": null})
+    );
+
+    // The day before holds the 03:00 order only; a day without orders is all zeros and nulls.
+    let (_, before) = app
+        .api_get("/api/v1/stats/prep-times?day=2026-03-09", Some(API_KEY))
+        .await;
+    assert_eq!(
+        (&before["orders"], &before["average_seconds"]),
+        (&json!(1), &json!(60.0))
+    );
+    let (status, empty) = app
+        .api_get("/api/v1/stats/prep-times?day=2026-03-01", Some(API_KEY))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            &empty["orders"],
+            &empty["ready"],
+            &empty["cancelled"],
+            &empty["average_seconds"],
+            &empty["p90_seconds"],
+            &empty["hours"]
+        ),
+        (
+            &json!(0),
+            &json!(0),
+            &json!(0),
+            &Value::Null,
+            &Value::Null,
+            &json!([])
+        ),
+        "{empty}"
+    );
+    // Without a day: today's business day.
+    let (status, today) = app.api_get("/api/v1/stats/prep-times", Some(API_KEY)).await;
+    assert_eq!(status, 200);
+    assert_eq!(today["day"], app.kitchen.today().to_string());
+
+    // A device key reads its own unit, by default or by name, and no other.
+    let path = format!("/api/v1/stats/prep-times?day={DAY}");
+    let (status, theirs) = app.api_get(&path, Some(&other_key)).await;
+    assert_eq!(status, 200, "{theirs}");
+    assert_eq!(
+        (&theirs["unit_id"], &theirs["orders"], &theirs["ready"]),
+        (&json!(other_unit.0), &json!(1), &json!(0))
+    );
+    let (status, _) = app
+        .api_get(&format!("{path}&unit={}", other_unit.0), Some(&other_key))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .api_get(&format!("{path}&unit={unit}"), Some(API_KEY))
+        .await;
+    assert_eq!(status, 200);
+    for (key, asked) in [
+        (API_KEY, other_unit.0),
+        (other_key.as_str(), unit),
+        (API_KEY, 999_999),
+    ] {
+        let (status, refused) = app
+            .api_get(&format!("{path}&unit={asked}"), Some(key))
+            .await;
+        assert_eq!(status, 422, "{refused}");
+        assert_eq!(refused["code"], "invalid");
+        assert!(
+            refused["fields"]["unit"]
+                .as_str()
+                .is_some_and(|m| m.contains("только своего подразделения")),
+            "{refused}"
+        );
+    }
+    let (status, _) = app.api_get(&path, None).await;
+    assert_eq!(status, 401);
+
+    // Bad input names its field, in the reader's language.
+    for query in ["day=10.03.2026", "day=2026-02-30", "day="] {
+        let (status, refused) = app
+            .api_get(&format!("/api/v1/stats/prep-times?{query}"), Some(API_KEY))
+            .await;
+        assert_eq!(status, 422, "{query}: {refused}");
+        assert_eq!(
+            refused["fields"]["day"], "day: нужна дата ГГГГ-ММ-ДД",
+            "{refused}"
+        );
+    }
+    let response = app
+        .client
+        .get(app.url("/api/v1/stats/prep-times?unit=first"))
+        .header("authorization", bearer(API_KEY))
+        .header("cookie", "lang=en")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 422);
+    let refused: Value = response.json().await.expect("JSON");
+    assert_eq!(
+        refused["fields"]["unit"], "unit: expected a unit id (a whole number)",
+        "{refused}"
+    );
+});

@@ -79,8 +79,11 @@ function showFormErrors(form, message, fields) {
 }
 document.addEventListener("submit", async (event) => {
   const form = event.target;
-  if (form.dataset.confirm && !confirm(form.dataset.confirm)) { event.preventDefault(); return; }
-  if (form.method.toLowerCase() !== "post" || "plain" in form.dataset) return;
+  // A button may ask its own question (one form, several actions).
+  const question = (event.submitter && event.submitter.dataset.confirm) || form.dataset.confirm;
+  if (question && !confirm(question)) { event.preventDefault(); return; }
+  // The attributes, not `form.method` / `form.action`: a control named "action" would stand in their place.
+  if ((form.getAttribute("method") || "").toLowerCase() !== "post" || "plain" in form.dataset) return;
   event.preventDefault();
   clearFormErrors(form);
   const data = new FormData(form);
@@ -89,7 +92,7 @@ document.addEventListener("submit", async (event) => {
   const lang = document.documentElement.lang === "en" ? "en" : "ru";
   let response;
   try {
-    response = await fetch(form.action, {
+    response = await fetch(new URL(form.getAttribute("action") || "", location.href), {
       method: "POST",
       headers: { accept: "application/json", "x-csrf-token": window.tillwire.csrf() },
       body,
@@ -106,10 +109,14 @@ document.addEventListener("submit", async (event) => {
     return;
   }
   if (response.redirected) { window.location.assign(response.url); return; }
-  const page = await response.text();
-  document.open();
-  document.write(page);
-  document.close();
-  // A new page starts at its top, where its notice (a code or key shown once) is.
-  window.scrollTo(0, 0);
+  // A page answered in place (a preview, a key shown once) replaces this page's body rather than the document:
+  // `document.write` would start a new document without this script's listeners, and its forms would then post
+  // without it.
+  const page = new DOMParser().parseFromString(await response.text(), "text/html");
+  document.title = page.title;
+  document.body.replaceWith(document.adoptNode(page.body));
+  // A new page starts at its top, where its notice (a code or key shown once) is, unless it marks its place
+  // (a preview next to the text being edited).
+  const here = document.querySelector("[data-scroll-here]");
+  if (here) here.scrollIntoView({ block: "center" }); else window.scrollTo(0, 0);
 });

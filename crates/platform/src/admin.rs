@@ -60,6 +60,22 @@ where
 }
 
 /// A Unix-ms instant as wall-clock time in the configured zone (else the machine's), e.g. `%Y-%m-%d %H:%M:%S`.
+/// How long something lasted, as people say it: `40 с`, `12 мин`, `1 ч 5 мин` (in `lang`).
+pub fn human_duration(ms: i64, lang: Lang) -> String {
+    let seconds = ms.max(0) / 1000;
+    let (minutes, hours) = (seconds / 60, seconds / 3600);
+    match (hours, minutes) {
+        (0, 0) => format!("{seconds} {}", lang.pick("с", "s")),
+        (0, m) => format!("{m} {}", lang.pick("мин", "min")),
+        (h, m) => format!(
+            "{h} {} {} {}",
+            lang.pick("ч", "h"),
+            m % 60,
+            lang.pick("мин", "min")
+        ),
+    }
+}
+
 pub fn local_time(settings: &Settings, ms: i64, format: &str) -> String {
     let Some(at) = chrono::DateTime::from_timestamp_millis(ms) else {
         return String::new();
@@ -482,4 +498,17 @@ fn write_private(file: &std::path::Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", file.display()))?;
     writeln!(out, "{text}").with_context(|| format!("writing {}", file.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_said_as_people_say_them() {
+        assert_eq!(human_duration(40_000, Lang::Ru), "40 с");
+        assert_eq!(human_duration(12 * 60_000, Lang::Ru), "12 мин");
+        assert_eq!(human_duration(3_900_000, Lang::Ru), "1 ч 5 мин");
+        assert_eq!(human_duration(3_900_000, Lang::En), "1 h 5 min");
+    }
 }

@@ -110,6 +110,20 @@ impl HttpError {
         }
     }
 
+    /// A JSON body that cannot be read (not JSON, not the shape asked for, the wrong content type), with serde's
+    /// words for integrators, at the status axum gives it.
+    pub fn unreadable_body(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        let detail = rejection.body_text();
+        HttpError::new(
+            rejection.status(),
+            "invalid",
+            Text::new(
+                format!("Тело запроса не читается: {detail}"),
+                format!("The request body cannot be read: {detail}"),
+            ),
+        )
+    }
+
     /// 422: the input does not fit, as the message says.
     pub fn invalid(message: Text) -> Self {
         HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)

@@ -196,7 +196,11 @@ impl JobRegistry {
                 )))
             }
         };
-        (outcome, (registered.backoff)(job.attempts))
+        let wait = match &outcome {
+            Err(JobFailure::RetryIn(_, wait)) => *wait,
+            _ => (registered.backoff)(job.attempts),
+        };
+        (outcome, wait)
     }
 }
 
@@ -239,6 +243,8 @@ pub struct JobRow {
 pub enum JobFailure {
     /// Try again later (printer offline, network down).
     Retry(String),
+    /// Try again after this long, not after the usual backoff: the other side said when (Telegram's 429).
+    RetryIn(String, Duration),
     /// Retrying cannot help (bad payload): go straight to `dead`.
     Fatal(String),
 }
@@ -284,6 +290,10 @@ where
     insert
 }
 
+/// Jobs per insert statement: nine bound values a row stays well under SQLite's 32,766 variables (a fan-out of
+/// thousands of messages in one transaction hit it).
+const ENQUEUE_CHUNK: usize = 1_000;
+
 macro_rules! impl_enqueue {
     ($conn:ty) => {
         impl EnqueueJob for $conn {
@@ -295,11 +305,9 @@ macro_rules! impl_enqueue {
             }
 
             async fn enqueue_jobs(&mut self, jobs: &[NewJob]) -> Result<(), sqlx::Error> {
-                if !jobs.is_empty() {
-                    insert_jobs(jobs, now_ms())
-                        .build()
-                        .execute(&mut *self)
-                        .await?;
+                let now = now_ms();
+                for chunk in jobs.chunks(ENQUEUE_CHUNK) {
+                    insert_jobs(chunk, now).build().execute(&mut *self).await?;
                 }
                 Ok(())
             }
@@ -715,7 +723,9 @@ impl JobQueue {
         wait: Duration,
     ) -> Result<JobState, sqlx::Error> {
         let (message, fatal) = match failure {
-            JobFailure::Retry(message) => (message.as_str(), false),
+            JobFailure::Retry(message) | JobFailure::RetryIn(message, _) => {
+                (message.as_str(), false)
+            }
             JobFailure::Fatal(message) => (message.as_str(), true),
         };
         let state = if fatal || job.attempts >= job.max_attempts {

@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod jobs;
+pub mod leases;
 pub mod outbox;
 pub mod screens;
 pub mod secretbox;
@@ -27,6 +28,7 @@ pub use config::Settings;
 pub use error::{Answer, HttpError, Text};
 pub use events::{Event, EventBus};
 pub use jobs::JobQueue;
+pub use leases::Leases;
 pub use outbox::Outbox;
 pub use store::{Backend, Migration, Store};
 
@@ -74,6 +76,18 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_screens.sql"),
         postgres: include_str!("../migrations/postgres/0007_screens.sql"),
     },
+    Migration {
+        area: "platform",
+        version: 8,
+        sqlite: include_str!("../migrations/sqlite/0008_leases.sql"),
+        postgres: include_str!("../migrations/postgres/0008_leases.sql"),
+    },
+    Migration {
+        area: "platform",
+        version: 9,
+        sqlite: include_str!("../migrations/sqlite/0009_events_by_unit.sql"),
+        postgres: include_str!("../migrations/postgres/0009_events_by_unit.sql"),
+    },
 ];
 
 /// The platform's own area: sign-in, language, health, metrics, users and jobs pages, the first admin.
@@ -109,6 +123,8 @@ pub struct Platform {
     pub settings: Arc<Settings>,
     pub events: EventBus,
     pub jobs: JobQueue,
+    /// This instance's leases on outside work (one owner per register or device across instances).
+    pub leases: Leases,
     pub outbox: Outbox,
     pub login_limiter: auth::LoginLimiter,
     /// The assembled areas' names, known once [`area::assemble`] ran (token scopes name them).
@@ -123,6 +139,7 @@ impl Platform {
             events: EventBus::new(store.clone()),
             jobs: JobQueue::new(store.clone()),
             outbox: Outbox::new(store.clone()),
+            leases: Leases::new(store.clone()),
             store,
             settings: Arc::new(settings),
             login_limiter: auth::LoginLimiter::default(),

@@ -121,6 +121,45 @@ impl Outbox {
         crate::write_tx!(&self.store, tx => (**tx).record_event(event).await)
     }
 
+    /// How many events of `kinds` `unit_id` had from `from_ms` up to (not including) `to_ms`.
+    pub async fn count(
+        &self,
+        unit_id: i64,
+        kinds: &[&str],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<i64, sqlx::Error> {
+        let mut total = 0;
+        for kind in kinds {
+            let count: i64 = read!(&self.store, db => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM domain_events WHERE unit_id = $1 AND created_ms >= $2 AND created_ms < $3
+                 AND kind = $4",
+            )
+            .bind(unit_id)
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(kind)
+            .fetch_one(db)
+            .await)?;
+            total += count;
+        }
+        Ok(total)
+    }
+
+    /// Starts a consumer that does not exist yet at the newest event (SQLite needs the `WHERE` to read the
+    /// `ON CONFLICT` as the upsert's), so it handles only what happens from now on
+    /// (a notifier switched on after months of events must not send them all); an existing one keeps its place.
+    pub async fn start_at_end(&self, consumer: &str) -> Result<(), sqlx::Error> {
+        write!(&self.store, db => sqlx::query(
+            "INSERT INTO event_cursors (consumer, last_id) SELECT $1, COALESCE(MAX(id), 0) FROM domain_events
+             WHERE TRUE ON CONFLICT (consumer) DO NOTHING",
+        )
+        .bind(consumer)
+        .execute(db)
+        .await
+        .map(|_| ()))
+    }
+
     /// The consumer's next events after its cursor, in order, if this process holds the consumer (it takes it
     /// when nobody does or the holder's lease ran out); `None` while another process holds it.
     pub async fn next(&self, consumer: &str, limit: i64) -> Result<Option<Batch>, sqlx::Error> {

@@ -213,6 +213,17 @@ async fn refuse(mut stream: TcpStream) {
 
 /// Every connection and every open screen's stream holds a file: the soft limit (often 1,024) is raised to the
 /// hard one at start, so a shop full of screens and tills does not stop the server accepting anyone.
+/// Serves `router` on a free loopback port until the process ends (a simulator in a test or the demo); its base
+/// URL, `http://127.0.0.1:PORT`.
+pub async fn serve_on_loopback(router: axum::Router) -> std::io::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(format!("http://{address}"))
+}
+
 pub fn raise_open_files_limit() {
     let (soft, hard) = rlimit::Resource::NOFILE.get().unwrap_or((0, 0));
     match rlimit::increase_nofile_limit(hard) {
@@ -221,6 +232,22 @@ pub fn raise_open_files_limit() {
         }
         Ok(_) => {}
         Err(error) => tracing::warn!(%error, limit = soft, "could not raise the open-files limit"),
+    }
+}
+
+/// Resolves at SIGTERM or Ctrl-C (SIGINT): how a service manager or a person stops a tillwire process.
+pub async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
     }
 }
 

@@ -118,6 +118,19 @@ pub fn init_logging() {
     let _ = result;
 }
 
+/// `/metrics`: every metric of this process in Prometheus's text format.
+pub fn metrics_reply() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        metrics_handle().render(),
+    )
+        .into_response()
+}
+
 /// Installs the global metrics recorder once and returns the handle `/metrics` renders.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();

@@ -117,6 +117,19 @@ impl From<TokenError> for HttpError {
     }
 }
 
+/// The credential of `Authorization: <scheme> <credential>` when its scheme is one of `schemes` (any case).
+pub fn presented<'a>(headers: &'a axum::http::HeaderMap, schemes: &[&str]) -> Option<&'a str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, credential) = value.trim().split_once(' ')?;
+    schemes
+        .iter()
+        .any(|known| scheme.eq_ignore_ascii_case(known))
+        .then_some(credential.trim())
+}
+
 /// Who presented a valid token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -332,5 +345,64 @@ impl Tokens<'_> {
         .bind(limit)
         .fetch_all(db)
         .await)?)
+    }
+}
+
+/// An area whose JSON API takes service tokens of its scope (or `admin`): its name, and what it is called on an
+/// error page ("the register monitor").
+pub trait TokenScope {
+    const SCOPE: &'static str;
+    const NAME_RU: &'static str;
+    const NAME_EN: &'static str;
+}
+
+/// Who called an area's API: a service token allowed it (`Authorization: Bearer <token>`), else 401 without one
+/// and 403 with a token of another scope.
+pub struct ScopedCaller<A>(pub Identity, std::marker::PhantomData<A>);
+
+impl<A: TokenScope, S: Send + Sync> axum::extract::FromRequestParts<S> for ScopedCaller<A>
+where
+    crate::Platform: axum::extract::FromRef<S>,
+{
+    type Rejection = HttpError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, HttpError> {
+        let platform = <crate::Platform as axum::extract::FromRef<S>>::from_ref(state);
+        let presented = presented(&parts.headers, &["bearer"]).unwrap_or("");
+        match Tokens(&platform.store).authenticate(presented).await? {
+            None => Err(HttpError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "login_required",
+                Text::new(
+                    "Нужен действующий токен: Authorization: Bearer <токен>.",
+                    "A valid token is required: Authorization: Bearer <token>.",
+                ),
+            )),
+            Some(identity) if identity.allows(A::SCOPE) => {
+                Ok(ScopedCaller(identity, std::marker::PhantomData))
+            }
+            Some(identity) => {
+                tracing::warn!(token = identity.id, scope = %identity.scope, wanted = A::SCOPE, "API call with a token of another scope");
+                Err(HttpError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "forbidden",
+                    Text::new(
+                        format!(
+                            "Этот токен не даёт доступа к {} (нужна область {} или admin).",
+                            A::NAME_RU,
+                            A::SCOPE
+                        ),
+                        format!(
+                            "This token does not allow {} (scope {} or admin needed).",
+                            A::NAME_EN,
+                            A::SCOPE
+                        ),
+                    ),
+                ))
+            }
+        }
     }
 }

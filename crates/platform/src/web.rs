@@ -574,11 +574,7 @@ async fn metrics_page(State(platform): State<Platform>) -> Response {
             metrics::gauge!("tillwire_jobs", "state" => state).set(count as f64);
         }
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::telemetry::metrics_handle().render(),
-    )
-        .into_response()
+    crate::telemetry::metrics_reply()
 }
 
 /// Login, logout, language switch, `/healthz` and `/metrics`.

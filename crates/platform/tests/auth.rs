@@ -1,6 +1,9 @@
 //! Users, passwords, sessions and the login limiter: argon2id hashes, sessions kept only as hashes, expiry and
 //! logout, and throttling after the burst.
 
+mod common;
+
+use common::open;
 use std::net::IpAddr;
 
 use axum::Router;
@@ -9,19 +12,9 @@ use tillwire_platform::auth::{
     AuthError, LoginLimiter, NewPassword, SESSION_COOKIE, Sessions, Username, Users,
 };
 use tillwire_platform::{CurrentUser, Platform, Role, Settings, Store, now_ms, sha256_hex};
-use tillwire_testkit::TestDatabase;
 use tillwire_testkit::reqwest;
 
 const PASSWORD: &str = "correct horse battery";
-
-async fn open(db: &TestDatabase) -> Store {
-    let store = Store::connect(db.url()).await.expect("connect");
-    store
-        .migrate(&[tillwire_platform::MIGRATIONS])
-        .await
-        .expect("migrate");
-    store
-}
 
 async fn create(store: &Store, username: &str, role: Role) -> i64 {
     Users(store)

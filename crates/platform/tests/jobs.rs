@@ -2,6 +2,9 @@
 //! retry, lease takeover after a crash, and a throughput smoke. No test asserts how long anything took; waits
 //! are bounded only so that a hang fails instead of blocking the suite.
 
+mod common;
+
+use common::open;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -15,21 +18,11 @@ use tillwire_platform::jobs::{
     backoff,
 };
 use tillwire_platform::{Store, now_ms};
-use tillwire_testkit::TestDatabase;
 use tokio::sync::{Barrier, oneshot};
 
 const QUEUE: &str = Probe::QUEUE;
 /// Upper bound for any wait in these tests: far beyond what the work needs, so only a hang reaches it.
 const PATIENCE: Duration = Duration::from_secs(120);
-
-async fn open(db: &TestDatabase) -> Store {
-    let store = Store::connect(db.url()).await.expect("connect");
-    store
-        .migrate(&[tillwire_platform::MIGRATIONS])
-        .await
-        .expect("migrate");
-    store
-}
 
 fn new_job(key: &str, payload: serde_json::Value, max_attempts: i64) -> NewJob {
     NewJob {
@@ -865,3 +858,42 @@ fn backoff_doubles_with_jitter_and_is_capped() {
         );
     }
 }
+
+tillwire_testkit::both_backends!(
+    a_fan_out_of_thousands_enqueues_in_one_transaction,
+    |db| async move {
+        let store = open(&db).await;
+        // A notification to five thousand chats: more rows than one statement may bind on SQLite.
+        let jobs: Vec<NewJob> = (0..5_000)
+            .map(|n| NewJob {
+                queue: "fan_out",
+                key: format!("chat:{}", n % 1_000),
+                payload: json!({ "n": n }),
+                max_attempts: 3,
+            })
+            .collect();
+        let enqueued: Result<(), sqlx::Error> =
+            async { tillwire_platform::write_tx!(&store, tx => (**tx).enqueue_jobs(&jobs).await) }
+                .await;
+        enqueued.expect("enqueue");
+        let payloads: Vec<String> = tillwire_platform::read!(&store, db => sqlx::query_scalar(
+        "SELECT payload FROM jobs WHERE queue = 'fan_out' ORDER BY id",
+    )
+    .fetch_all(db)
+    .await)
+        .expect("jobs");
+        let order: Vec<i64> = payloads
+            .iter()
+            .map(|p| {
+                serde_json::from_str::<serde_json::Value>(p).expect("json")["n"]
+                    .as_i64()
+                    .expect("n")
+            })
+            .collect();
+        assert_eq!(
+            order,
+            (0..5_000).collect::<Vec<i64>>(),
+            "every job once, in order"
+        );
+    }
+);

@@ -1,21 +1,15 @@
 //! Durable domain events: recorded with the change that caused them (or not at all), read in order by each
 //! consumer with its own cursor, at least once, by one holder at a time, taken over when the holder is gone.
 
+mod common;
+
+use common::open;
 use std::time::Duration;
 
 use serde_json::json;
 use tillwire_platform::outbox::{NewEvent, Outbox, RecordEvent};
 use tillwire_platform::{Store, write_tx};
 use tillwire_testkit::{Backend, TestDatabase};
-
-async fn open(db: &TestDatabase) -> Store {
-    let store = Store::connect(db.url()).await.expect("connect");
-    store
-        .migrate(&[tillwire_platform::MIGRATIONS])
-        .await
-        .expect("migrate");
-    store
-}
 
 fn event(n: i64) -> NewEvent {
     NewEvent {

@@ -1,19 +1,12 @@
 //! Paired screens: a code pairs one screen once, within its time; the screen is then signed in as itself with its
 //! unit, role and own CSRF token; a new code replaces its credential when used; revoking ends it at once.
 
+mod common;
+
+use common::open;
 use tillwire_platform::screens::{NewScreen, Screens};
 use tillwire_platform::tokens::{Scope, Tokens};
-use tillwire_platform::{Role, Store, now_ms};
-use tillwire_testkit::TestDatabase;
-
-async fn open(db: &TestDatabase) -> Store {
-    let store = Store::connect(db.url()).await.expect("connect");
-    store
-        .migrate(&[tillwire_platform::MIGRATIONS])
-        .await
-        .expect("migrate");
-    store
-}
+use tillwire_platform::{Role, now_ms};
 
 tillwire_testkit::both_backends!(a_code_pairs_one_screen_once, |db| async move {
     let store = open(&db).await;

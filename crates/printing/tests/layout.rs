@@ -37,6 +37,7 @@ fn order() -> OrderView {
                 short_name: (*name).into(),
                 station_id: *station,
                 quantity: *quantity,
+                crossed_ms: None,
             })
             .collect(),
         stations: (1..=4)

@@ -56,6 +56,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// How long [`eventually`] waits: a bound for broken code, never a speed requirement.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// Polls `check` (every 50 ms) until it holds; panics with `what` if it does not within [`PATIENCE`].
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < PATIENCE, "gave up waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Runs one `both_backends!` test body. A plain function (rather than calling the closure
 /// in place) so that the `FnOnce(TestDatabase)` bound tells the compiler the type of `db`.
 #[doc(hidden)]

@@ -10,6 +10,8 @@ use crate::process::{self, Captured};
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 const TERMINATE_GRACE: Duration = Duration::from_secs(10);
+/// What `tillwire serve` prints on stdout once it accepts connections.
+const SERVING: &str = "tillwire is serving on ";
 
 /// A running `tillwire serve` on 127.0.0.1, killed when dropped.
 ///
@@ -86,8 +88,10 @@ impl ServerProcess {
 
     async fn wait_healthy(&mut self) {
         let url = format!("{}/healthz", self.base_url());
+        // No idle connection is kept: a test that counts the server's connections starts from none.
         let client = reqwest::Client::builder()
             .no_proxy()
+            .pool_max_idle_per_host(0)
             .timeout(Duration::from_secs(2))
             .build()
             .expect("build the health-check HTTP client");
@@ -102,7 +106,17 @@ impl ServerProcess {
                 );
             }
             let last = match client.get(&url).send().await {
-                Ok(response) if response.status() == reqwest::StatusCode::OK => return,
+                // The line printed once serving follows the start-up banners on stdout, so once it has been read,
+                // so have they.
+                Ok(response)
+                    if response.status() == reqwest::StatusCode::OK
+                        && self.output().contains(SERVING) =>
+                {
+                    return;
+                }
+                Ok(response) if response.status() == reqwest::StatusCode::OK => {
+                    format!("HTTP 200, but no {SERVING:?} line read yet")
+                }
                 Ok(response) => format!("HTTP {}", response.status()),
                 Err(error) => error.to_string(),
             };

@@ -1,7 +1,7 @@
 //! Wiring: the list of areas, and the commands that open the store, migrate, seed, and run the server, the job
 //! runner and the areas' background tasks.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tillwire_kitchen::Kitchen;
@@ -25,6 +25,8 @@ pub const AREAS: &[&Area] = &[
     &tillwire_printing::AREA,
     &tillwire_collector::AREA,
     &tillwire_directory::AREA,
+    &tillwire_monitor::AREA,
+    &tillwire_notify::AREA,
 ];
 
 /// Connects (creating the SQLite file and its directory when needed) and brings the schema up to date.
@@ -168,6 +170,35 @@ pub async fn directory_import(settings: Settings, file: &std::path::Path) -> any
     Ok(())
 }
 
+/// `tillwire monitor import FILE.csv`: registers from CSV, all or nothing; every problem of the file is printed.
+pub async fn monitor_import(settings: Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let platform = open(settings).await?;
+    let outcome = tillwire_monitor::import::import(&platform.store, &text).await;
+    platform.store.close().await;
+    match outcome {
+        Ok(counts) => {
+            println!(
+                "{} added, {} updated, {} unchanged",
+                counts.added, counts.updated, counts.unchanged
+            );
+            Ok(())
+        }
+        Err(tillwire_monitor::import::ImportError::Lines(errors)) => {
+            for error in &errors {
+                eprintln!("{}: {error}", file.display());
+            }
+            anyhow::bail!(
+                "{}: {} problem(s); nothing was imported",
+                file.display(),
+                errors.len()
+            )
+        }
+        Err(error) => Err(anyhow::Error::from(error).context(file.display().to_string())),
+    }
+}
+
 /// `tillwire collect setretail --config main.json`: ELQ's collector with a cursor, posting to main.json's `api`.
 /// A new password from standard input (its first line) when that is not a terminal, so a script can pipe one in
 /// without it showing in the process list; at a terminal, a generated one (`true`: print it once).
@@ -279,32 +310,172 @@ pub async fn token_revoke(settings: Settings, id: i64) -> anyhow::Result<()> {
 pub async fn collect_setretail(
     settings: Settings,
     main_json: Option<std::path::PathBuf>,
-    batch: u32,
-    lookback_hours: Option<u32>,
+    options: tillwire_collector::cli::CliOptions,
 ) -> anyhow::Result<()> {
     let main_json = main_json.context("--config main.json is required")?;
     let options = tillwire_collector::cli::CliOptions {
         main_json,
-        batch,
-        lookback_hours,
+        ..options
     };
     Ok(tillwire_collector::cli::run(&settings, options).await?)
 }
 
-/// Resolves at SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// `tillwire sim ukm5`: simulated UKM 5 registers until SIGTERM or Ctrl-C, printing each register that gets two
+/// requests within a second as it happens, and a summary at the end.
+/// `tillwire sim telegram`: a simulated Bot API for one bot, until stopped; prints every send that came before
+/// the retry_after the simulator had given.
+pub async fn sim_erp(
+    kind: tillwire_erp::sim::Kind,
+    listen: &str,
+    username: &str,
+    password: Option<String>,
+) -> anyhow::Result<()> {
+    let sim = tillwire_erp::sim::ErpSim::new(kind);
+    // No default password, even for a simulator: one is made when none is given, and shown here only.
+    let (password, made) = match password {
+        Some(password) if !password.is_empty() => (password, false),
+        _ => (tillwire_platform::random_token(16), true),
+    };
+    sim.set_credentials(username, &password);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--listen {listen}"))?;
+    let address = listener.local_addr()?;
+    println!(
+        "Simulating {} at http://{address}{} (user {username}{}); what was added at http://{address}/sim/",
+        kind.name(),
+        kind.login_path(),
+        if made {
+            format!(", password {password}")
+        } else {
+            String::new()
+        }
+    );
+    axum::serve(listener, sim.router())
+        .with_graceful_shutdown(tillwire_platform::server::stop_signal())
+        .await?;
+    Ok(())
+}
+
+pub async fn sim_telegram(listen: &str, token: &str) -> anyhow::Result<()> {
+    use tillwire_notify::sim::TelegramSim;
+    anyhow::ensure!(
+        !token.is_empty() && !token.contains('/'),
+        "--token must be non-empty and without '/'"
+    );
+    let sim = TelegramSim::new(token);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--listen {listen}"))?;
+    let address = listener.local_addr()?;
+    println!(
+        "Simulating the Telegram Bot API: base URL http://{address} (methods at http://{address}/bot{token}/METHOD), chats at http://{address}/sim/"
+    );
+    let watcher = sim.clone();
+    let report = tokio::spawn(async move {
+        let mut told = 0;
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let violations = watcher.rate_violations();
+            for violation in violations.iter().skip(told) {
+                println!(
+                    "chat {}: a message {} ms before its retry_after elapsed (rate violation)",
+                    violation.chat_id,
+                    violation.early_by.as_millis()
+                );
             }
-            Err(_) => std::future::pending::<()>().await,
+            told = violations.len();
+        }
+    });
+    axum::serve(listener, sim.router())
+        .with_graceful_shutdown(tillwire_platform::server::stop_signal())
+        .await?;
+    report.abort();
+    let violations = sim.rate_violations().len();
+    println!(
+        "{} message(s) delivered, {violations} rate violation(s), {} lost repl(ies)",
+        sim.all_messages().len(),
+        sim.lost_replies()
+    );
+    Ok(())
+}
+
+pub async fn sim_ukm5(
+    settings: &Settings,
+    registers: u32,
+    listen: &str,
+    format: tillwire_monitor::sim::BodyFormat,
+    scenario: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use tillwire_monitor::sim::Simulator;
+    anyhow::ensure!(registers >= 1, "--registers must be at least 1");
+    let steps = match scenario {
+        None => Vec::new(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--scenario {}", path.display()))?;
+            tillwire_monitor::scenario::parse(&text).map_err(|errors| {
+                anyhow::anyhow!("--scenario {}:\n  {}", path.display(), errors.join("\n  "))
+            })?
         }
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
+    if let Some(step) = steps
+        .iter()
+        .find(|s| s.register.is_some_and(|n| n > registers))
+    {
+        anyhow::bail!(
+            "--scenario: register {} is not simulated (--registers {registers})",
+            step.register.unwrap_or_default()
+        );
     }
+    let zone = settings.timezone.unwrap_or(chrono_tz::UTC);
+    let sim = Simulator::new(registers, zone);
+    for n in 1..=registers {
+        sim.set_format(n, format);
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--listen {listen}"))?;
+    let address = listener.local_addr()?;
+    println!(
+        "Simulating {registers} UKM 5 register(s), clocks in {zone}: http://{address}/r/1/api/v1/status/downtime … /r/{registers}/…"
+    );
+    let player = sim.clone();
+    tokio::spawn(async move { player.play(&steps).await });
+    let watcher = sim.clone();
+    let report = tokio::spawn(async move {
+        let mut told = std::collections::HashSet::new();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            for (n, gap) in watcher.rate_violations() {
+                if told.insert(n) {
+                    println!(
+                        "register {n}: two requests {} ms apart (the limit is one a second)",
+                        gap.as_millis()
+                    );
+                }
+            }
+        }
+    });
+    axum::serve(listener, sim.router())
+        .with_graceful_shutdown(tillwire_platform::server::stop_signal())
+        .await?;
+    report.abort();
+    let violations = sim.rate_violations();
+    println!(
+        "{} register(s) got two requests within a second{}",
+        violations.len(),
+        if violations.is_empty() { "" } else { ":" }
+    );
+    for (n, gap) in violations {
+        println!("  register {n}: shortest gap {} ms", gap.as_millis());
+    }
+    Ok(())
+}
+
+/// Resolves at SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    tillwire_platform::server::stop_signal().await;
     tracing::info!("shutting down");
 }
 
@@ -313,6 +484,10 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     tillwire_platform::server::raise_open_files_limit();
     tillwire_platform::telemetry::metrics_handle();
     let listen = settings.listen;
+    // Bound first, so that nothing started below (a demo's simulator on an ephemeral port, say) can take the port.
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
     let platform = open(settings).await?;
     area::seed(AREAS, &platform, demo).await?;
     platform
@@ -346,9 +521,6 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         tasks.spawn(async move { run.await.with_context(|| format!("background task {name}")) });
     }
 
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, startup_ms = started.elapsed().as_millis() as u64, "tillwire is serving");
     println!("tillwire is serving on http://{}", listener.local_addr()?);
     let server = tillwire_platform::server::serve(

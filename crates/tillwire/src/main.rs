@@ -63,12 +63,63 @@ enum Command {
     /// The unit-routes directory.
     #[command(subcommand)]
     Directory(DirectoryCommand),
+    /// The UKM 5 register monitor.
+    #[command(subcommand)]
+    Monitor(MonitorCommand),
     /// Service tokens for programs that call tillwire's APIs.
     #[command(subcommand)]
     Token(TokenCommand),
     /// People who sign in: for an operator who lost the admin's password.
     #[command(subcommand)]
     User(UserCommand),
+    /// Simulators of the outside systems tillwire talks to, for trying it out and for tests.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// UKM 5 registers' monitoring API: register N answers under http://ADDR/r/N/api/v1/status/…; reports every
+    /// register that gets two requests within a second (the vendor's limit).
+    Ukm5 {
+        /// How many registers (1..=N).
+        #[arg(long, default_value_t = 5)]
+        registers: u32,
+        #[arg(long, default_value = "127.0.0.1:8405")]
+        listen: String,
+        /// How values are written: plain-iso, plain-space, json-scalar, json-object or epoch-ms.
+        #[arg(long, default_value = "plain-space")]
+        format: tillwire_monitor::sim::BodyFormat,
+        /// A scenario script to play (lines of `SECONDS REGISTER ACTION [VALUE]`: open, scan, close, login ID,
+        /// logout, paper-out, paper-in, ofd N, vision-off, vision-on, weight KG, fault none|drop|hang|500|slow MS|
+        /// flapping MS, advance MINUTES; `*` for every register).
+        #[arg(long)]
+        scenario: Option<std::path::PathBuf>,
+    },
+    /// The Telegram Bot API: methods under http://ADDR/bot{TOKEN}/{method}, what each chat received at
+    /// http://ADDR/sim/; reports every send that ignored a retry_after.
+    Telegram {
+        #[arg(long, default_value = "127.0.0.1:8406")]
+        listen: String,
+        /// The bot's token, as a client would put it in the URL.
+        #[arg(long, default_value = tillwire_notify::sim::DEFAULT_TOKEN)]
+        token: String,
+    },
+    /// A workshop ERP's web UI, as oilmat-erp drives it: AD Manager (`--type admanager`, login at /login) or
+    /// Au2Office (`--type au2office`, login at /Account/Login); what was added at http://ADDR/sim/.
+    Erp {
+        /// admanager or au2office.
+        #[arg(long = "type")]
+        kind: tillwire_erp::sim::Kind,
+        #[arg(long, default_value = "127.0.0.1:8407")]
+        listen: String,
+        /// The login's user name.
+        #[arg(long, default_value = tillwire_erp::sim::DEFAULT_USERNAME)]
+        username: String,
+        /// The login's password; without one a random password is made and printed.
+        #[arg(long, env = "TILLWIRE_SIM_ERP_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -113,6 +164,14 @@ enum DirectoryCommand {
 }
 
 #[derive(Subcommand)]
+enum MonitorCommand {
+    /// Add or update registers from a CSV file with the header `unit,name,url,timezone` (optionally `,region`;
+    /// an empty unit is the default one, an empty zone the install's). All or nothing: every problem is reported
+    /// by line and nothing is written unless there is none.
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
 enum PrintCommand {
     /// Print a test page on PRINTER (its id or name) now, without the queue.
     Test { printer: String },
@@ -129,6 +188,12 @@ enum CollectCommand {
         /// A register seen for the first time starts this many hours back (default: the start of today).
         #[arg(long)]
         lookback_hours: Option<u32>,
+        /// Each pass also re-reads this many minutes behind the cursor for sales not yet sent (0: off).
+        #[arg(long, default_value_t = 10)]
+        overlap_minutes: u32,
+        /// Also serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9187).
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<std::net::SocketAddr>,
     },
 }
 
@@ -172,12 +237,41 @@ fn main() -> std::process::ExitCode {
             Command::Collect(CollectCommand::Setretail {
                 batch,
                 lookback_hours,
-            }) => app::collect_setretail(settings, cli.common.config, batch, lookback_hours).await,
+                overlap_minutes,
+                metrics_listen,
+            }) => {
+                let options = tillwire_collector::cli::CliOptions {
+                    main_json: Default::default(),
+                    batch,
+                    lookback_hours,
+                    overlap: tillwire_collector::config::Overlap::minutes(Some(overlap_minutes)),
+                    metrics_listen,
+                };
+                app::collect_setretail(settings, cli.common.config, options).await
+            }
+            Command::Sim(SimCommand::Ukm5 {
+                registers,
+                listen,
+                format,
+                scenario,
+            }) => app::sim_ukm5(&settings, registers, &listen, format, scenario.as_deref()).await,
+            Command::Sim(SimCommand::Erp {
+                kind,
+                listen,
+                username,
+                password,
+            }) => app::sim_erp(kind, &listen, &username, password).await,
+            Command::Sim(SimCommand::Telegram { listen, token }) => {
+                app::sim_telegram(&listen, &token).await
+            }
             Command::Print(PrintCommand::Test { printer }) => {
                 app::print_test(settings, &printer).await
             }
             Command::Directory(DirectoryCommand::Import { file }) => {
                 app::directory_import(settings, &file).await
+            }
+            Command::Monitor(MonitorCommand::Import { file }) => {
+                app::monitor_import(settings, &file).await
             }
             Command::Token(TokenCommand::Issue { name, scope, unit }) => {
                 app::token_issue(settings, &name, &scope, unit).await

@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use common::{DEVICE_KEY, LIVE_UPDATE, PAGE_LOAD, eventually};
 use futures::StreamExt;
@@ -213,7 +214,9 @@ for (const tile of document.querySelectorAll(".tile")) {
   const column = tile.closest("section.board-column");
   const clip = tile.closest(".tiles").getBoundingClientRect();
   const number = tile.dataset.number;
-  tiles.push({ number: Number(number), status: Number(column.dataset.status), text: tile.innerText.trim() });
+  tiles.push({ number: Number(number), status: Number(column.dataset.status), text: tile.textContent.trim() });
+  // A full column shows its numbers page by page: a tile of another page is hidden, and checked when its page is up.
+  if (tile.hidden) continue;
   const where = `tile ${number}: ${JSON.stringify({ left: r.left, top: r.top, right: r.right, bottom: r.bottom })}`;
   if (r.width < 1 || r.height < 1) problems.push(`${where} has no size`);
   if (r.left < 0 || r.top < 0 || r.right > width || r.bottom > height) problems.push(`${where} is outside the ${width}x${height} viewport`);
@@ -240,8 +243,8 @@ struct Tile {
     text: String,
 }
 
-/// Waits until the board shows exactly the `expected` numbers (number → status column) with
-/// every tile whole. The limit is [`LIVE_UPDATE`], shorter than the board's 10 s redraw, so a
+/// Waits until the board holds exactly the `expected` numbers (number → status column) with
+/// every tile of the page shown whole. The limit is [`LIVE_UPDATE`], shorter than the board's 10 s redraw, so a
 /// wrong fit after a change cannot hide behind a later redraw.
 async fn assert_every_tile_whole(driver: &WebDriver, expected: &BTreeMap<i64, i64>, when: &str) {
     let report = eventually(
@@ -499,4 +502,101 @@ async fn a_refused_form_shows_its_errors_next_to_the_fields() {
     assert!(token.starts_with("tw_") && token.len() == 43, "{token}");
     browser.quit().await;
     assert_no_policy_violations(&server);
+}
+
+/// The message templates page as an admin uses it: a preview appears next to the text without keeping it, a text
+/// Telegram would refuse is refused under the field, a kept one is marked changed, and "back to built-in" asks
+/// first (a dismissed question changes nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_template_is_previewed_refused_kept_and_reset_only_when_confirmed() {
+    let db = tillwire_testkit::TestDatabase::new(tillwire_testkit::Backend::Sqlite).await;
+    let data = common::data_dir();
+    let server = common::serve(&db, data.path(), &[]).await;
+    let base = server.base_url();
+    let username = common::admin_username(&server.output());
+    let password = common::admin_password(&server);
+    let browser = Browser::start().await;
+    let driver = browser.driver();
+    common::sign_in_browser(driver, &base, &username, &password).await;
+    driver
+        .goto(format!("{base}/admin/notify/templates/"))
+        .await
+        .expect("open the templates page");
+    let form = "#printer_failing form[action='/admin/notify/templates/printer_failing/ru']";
+    let body = format!("{form} textarea[name=body]");
+    let field = driver.find(By::Css(&body)).await.expect("the Russian text");
+    field.clear().await.expect("clear");
+    field
+        .send_keys("Печать встала: <b>{printer}</b>")
+        .await
+        .expect("type");
+    common::press(driver, &format!("{form} button[value=preview]")).await;
+    let preview = eventually("the preview", LIVE_UPDATE, || async {
+        text_of(driver, &format!("{form} .message-preview pre")).await
+    })
+    .await;
+    assert_eq!(preview, "Печать встала: Кухня");
+
+    // Refused under the field, in Russian.
+    let field = driver.find(By::Css(&body)).await.expect("the text again");
+    field.clear().await.expect("clear");
+    field.send_keys("<b>{printer}").await.expect("type");
+    common::press(driver, &format!("{form} button[value=save]")).await;
+    let refused = eventually("the refusal", LIVE_UPDATE, || async {
+        text_of(driver, &format!("{form} .field-error")).await
+    })
+    .await;
+    assert_eq!(refused, "Тег <b> не закрыт.");
+
+    field.clear().await.expect("clear");
+    field
+        .send_keys("Печать встала: <b>{printer}</b>")
+        .await
+        .expect("type");
+    common::press(driver, &format!("{form} button[value=save]")).await;
+    eventually("kept and marked changed", LIVE_UPDATE, || async {
+        let marked = text_of(driver, &format!("{form} .pill.done")).await?;
+        (marked == "изменён").then_some(()).ok_or(marked)
+    })
+    .await;
+
+    // The reset button asks; dismissed, the text stays; accepted, the built-in one is back.
+    common::press(driver, &format!("{form} button[value=reset]")).await;
+    let question = eventually("the question", LIVE_UPDATE, || async {
+        driver.get_alert_text().await.map_err(|e| e.to_string())
+    })
+    .await;
+    assert_eq!(question, "Вернуть встроенный текст? Ваш текст пропадёт.");
+    driver.dismiss_alert().await.expect("dismiss");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let kept = driver
+        .find(By::Css(&body))
+        .await
+        .expect("the text")
+        .value()
+        .await
+        .expect("value");
+    assert_eq!(kept.as_deref(), Some("Печать встала: <b>{printer}</b>"));
+    common::press(driver, &format!("{form} button[value=reset]")).await;
+    eventually("the question again", LIVE_UPDATE, || async {
+        driver.get_alert_text().await.map_err(|e| e.to_string())
+    })
+    .await;
+    driver.accept_alert().await.expect("accept");
+    eventually("the built-in text back", LIVE_UPDATE, || async {
+        let value = driver
+            .find(By::Css(&body))
+            .await
+            .map_err(|e| e.to_string())?
+            .value()
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        value
+            .starts_with("🖨 <b>{printer}</b>")
+            .then_some(())
+            .ok_or(value)
+    })
+    .await;
+    browser.quit().await;
 }

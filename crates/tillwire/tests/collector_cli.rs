@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{BIN, DEVICE_KEY, data_dir, eventually, query_pairs, serve, serve_on_port};
+use common::{
+    BIN, DEVICE_KEY, data_dir, eventually, query_pairs, serve, serve_on_port, serve_with_config,
+};
 use tillwire_testkit::{Purchase, SetRetailDatabase, TestDatabase};
 
 const PIZZA: &str = "48566";
@@ -18,8 +20,8 @@ fn sale(id: i64, commit: &str, pizzas: i64) -> Purchase {
     Purchase::sale(id, 1, id, commit, &[(PIZZA, pizzas * 1000, 1.0)])
 }
 
-/// Starts the collector in the background; its output goes to `log`.
-fn collect(main_json: &Path, state: &Path, log: &Path) -> tokio::process::Child {
+/// Starts the collector in the background, with `extra` arguments; its output goes to `log`.
+fn collect(main_json: &Path, state: &Path, log: &Path, extra: &[&str]) -> tokio::process::Child {
     let log = std::fs::File::create(log).expect("collector log");
     tokio::process::Command::new(BIN)
         .args(["collect", "setretail", "--config"])
@@ -27,6 +29,7 @@ fn collect(main_json: &Path, state: &Path, log: &Path) -> tokio::process::Child 
         .arg("--data-dir")
         .arg(state)
         .args(["--lookback-hours", "87600", "--batch", "2"])
+        .args(extra)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .env_remove("TILLWIRE_CONFIG")
@@ -100,8 +103,44 @@ tillwire_testkit::both_backends!(collects_from_elq_main_json_over_http, |db| asy
     let state = dir.path().join("collector");
     let log = dir.path().join("collector.log");
 
-    let mut collector = collect(&main_json, &state, &log);
+    let metrics_listen = format!("127.0.0.1:{}", tillwire_testkit::free_port());
+    let mut collector = collect(
+        &main_json,
+        &state,
+        &log,
+        &["--metrics-listen", &metrics_listen],
+    );
     wait_for(&db, 2).await;
+    // Its state on SIGUSR1, and Prometheus metrics on the side listener.
+    let source = format!("{}/{}", register.server(), register.database());
+    let pid = collector.id().expect("running").to_string();
+    eventually("the state line", LIMIT, || async {
+        std::process::Command::new("kill")
+            .args(["-USR1", &pid])
+            .status()
+            .expect("kill -USR1");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let output = std::fs::read_to_string(&log).unwrap_or_default();
+        let wanted = format!("register {source}: delivered 2, lag ");
+        match output.lines().find(|line| line.starts_with(&wanted)) {
+            Some(line) if line.contains("backlog 0, parked 0, last success") => Ok(()),
+            _ => Err(output),
+        }
+    })
+    .await;
+    let metrics = tillwire_testkit::http_client()
+        .get(format!("http://{metrics_listen}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics");
+    assert_eq!(
+        sample(&metrics, "tillwire_collector_receipts_total", &source),
+        Some(2.0),
+        "{metrics}"
+    );
     collector.kill().await.expect("stop the collector");
 
     // Sold while the collector was down.
@@ -111,7 +150,7 @@ tillwire_testkit::both_backends!(collects_from_elq_main_json_over_http, |db| asy
             sale(5, "2024-05-01 10:00:07", 4),
         ])
         .await;
-    let mut collector = collect(&main_json, &state, &log);
+    let mut collector = collect(&main_json, &state, &log, &[]);
     wait_for(&db, 4).await;
     collector.kill().await.expect("stop the collector");
 
@@ -136,7 +175,7 @@ tillwire_testkit::both_backends!(
         let mut server = serve(&db, dir.path(), &[("API_KEY", DEVICE_KEY)]).await;
         let main_json = write_main_json(dir.path(), &server, &register);
         let log = dir.path().join("collector.log");
-        let mut collector = collect(&main_json, &dir.path().join("collector"), &log);
+        let mut collector = collect(&main_json, &dir.path().join("collector"), &log, &[]);
         wait_for(&db, 1).await;
 
         // tillwire crashes; the registers keep selling, the collector keeps running.
@@ -263,18 +302,11 @@ tillwire_testkit::both_backends!(
             ),
         )
         .expect("write tillwire.toml");
-        let data = dir.path().to_str().expect("UTF-8 path");
-        let server = tillwire_testkit::ServerProcess::start(
-            BIN,
-            &[
-                "--database-url",
-                db.url(),
-                "--data-dir",
-                data,
-                "--demo",
-                "--config",
-                settings.to_str().expect("UTF-8 path"),
-            ],
+        let server = serve_with_config(
+            db.url(),
+            dir.path(),
+            &settings,
+            true,
             &[
                 ("TILLWIRE_DAY_ROLLOVER_HOUR", "0"),
                 ("TILLWIRE_TIMEZONE", "UTC"),
@@ -385,3 +417,92 @@ tillwire_testkit::both_backends!(
         assert!(!server.output().contains(PASSWORD));
     }
 );
+
+/// Two `tillwire serve` instances on one PostgreSQL, both configured with the same register: one reads it, the
+/// other stands by; the reader is killed with SIGKILL and the other takes the register over (within its lease,
+/// about 25 s), delivering what was sold meanwhile, every sale once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_a_register_and_one_takes_over_when_the_other_dies() {
+    let db = TestDatabase::new(tillwire_testkit::Backend::Postgres).await;
+    let register = SetRetailDatabase::new().await;
+    register.open_shift(1, 1, 1, "2024-05-01 08:00:00").await;
+    register
+        .insert(&[
+            sale(1, "2024-05-01 10:00:01", 1),
+            sale(2, "2024-05-01 10:00:02", 2),
+        ])
+        .await;
+    let dir = data_dir();
+    let settings = dir.path().join("tillwire.toml");
+    std::fs::write(
+        &settings,
+        format!(
+            "[[collector.setretail]]\nlookback_hours = 87600\ntimer = 0.2\ncashes = [{{ sql_server = \"{}\", sql_database = \"{}\", sql_login = \"{}\" }}]\n",
+            register.server(),
+            register.database(),
+            register.login()
+        ),
+    )
+    .expect("write tillwire.toml");
+    let start = |name: &str| {
+        let data = dir.path().join(name);
+        std::fs::create_dir_all(&data).expect("data dir");
+        let (settings, url) = (settings.clone(), db.url().to_owned());
+        async move { serve_with_config(&url, &data, &settings, true, &[("RUST_LOG", "info")]).await }
+    };
+    let mut first = start("first").await;
+    wait_for(&db, 2).await;
+    let second = start("second").await;
+    let source = format!("{}/{}", register.server(), register.database());
+    let owned = |server: &tillwire_testkit::ServerProcess| {
+        let url = format!("{}/metrics", server.base_url());
+        let source = source.clone();
+        async move {
+            let metrics = tillwire_testkit::http_client()
+                .get(url)
+                .send()
+                .await
+                .expect("GET /metrics")
+                .text()
+                .await
+                .expect("metrics");
+            sample(&metrics, "tillwire_collector_owned", &source)
+        }
+    };
+    eventually("the second instance to stand by", LIMIT, || async {
+        let owned = owned(&second).await;
+        if owned == Some(0.0) {
+            Ok(())
+        } else {
+            Err(format!("{owned:?}"))
+        }
+    })
+    .await;
+    assert_eq!(owned(&first).await, Some(1.0), "the first one reads it");
+    register.insert(&[sale(3, "2024-05-01 10:00:03", 3)]).await;
+    wait_for(&db, 3).await;
+
+    first.kill9();
+    let killed = std::time::Instant::now();
+    register
+        .insert(&[
+            sale(4, "2024-05-01 10:00:04", 4),
+            sale(5, "2024-05-01 10:00:05", 5),
+        ])
+        .await;
+    wait_for(&db, 5).await;
+    println!(
+        "the second instance took the register over {:.1} s after the first was killed",
+        killed.elapsed().as_secs_f64()
+    );
+    assert_eq!(owned(&second).await, Some(1.0));
+    register.insert(&[sale(6, "2024-05-01 10:00:06", 6)]).await;
+    wait_for(&db, 6).await;
+    let counts: Vec<i64> = pizzas(&db).await.iter().map(|(_, q)| *q).collect();
+    assert_eq!(counts, vec![1, 2, 3, 4, 5, 6], "every sale once, in order");
+    assert!(
+        second.output().contains("reading the register"),
+        "{}",
+        second.output()
+    );
+}

@@ -20,8 +20,46 @@ tillwire_testkit::both_backends!(the_api_answers_as_its_document_says, |db| asyn
     for check in 1..=5 {
         common::import(&client, &base, DEVICE_KEY, check, &common::today()).await;
     }
+    // The kitchen's operations with a device key; the monitor's with a service token of its scope (it refuses
+    // device keys), so each operation is exercised past its authentication.
+    let store = tillwire_platform::Store::connect(db.url())
+        .await
+        .expect("connect");
+    let monitor_token = tillwire_platform::tokens::Tokens(&store)
+        .issue(
+            &tillwire_platform::tokens::TokenName::parse("schemathesis").expect("name"),
+            &tillwire_platform::tokens::Scope::area("monitor"),
+            None,
+            "test",
+        )
+        .await
+        .expect("a monitor token")
+        .plain;
+    for (token, paths) in [
+        (DEVICE_KEY.to_owned(), "--exclude-path-regex"),
+        (monitor_token, "--include-path-regex"),
+    ] {
+        run_schemathesis(
+            &schemathesis,
+            &base,
+            data.path(),
+            &token,
+            &[paths, "^/api/v1/monitor/"],
+        )
+        .await;
+    }
+});
+
+/// Runs schemathesis against the server's document with `token`; fails the test on any finding.
+async fn run_schemathesis(
+    schemathesis: &str,
+    base: &str,
+    dir: &std::path::Path,
+    token: &str,
+    filter: &[&str],
+) {
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis.toml");
-    let output = tokio::process::Command::new(&schemathesis)
+    let output = tokio::process::Command::new(schemathesis)
         .args(["--config-file", config, "run"])
         .arg(format!("{base}/api/openapi.json"))
         .args([
@@ -33,22 +71,23 @@ tillwire_testkit::both_backends!(the_api_answers_as_its_document_says, |db| asyn
             "1",
             "--no-color",
         ])
+        .args(filter)
         .arg("--header")
-        .arg(format!("Authorization: Bearer {DEVICE_KEY}"))
+        .arg(format!("Authorization: Bearer {token}"))
         .env("SCHEMATHESIS_TELEMETRY", "false")
         // It keeps a cache in its working directory: not in the source tree.
-        .current_dir(data.path())
+        .current_dir(dir)
         .output()
         .await
         .unwrap_or_else(|error| panic!("could not run {schemathesis}: {error}"));
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "schemathesis found the API and its document disagree:\n{report}\n{}",
+        "schemathesis ({filter:?}) found the API and its document disagree:\n{report}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
         report.contains(" passed"),
-        "schemathesis tested nothing:\n{report}"
+        "schemathesis ({filter:?}) tested nothing:\n{report}"
     );
-});
+}

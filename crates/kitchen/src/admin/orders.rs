@@ -1,13 +1,15 @@
 //! `/admin/orders/`: the orders of a unit's business day with their lines and per-station readiness, and
-//! `/admin/orders/{id}` with the audit log of status changes (who, when, from, to).
+//! `/admin/orders/{id}` with the audit log of status changes (who, when, from, to), where an admin can move the
+//! order to any status (a mistake fixed, a lost order closed), audited like every move.
 
 use std::sync::Arc;
 
 use askama::Template;
+use axum::Form;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
-use axum::routing::get;
+use axum::response::{Redirect, Response};
+use axum::routing::{get, post};
 use serde::Deserialize;
 use tillwire_platform::Settings;
 use tillwire_platform::admin::{Admin, local_time};
@@ -15,8 +17,6 @@ use tillwire_platform::web::{PageContext, render};
 use tillwire_units::UnitId;
 
 use super::UnitPicker;
-use crate::import::parse_day;
-use crate::model::Label;
 use crate::model::{OrderView, Workflow, format_quantity};
 use crate::screens::StationRef;
 use crate::storage::StatusChange;
@@ -28,6 +28,27 @@ pub fn router() -> Router<Kitchen> {
     Router::new()
         .route(SECTION, get(orders_page))
         .route("/admin/orders/{id}", get(order_page))
+        .route("/admin/orders/{id}/status", post(move_order))
+}
+
+#[derive(Deserialize)]
+struct MoveForm {
+    status_id: i64,
+}
+
+#[tracing::instrument(skip_all, fields(order = id, by = admin.username()))]
+async fn move_order(
+    State(kitchen): State<Kitchen>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Form(form): Form<MoveForm>,
+) -> Result<Redirect, KitchenError> {
+    let actor = crate::screens::actor(&admin.user);
+    let moved = kitchen
+        .move_to_any_status(id, form.status_id, &actor)
+        .await?;
+    tracing::info!(status = moved.status_id, "order moved by an admin");
+    Ok(Redirect::to(&format!("/admin/orders/{id}")))
 }
 
 /// Turns the ids and instants of orders into what people read: status and station names, local times.
@@ -99,11 +120,7 @@ async fn orders_page(
     Query(query): Query<DayQuery>,
 ) -> Result<Response, KitchenError> {
     let picker = UnitPicker::load(&kitchen, query.unit).await?;
-    let day = match query.day.trim() {
-        "" => kitchen.today(),
-        text => parse_day(text)
-            .ok_or_else(|| Label::new("day", "день", "day").error("ГГГГ-ММ-ДД", "YYYY-MM-DD"))?,
-    };
+    let day = super::chosen_day(&kitchen, &query.day)?;
     let orders = kitchen.order_views(UnitId(picker.id()), day, false).await?;
     let around = |next: Option<chrono::NaiveDate>| next.map(|d| d.to_string()).unwrap_or_default();
     Ok(render(&OrdersPage {

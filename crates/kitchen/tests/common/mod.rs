@@ -8,8 +8,9 @@
 
 use chrono::NaiveDate;
 use serde_json::Value;
-use tillwire_kitchen::Kitchen;
-use tillwire_kitchen::model::OrderView;
+use tillwire_kitchen::import::{ImportOutcome, Receipt};
+use tillwire_kitchen::model::{OrderView, Quantity};
+use tillwire_kitchen::{Actor, Kitchen};
 use tillwire_platform::area;
 use tillwire_platform::auth::{NewPassword, Username, Users};
 use tillwire_platform::config::Secret;
@@ -127,6 +128,119 @@ pub fn legacy_text(doc_number: i64, count: i64, error: &str) -> String {
 
 pub fn day(text: &str) -> NaiveDate {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("a YYYY-MM-DD day")
+}
+
+/// Milliseconds since the epoch of an RFC 3339 instant.
+pub fn ms(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .expect("an RFC 3339 instant")
+        .timestamp_millis()
+}
+
+/// Pins when an order (`$1`) reached a status (`$2`) to `$3`.
+const STATUS_REACHED: &str =
+    "UPDATE order_status_log SET at_ms = $3 WHERE order_id = $1 AND to_status_id = $2";
+
+/// Places an order of `wares` for `business_day` through the kitchen's own import (register 1, shift 1 of the
+/// default unit, receipt `receipt`), then lives it with the kitchen's own calls and pins each instant with SQL:
+/// created at `created_ms`, each station of `stations` (by name) ready so many minutes later, each status of
+/// `moves` reached so many minutes later (a move the stations' readiness already made is only pinned).
+pub async fn place_timed_order(
+    kitchen: &Kitchen,
+    business_day: NaiveDate,
+    receipt: i64,
+    created_ms: i64,
+    wares: &[&str],
+    stations: &[(&str, i64)],
+    moves: &[(i64, i64)],
+) -> i64 {
+    let unit = Units(kitchen.store())
+        .default_unit()
+        .await
+        .expect("read units")
+        .expect("a default unit")
+        .unit_id();
+    let key = tillwire_kitchen::ReceiptKey {
+        unit,
+        cash_number: 1,
+        shift_id: 1,
+        check_date: business_day,
+        check_id: receipt,
+    };
+    let context = kitchen
+        .receipt_context(unit, 1, Some(&key))
+        .await
+        .expect("read the register")
+        .expect("register 1");
+    let lines = wares
+        .iter()
+        .map(|code| ((*code).to_owned(), Quantity::parse(1.0).expect("one")))
+        .collect();
+    let receipt = Receipt {
+        key,
+        business_day,
+        lines,
+    };
+    let ImportOutcome::Registered(registered) = kitchen
+        .import_receipt(&receipt, &context)
+        .await
+        .expect("import the receipt")
+    else {
+        panic!("receipt {} was not registered", receipt.key.check_id);
+    };
+    let id = registered.order_id;
+    let after = |minutes: i64| created_ms + minutes * 60_000;
+    let pin = |sql: &'static str, a: i64, b: i64| async move {
+        tillwire_platform::write!(kitchen.store(), db => sqlx::query(sql)
+            .bind(id)
+            .bind(a)
+            .bind(b)
+            .execute(db)
+            .await
+            .map(|r| r.rows_affected()))
+        .expect("pin an instant");
+    };
+    pin(
+        "UPDATE orders SET created_ms = $2, status_changed_ms = $3 WHERE id = $1",
+        created_ms,
+        created_ms,
+    )
+    .await;
+    let initial = context.initial_status_id.expect("an initial status");
+    pin(STATUS_REACHED, initial, created_ms).await;
+    let actor = Actor {
+        user_id: None,
+        name: "test".into(),
+    };
+    let all_stations = kitchen.stations(unit).await.expect("stations");
+    for (name, minutes) in stations {
+        let station = all_stations
+            .iter()
+            .find(|s| s.name == *name)
+            .unwrap_or_else(|| panic!("no station {name}"))
+            .id;
+        kitchen
+            .mark_station_ready(id, station, &actor)
+            .await
+            .expect("mark the station ready");
+        pin(
+            "UPDATE order_stations SET ready_ms = $3 WHERE order_id = $1 AND station_id = $2",
+            station,
+            after(*minutes),
+        )
+        .await;
+    }
+    for (status, minutes) in moves {
+        let current = kitchen.order_view(id).await.expect("the order").status_id;
+        if current != *status {
+            kitchen
+                .change_status(id, *status, &actor)
+                .await
+                .expect("move the order");
+        }
+        pin(STATUS_REACHED, *status, after(*minutes)).await;
+    }
+    id
 }
 
 impl TestApp {

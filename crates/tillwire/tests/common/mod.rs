@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sqlx::Connection;
 use tillwire_testkit::reqwest::{self, StatusCode};
+use tillwire_testkit::thirtyfour::error::WebDriverErrorInner;
 use tillwire_testkit::thirtyfour::prelude::*;
 use tillwire_testkit::{Backend, ServerProcess, TestDatabase};
 
@@ -74,6 +75,32 @@ pub async fn serve_on_port(
         &all,
     )
     .await
+}
+
+/// `tillwire serve` on `database_url` with `settings` as its tillwire.toml (and `--demo` when asked), in UTC, with
+/// `envs` too.
+pub async fn serve_with_config(
+    database_url: &str,
+    data_dir: &Path,
+    settings: &Path,
+    demo: bool,
+    envs: &[(&str, &str)],
+) -> ServerProcess {
+    std::fs::create_dir_all(data_dir).expect("data dir");
+    let mut args = vec![
+        "--database-url",
+        database_url,
+        "--data-dir",
+        data_dir.to_str().expect("UTF-8 path"),
+        "--config",
+        settings.to_str().expect("UTF-8 path"),
+    ];
+    if demo {
+        args.push("--demo");
+    }
+    let mut all = vec![("TILLWIRE_TIMEZONE", "UTC")];
+    all.extend_from_slice(envs);
+    ServerProcess::start(BIN, &args, &all).await
 }
 
 /// The first admin's username from the start-up banner.
@@ -229,9 +256,15 @@ pub async fn api_set_status(client: &reqwest::Client, base: &str, key: &str, id:
     );
 }
 
-/// Rows of two integers straight from the database the server uses, e.g. to check what it stored
-/// after a crash without trusting the server's own answer.
-pub async fn query_pairs(db: &TestDatabase, sql: &'static str) -> Vec<(i64, i64)> {
+/// Rows straight from the database the server uses, e.g. to check what it stored after a crash without trusting
+/// the server's own answer.
+pub async fn query_rows<T>(db: &TestDatabase, sql: &'static str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
     match db.backend() {
         Backend::Sqlite => {
             let options = sqlx::sqlite::SqliteConnectOptions::from_str(db.url())
@@ -258,6 +291,20 @@ pub async fn query_pairs(db: &TestDatabase, sql: &'static str) -> Vec<(i64, i64)
             rows
         }
     }
+}
+
+/// Rows of two integers, as [`query_rows`] reads them.
+pub async fn query_pairs(db: &TestDatabase, sql: &'static str) -> Vec<(i64, i64)> {
+    query_rows(db, sql).await
+}
+
+/// One text column, as [`query_rows`] reads it.
+pub async fn query_strings(db: &TestDatabase, sql: &'static str) -> Vec<String> {
+    query_rows::<(String,)>(db, sql)
+        .await
+        .into_iter()
+        .map(|(text,)| text)
+        .collect()
 }
 
 /// Calls `probe` until it returns `Ok`, and returns that value. Fails the test with `what` and the
@@ -349,15 +396,36 @@ pub async fn type_into(driver: &WebDriver, css: &str, text: &str) -> WebElement 
     field
 }
 
-/// Clicks the element matching `css`.
+/// Clicks the element matching `css`. A live screen may draw the element again between finding and clicking it
+/// (a stale element): then it is found again, for a moment.
 pub async fn press(driver: &WebDriver, css: &str) {
-    driver
-        .find(By::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+    let started = std::time::Instant::now();
+    loop {
+        let element = driver
+            .find(By::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"));
+        match element.click().await {
+            Ok(()) => return,
+            Err(error)
+                if matches!(
+                    error.as_inner(),
+                    WebDriverErrorInner::StaleElementReference(_)
+                ) && started.elapsed() < PAGE_LOAD =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("clicking {css}: {error}"),
+        }
+    }
+}
+
+/// Waits until the page shows an element matching `css` (screens draw themselves after their snapshot).
+pub async fn appears(driver: &WebDriver, css: &str, what: &str, limit: Duration) -> WebElement {
+    eventually(what, limit, || async {
+        driver.find(By::Css(css)).await.map_err(|e| e.to_string())
+    })
+    .await
 }
 
 /// A served demo shop, its first admin, and receipts imported today through the ELQ device key.
