@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tillwire_erp::sim::{DEFAULT_PASSWORD, DEFAULT_USERNAME, ErpSim, Faults, Kind, Line};
+use tillwire_erp::sim::{DEFAULT_PASSWORD, DEFAULT_USERNAME, ErpSim, ErpType, Faults, Line};
 use tillwire_testkit::Browser;
 use tillwire_testkit::reqwest::{self, Method};
 use tillwire_testkit::thirtyfour::common::command::{Command, ExtensionCommand};
@@ -270,7 +270,7 @@ async fn admanager_enter_line(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admanager_line_is_added_on_a_case_of_page_two_as_the_script_does() {
-    let sim = ErpSim::new(Kind::AdManager);
+    let sim = ErpSim::new(ErpType::AdManager);
     let case = "1025";
     let present = Line::new("30", "Oliefilter", "1");
     sim.seed_line(case, present.clone());
@@ -319,7 +319,7 @@ async fn admanager_line_is_added_on_a_case_of_page_two_as_the_script_does() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admanager_unknown_item_gets_no_name_and_is_not_saved() {
-    let sim = ErpSim::new(Kind::AdManager);
+    let sim = ErpSim::new(ErpType::AdManager);
     let base = serve(&sim).await;
     let browser = Browser::start().await;
     let driver = browser.driver();
@@ -345,7 +345,7 @@ async fn admanager_unknown_item_gets_no_name_and_is_not_saved() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admanager_dropped_save_looks_fine_and_stores_nothing() {
-    let sim = ErpSim::new(Kind::AdManager);
+    let sim = ErpSim::new(ErpType::AdManager);
     sim.set_drop_saves(true);
     let base = serve(&sim).await;
     let browser = Browser::start().await;
@@ -462,7 +462,7 @@ async fn au2office_type_item(driver: &WebDriver, item: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn au2office_line_is_added_and_edited_as_the_script_does() {
-    let sim = ErpSim::new(Kind::Au2Office);
+    let sim = ErpSim::new(ErpType::Au2Office);
     let case = "1030";
     let present = Line::new("30", "Oliefilter", "1");
     sim.seed_line(case, present.clone());
@@ -544,7 +544,7 @@ async fn au2office_line_is_added_and_edited_as_the_script_does() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn au2office_unknown_item_dropped_save_and_missing_case() {
-    let sim = ErpSim::new(Kind::Au2Office);
+    let sim = ErpSim::new(ErpType::Au2Office);
     sim.set_cases(["1001", "1002"]);
     let base = serve(&sim).await;
     let browser = Browser::start().await;
@@ -627,7 +627,7 @@ async fn a_wrong_password_is_refused_with_no_session() {
     let browser = Browser::start().await;
     let driver = browser.driver();
 
-    let admanager = ErpSim::new(Kind::AdManager);
+    let admanager = ErpSim::new(ErpType::AdManager);
     let base = serve(&admanager).await;
     admanager_login(driver, &base, DEFAULT_USERNAME, "wrong").await;
     let error = wait_for(driver, By::Css("mat-error")).await;
@@ -642,7 +642,7 @@ async fn a_wrong_password_is_refused_with_no_session() {
         "no session after a refused login"
     );
 
-    let au2office = ErpSim::new(Kind::Au2Office);
+    let au2office = ErpSim::new(ErpType::Au2Office);
     let base = serve(&au2office).await;
     au2office_login(driver, &base, DEFAULT_USERNAME, "wrong").await;
     let error = wait_for(driver, By::Css(".validation-summary-errors")).await;
@@ -661,7 +661,7 @@ async fn an_expired_session_sends_to_the_login_page() {
     let driver = browser.driver();
 
     // AD Manager: the start page is the session's first request, the overview its second, page 2 one too many.
-    let admanager = ErpSim::new(Kind::AdManager);
+    let admanager = ErpSim::new(ErpType::AdManager);
     let base = serve(&admanager).await;
     admanager_login(driver, &base, DEFAULT_USERNAME, DEFAULT_PASSWORD).await;
     wait_for_path(driver, "/").await;
@@ -681,7 +681,7 @@ async fn an_expired_session_sends_to_the_login_page() {
     wait_for(driver, By::Id("mat-input-0")).await;
 
     // Au2Office: the portal is the first request, customer management the second, its list's fetch the third.
-    let au2office = ErpSim::new(Kind::Au2Office);
+    let au2office = ErpSim::new(ErpType::Au2Office);
     let base = serve(&au2office).await;
     au2office_login(driver, &base, DEFAULT_USERNAME, DEFAULT_PASSWORD).await;
     wait_for_path(driver, "/").await;
@@ -697,7 +697,7 @@ async fn an_expired_session_sends_to_the_login_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_pages_are_slow() {
-    let sim = ErpSim::new(Kind::AdManager);
+    let sim = ErpSim::new(ErpType::AdManager);
     let base = serve(&sim).await;
     let browser = Browser::start().await;
     let driver = browser.driver();
@@ -717,7 +717,7 @@ async fn slow_pages_are_slow() {
 
 #[tokio::test]
 async fn the_sim_door_sets_faults_and_data_and_shows_lines() {
-    let sim = ErpSim::new(Kind::Au2Office);
+    let sim = ErpSim::new(ErpType::Au2Office);
     let base = serve(&sim).await;
     let client = reqwest::Client::new();
 

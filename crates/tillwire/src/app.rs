@@ -325,7 +325,7 @@ pub async fn collect_setretail(
 /// `tillwire sim telegram`: a simulated Bot API for one bot, until stopped; prints every send that came before
 /// the retry_after the simulator had given.
 pub async fn sim_erp(
-    kind: tillwire_erp::sim::Kind,
+    kind: tillwire_erp::sim::ErpType,
     listen: &str,
     username: &str,
     password: Option<String>,

@@ -110,7 +110,7 @@ enum SimCommand {
     Erp {
         /// admanager or au2office.
         #[arg(long = "type")]
-        kind: tillwire_erp::sim::Kind,
+        kind: tillwire_erp::sim::ErpType,
         #[arg(long, default_value = "127.0.0.1:8407")]
         listen: String,
         /// The login's user name.

@@ -1,6 +1,6 @@
 //! Simulators of the two ERPs oilmat-erp drives with a browser (spec `oilmat.md` §3), built from the spec's URLs,
-//! locators and keystrokes, not from tillwire's connectors: AD Manager ([`Kind::AdManager`], an Angular Material
-//! look) and CAC Au2Office ([`Kind::Au2Office`], an ag-grid worksheet). Each keeps the lines added per case, which a
+//! locators and keystrokes, not from tillwire's connectors: AD Manager ([`ErpType::AdManager`], an Angular Material
+//! look) and CAC Au2Office ([`ErpType::Au2Office`], an ag-grid worksheet). Each keeps the lines added per case, which a
 //! test reads back with [`ErpSim::lines`] (or anyone with `GET /sim/lines` and the page `/sim/`), and can be made
 //! to misbehave: slow pages, sessions that expire, cases that are not listed, items the catalogue does not know,
 //! lines already present, and saves that look fine but keep nothing.
@@ -23,44 +23,7 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
-/// Which ERP a simulator plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// AD Manager (`manager.addanmark.dk`), spec §3.1.
-    AdManager,
-    /// CAC Au2Office (`auth.cac.dk`), spec §3.2.
-    Au2Office,
-}
-
-impl Kind {
-    /// The `erp_type` oilmat-erp is started with.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::AdManager => "admanager",
-            Kind::Au2Office => "au2office",
-        }
-    }
-
-    /// Where the ERP's login page is, relative to the base URL; a request without a live session is sent here.
-    pub fn login_path(self) -> &'static str {
-        match self {
-            Kind::AdManager => "/login",
-            Kind::Au2Office => "/Account/Login",
-        }
-    }
-}
-
-impl std::str::FromStr for Kind {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, String> {
-        [Kind::AdManager, Kind::Au2Office]
-            .into_iter()
-            .find(|kind| kind.name() == name)
-            .ok_or_else(|| format!("unknown ERP {name:?}; admanager or au2office"))
-    }
-}
+pub use crate::model::ErpType;
 
 /// A line on a case's work card: what the connectors add and what the spec's §3.3 says the ERP ends up holding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,14 +127,14 @@ struct Inner {
 /// One simulated ERP, shared by the HTTP side and the test driving it.
 #[derive(Clone)]
 pub struct ErpSim {
-    kind: Kind,
+    kind: ErpType,
     inner: Arc<Mutex<Inner>>,
 }
 
 impl ErpSim {
     /// Cases `1001`..=`1045` (three pages of AD Manager's overview), a catalogue of oils and filters, no lines,
     /// no faults, and the login [`DEFAULT_USERNAME`] / [`DEFAULT_PASSWORD`].
-    pub fn new(kind: Kind) -> Self {
+    pub fn new(kind: ErpType) -> Self {
         ErpSim {
             kind,
             inner: Arc::new(Mutex::new(Inner {
@@ -202,7 +165,7 @@ impl ErpSim {
         change(&mut inner)
     }
 
-    pub fn kind(&self) -> Kind {
+    pub fn kind(&self) -> ErpType {
         self.kind
     }
 
@@ -280,7 +243,7 @@ impl ErpSim {
     }
 
     /// Serves the ERP on a free loopback port until the process ends; the base URL (`http://…`), to which the
-    /// connector appends [`Kind::login_path`].
+    /// connector appends [`ErpType::login_path`].
     pub async fn serve_on_loopback(&self) -> std::io::Result<String> {
         tillwire_platform::server::serve_on_loopback(self.router()).await
     }
@@ -288,8 +251,8 @@ impl ErpSim {
     /// The HTTP side: the ERP's pages behind its login and the faults, and the inspection under `/sim/`.
     pub fn router(&self) -> Router {
         let erp = match self.kind {
-            Kind::AdManager => admanager::routes(),
-            Kind::Au2Office => au2office::routes(),
+            ErpType::AdManager => admanager::routes(),
+            ErpType::Au2Office => au2office::routes(),
         };
         erp.layer(middleware::from_fn_with_state(self.clone(), guard))
             .merge(inspect::routes())
