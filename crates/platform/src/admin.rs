@@ -352,7 +352,7 @@ fn issuable_scopes(platform: &Platform) -> Vec<&'static str> {
     std::iter::once(Scope::ADMIN.as_str())
         .chain(
             platform
-                .area_names()
+                .token_scopes()
                 .into_iter()
                 .filter(|name| *name != crate::AREA.name),
         )
@@ -400,7 +400,7 @@ async fn issue_token(
     Form(form): Form<TokenForm>,
 ) -> Result<Response, HttpError> {
     let name = TokenName::parse(&form.name)?;
-    let scope = Scope::parse(&form.scope, &platform.area_names())?;
+    let scope = Scope::parse(&form.scope, &platform.token_scopes())?;
     if scope == Scope::DEVICE {
         return Err(HttpError::field(
             "scope",

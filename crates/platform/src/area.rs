@@ -49,6 +49,8 @@ pub struct Area {
     pub unmatched: Option<fn(&str) -> Option<Response>>,
     /// The area's part of the OpenAPI document at `/api/openapi.json`.
     pub openapi: Option<fn() -> utoipa::openapi::OpenApi>,
+    /// Token scopes the area defines besides its name (the ERP bridge's order intake is not its management).
+    pub scopes: &'static [&'static str],
 }
 
 impl Area {
@@ -66,6 +68,7 @@ impl Area {
         build: |_| Ok(()),
         unmatched: None,
         openapi: None,
+        scopes: &[],
     };
 }
 
@@ -267,6 +270,14 @@ pub async fn seed(areas: &[&Area], platform: &Platform, demo: bool) -> anyhow::R
 }
 
 /// Builds every area in order into one app. The navigation of the pages becomes the areas' entries.
+/// The scopes a token can have besides `admin` and `device`: each area's name and the extra scopes it defines.
+pub fn token_scopes(areas: &[&Area]) -> Vec<&'static str> {
+    areas
+        .iter()
+        .flat_map(|area| std::iter::once(area.name).chain(area.scopes.iter().copied()))
+        .collect()
+}
+
 pub fn assemble(areas: &[&'static Area], platform: &Platform) -> anyhow::Result<App> {
     let mut assembly = Assembly {
         platform: platform.clone(),
@@ -276,9 +287,7 @@ pub fn assemble(areas: &[&'static Area], platform: &Platform) -> anyhow::Result<
         jobs: JobRegistry::default(),
         tasks: Vec::new(),
     };
-    let _ = platform
-        .areas
-        .set(areas.iter().map(|area| area.name).collect());
+    let _ = platform.scopes.set(token_scopes(areas));
     for area in areas {
         assembly.area = area.name;
         (area.build)(&mut assembly)

@@ -197,7 +197,7 @@ impl JobRegistry {
             }
         };
         let wait = match &outcome {
-            Err(JobFailure::RetryIn(_, wait)) => *wait,
+            Err(JobFailure::RetryIn(_, wait) | JobFailure::Defer(wait)) => *wait,
             _ => (registered.backoff)(job.attempts),
         };
         (outcome, wait)
@@ -247,6 +247,9 @@ pub enum JobFailure {
     RetryIn(String, Duration),
     /// Retrying cannot help (bad payload): go straight to `dead`.
     Fatal(String),
+    /// Not an attempt: the handler may not start it yet (the ERP bridge's worker is parked). Back to `pending`
+    /// after this long with its attempts unchanged, still ahead of its key's later jobs.
+    Defer(Duration),
 }
 
 type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobFailure>> + Send>>;
@@ -727,6 +730,7 @@ impl JobQueue {
                 (message.as_str(), false)
             }
             JobFailure::Fatal(message) => (message.as_str(), true),
+            JobFailure::Defer(wait) => return self.defer(job, *wait).await,
         };
         let state = if fatal || job.attempts >= job.max_attempts {
             JobState::Dead
@@ -749,6 +753,51 @@ impl JobQueue {
         .await
         .map(|r| r.rows_affected()))?;
         Ok(state)
+    }
+
+    /// Puts a claimed job back as not attempted, to run after `wait`.
+    async fn defer(&self, job: &Job, wait: Duration) -> Result<JobState, sqlx::Error> {
+        let now = now_ms();
+        let run_at = now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2));
+        write!(&self.store, db => sqlx::query(
+            "UPDATE jobs SET state = 'pending', attempts = attempts - 1, run_at_ms = $2, updated_ms = $3
+             WHERE id = $1 AND state = 'running' AND attempts = $4",
+        )
+        .bind(job.id)
+        .bind(run_at)
+        .bind(now)
+        .bind(job.attempts)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(JobState::Pending)
+    }
+
+    /// The jobs of one key in one state, oldest first (a key's queue, or its dead letters).
+    pub async fn of_key(&self, key: &str, state: JobState) -> Result<Vec<JobRow>, sqlx::Error> {
+        read!(&self.store, db => sqlx::query_as::<_, JobRow>(
+            "SELECT id, queue, job_key, state, attempts, max_attempts, run_at_ms, last_error, created_ms
+             FROM jobs WHERE job_key = $1 AND state = $2 ORDER BY id",
+        )
+        .bind(key)
+        .bind(state.as_str())
+        .fetch_all(db)
+        .await)
+    }
+
+    /// Deletes a job when it is of `key` and in `state` (dead letters; waiting jobs a caller withdrew); whether it
+    /// did.
+    pub async fn delete(&self, id: i64, key: &str, state: JobState) -> Result<bool, sqlx::Error> {
+        let deleted = write!(&self.store, db => sqlx::query(
+            "DELETE FROM jobs WHERE id = $1 AND job_key = $2 AND state = $3",
+        )
+        .bind(id)
+        .bind(key)
+        .bind(state.as_str())
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(deleted == 1)
     }
 
     /// Puts a dead job back in line with a fresh set of attempts.
@@ -952,6 +1001,7 @@ impl JobQueue {
                     continue;
                 };
                 match self.fail_then_wait(&job, &failure, wait).await {
+                    Ok(_) if matches!(failure, JobFailure::Defer(_)) => {}
                     Ok(state) => {
                         tracing::warn!(job = job.id, queue = %job.queue, attempt = job.attempts, state = state.as_str(), ?failure, "job failed");
                         metrics::counter!("tillwire_jobs_total", "queue" => job.queue.clone(), "outcome" => state.as_str())

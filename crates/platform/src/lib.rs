@@ -127,8 +127,8 @@ pub struct Platform {
     pub leases: Leases,
     pub outbox: Outbox,
     pub login_limiter: auth::LoginLimiter,
-    /// The assembled areas' names, known once [`area::assemble`] ran (token scopes name them).
-    areas: Arc<std::sync::OnceLock<Vec<&'static str>>>,
+    /// The assembled areas' token scopes, known once [`area::assemble`] ran.
+    scopes: Arc<std::sync::OnceLock<Vec<&'static str>>>,
     /// Set when the process begins to stop: live streams end, background work winds down.
     stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
@@ -143,7 +143,7 @@ impl Platform {
             store,
             settings: Arc::new(settings),
             login_limiter: auth::LoginLimiter::default(),
-            areas: Arc::default(),
+            scopes: Arc::default(),
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
@@ -158,9 +158,10 @@ impl Platform {
         self.stopping.send_replace(true);
     }
 
-    /// The names of the areas this process serves (empty before they are assembled).
-    pub fn area_names(&self) -> Vec<&'static str> {
-        self.areas.get().cloned().unwrap_or_default()
+    /// The token scopes of the areas this process serves: their names and the extra scopes they define (empty
+    /// before they are assembled).
+    pub fn token_scopes(&self) -> Vec<&'static str> {
+        self.scopes.get().cloned().unwrap_or_default()
     }
 }
 

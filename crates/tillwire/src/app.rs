@@ -263,7 +263,7 @@ pub async fn token_issue(
     unit: Option<i64>,
 ) -> anyhow::Result<()> {
     let platform = open(settings).await?;
-    let areas: Vec<&'static str> = AREAS.iter().map(|area| area.name).collect();
+    let areas = area::token_scopes(AREAS);
     let name = TokenName::parse(name)?;
     let scope = Scope::parse(scope, &areas)?;
     if let Some(unit) = unit {
