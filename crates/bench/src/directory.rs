@@ -3,13 +3,12 @@
 //! `tillwire directory import` and the route API.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 
 use crate::server::{Server, Target};
-use crate::{Backend, summarize};
+use crate::{Backend, hammer, summarize};
 
 /// Group chats the routes go to; each unit reaches `routes / units` of them.
 const CHATS: usize = 100;
@@ -48,9 +47,13 @@ pub async fn run(
                 .map(|i| format!("{}{}", server.base, path(i)))
                 .collect(),
         );
-        hammer(&client, &urls, clients, 2_000).await?;
+        let get = {
+            let urls = urls.clone();
+            move |client: &reqwest::Client, i: usize| client.get(&urls[i % urls.len()])
+        };
+        hammer(&client, clients, 2_000, get.clone()).await?;
         let started = Instant::now();
-        let (latencies, errors) = hammer(&client, &urls, clients, requests).await?;
+        let (latencies, errors) = hammer(&client, clients, requests, get).await?;
         let elapsed = started.elapsed();
         let summary = summarize(latencies);
         println!(
@@ -122,45 +125,4 @@ async fn load_chain(
 
 fn chat_id(c: usize) -> i64 {
     USER_CHAT - 1 - c as i64
-}
-
-/// `clients` tasks GET `urls` (cycling) until `total` requests were made.
-async fn hammer(
-    client: &reqwest::Client,
-    urls: &Arc<Vec<String>>,
-    clients: usize,
-    total: usize,
-) -> anyhow::Result<(Vec<Duration>, usize)> {
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (client, urls, next) = (client.clone(), urls.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let (mut latencies, mut errors) = (Vec::new(), 0usize);
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= total {
-                    break;
-                }
-                let sent = Instant::now();
-                let ok = match client.get(&urls[index % urls.len()]).send().await {
-                    Ok(response) => {
-                        response.status().is_success() && response.bytes().await.is_ok()
-                    }
-                    Err(_) => false,
-                };
-                latencies.push(sent.elapsed());
-                errors += usize::from(!ok);
-            }
-            (latencies, errors)
-        }));
-    }
-    let mut latencies = Vec::with_capacity(total);
-    let mut errors = 0;
-    for task in tasks {
-        let (mine, failed) = task.await?;
-        latencies.extend(mine);
-        errors += failed;
-    }
-    Ok((latencies, errors))
 }

@@ -7,6 +7,7 @@
 mod board;
 mod collect;
 mod directory;
+mod erp;
 mod import;
 mod jobs;
 mod monitor;
@@ -60,6 +61,18 @@ enum Command {
         backend: Backend,
         #[arg(long, default_value_t = 300)]
         changes: usize,
+    },
+    /// The ERP bridge as `tillwire erp run`: OilMat's POST /create and GET /alive with concurrent clients, then
+    /// seconds per order line into the AD Manager simulator (headless Chromium, verified).
+    Erp {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: Backend,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 20)]
+        lines: usize,
     },
     /// Set Retail collector: backfill receipts/s from one register database, then commit → number lag.
     Collect {
@@ -176,6 +189,16 @@ async fn main() -> anyhow::Result<()> {
                 import::run(&target, backend, clients, receipts).await?;
             }
         }
+        Command::Erp {
+            backend,
+            clients,
+            requests,
+            lines,
+        } => {
+            for backend in backends(backend) {
+                erp::run(&target, backend, clients, requests, lines).await?;
+            }
+        }
         Command::Board { backend, changes } => {
             for backend in backends(backend) {
                 board::run(&target, backend, changes).await?;
@@ -250,6 +273,54 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Sends `total` requests from `clients` concurrent clients, request `i` built by `request`; each one's latency,
+/// and how many failed (not 2xx, or the body lost).
+pub async fn hammer<F>(
+    client: &reqwest::Client,
+    clients: usize,
+    total: usize,
+    request: F,
+) -> anyhow::Result<(Vec<std::time::Duration>, usize)>
+where
+    F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = Arc::new(AtomicUsize::new(0));
+    let request = Arc::new(request);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, next, request) = (client.clone(), next.clone(), request.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut latencies, mut errors) = (Vec::new(), 0usize);
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= total {
+                    break;
+                }
+                let sent = std::time::Instant::now();
+                let ok = match request(&client, index).send().await {
+                    Ok(response) => {
+                        response.status().is_success() && response.bytes().await.is_ok()
+                    }
+                    Err(_) => false,
+                };
+                latencies.push(sent.elapsed());
+                errors += usize::from(!ok);
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    let mut errors = 0;
+    for task in tasks {
+        let (mine, failed) = task.await?;
+        latencies.extend(mine);
+        errors += failed;
+    }
+    Ok((latencies, errors))
 }
 
 /// Latency summary in milliseconds.

@@ -87,25 +87,58 @@ impl Server {
         backend: Backend,
         extra: &[&str],
     ) -> anyhow::Result<(Server, Duration)> {
+        let port = free_port()?;
+        let mut args = vec![
+            "serve".to_owned(),
+            "--demo".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+        ];
+        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+        Self::launch(target, backend, &args, port, "/healthz").await
+    }
+
+    /// `tillwire erp run PORT WORKSHOP admanager --erp-url ERP`: OilMat's routes on their own port.
+    pub async fn start_erp(
+        target: &Target,
+        backend: Backend,
+        workshop: &str,
+        erp: &str,
+    ) -> anyhow::Result<Server> {
+        let port = free_port()?;
+        let args: Vec<String> = [
+            "erp",
+            "run",
+            &port.to_string(),
+            workshop,
+            "admanager",
+            "--erp-url",
+            erp,
+        ]
+        .iter()
+        .map(|arg| (*arg).to_owned())
+        .collect();
+        Ok(Self::launch(target, backend, &args, port, "/alive")
+            .await?
+            .0)
+    }
+
+    /// Runs the binary with `args` on a fresh database; returns once `ready` answers on `port`.
+    async fn launch(
+        target: &Target,
+        backend: Backend,
+        args: &[String],
+        port: u16,
+        ready: &str,
+    ) -> anyhow::Result<(Server, Duration)> {
         let database = FreshDatabase::create(target, backend).await?;
         let url = database.url.clone();
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-            probe.local_addr()?.port()
-        };
         let started = Instant::now();
         let child = Command::new(&target.binary)
-            .args([
-                "serve",
-                "--demo",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--database-url",
-                &url,
-            ])
+            .args(args)
+            .args(["--database-url", &url])
             .arg("--data-dir")
             .arg(database.dir.path())
-            .args(extra)
             .env("API_KEY", DEVICE_KEY)
             .env("RUST_LOG", "warn")
             .env("TILLWIRE_DAY_ROLLOVER_HOUR", "0")
@@ -124,14 +157,14 @@ impl Server {
         };
         let client = reqwest::Client::new();
         loop {
-            if let Ok(response) = client.get(format!("{}/healthz", server.base)).send().await
+            if let Ok(response) = client.get(format!("{}{ready}", server.base)).send().await
                 && response.status().is_success()
             {
                 return Ok((server, started.elapsed()));
             }
             anyhow::ensure!(
                 started.elapsed() < Duration::from_secs(30),
-                "tillwire did not become healthy"
+                "tillwire did not become ready"
             );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
@@ -160,6 +193,11 @@ impl Server {
             database.drop_database().await;
         }
     }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(probe.local_addr()?.port())
 }
 
 /// Today's business day as the server sees it (the bench runs it with rollover 0 in UTC).

@@ -9,9 +9,9 @@ use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ipnet::IpNet;
 use subtle::ConstantTimeEq;
 use tillwire_platform::config::{ConfigError, EnvVar};
+use tillwire_platform::server::Networks;
 use tillwire_platform::tokens::{Scope, Tokens};
 use tillwire_platform::web::ClientAddr;
 use tillwire_platform::{HttpError, Settings, random_token, sha256_hex};
@@ -23,16 +23,13 @@ const ALLOW_VAR: &str = "TILLWIRE_DIRECTORY_ALLOW";
 /// The networks whose clients need no token.
 #[derive(Debug, Clone)]
 pub struct AccessConfig {
-    pub allow: Vec<IpNet>,
+    pub allow: Networks,
 }
 
 impl Default for AccessConfig {
     fn default() -> Self {
         AccessConfig {
-            allow: vec![
-                "127.0.0.0/8".parse().expect("loopback v4"),
-                "::1/128".parse().expect("loopback v6"),
-            ],
+            allow: Networks::loopback(),
         }
     }
 }
@@ -42,14 +39,7 @@ impl Default for AccessConfig {
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct DirectorySettings {
-    allow: Option<Networks>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(untagged)]
-enum Networks {
-    List(Vec<String>),
-    Text(String),
+    allow: Option<tillwire_platform::server::NetworkList>,
 }
 
 /// The directory's variable.
@@ -59,38 +49,18 @@ impl AccessConfig {
     /// `[directory] allow` (or `TILLWIRE_DIRECTORY_ALLOW`), else loopback.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let section: DirectorySettings = settings.section("directory")?;
-        let items: Vec<String> = match section.allow {
-            None => return Ok(AccessConfig::default()),
-            Some(Networks::List(items)) => items,
-            Some(Networks::Text(text)) => text.split(',').map(str::to_owned).collect(),
-        };
-        Ok(AccessConfig {
-            allow: items
-                .iter()
-                .map(|item| item.trim())
-                .filter(|item| !item.is_empty() && *item != "none")
-                .map(|item| {
-                    parse_network(item)
-                        .map_err(|message| settings.invalid("directory.allow", message))
-                })
-                .collect::<Result<_, _>>()?,
+        Ok(match section.allow {
+            None => AccessConfig::default(),
+            Some(list) => AccessConfig {
+                allow: Networks::parse(&list.items())
+                    .map_err(|message| settings.invalid("directory.allow", message))?,
+            },
         })
     }
 
     pub fn allows(&self, address: IpAddr) -> bool {
-        let address = match address {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
-            v4 => v4,
-        };
-        self.allow.iter().any(|net| net.contains(&address))
+        self.allow.contains(address)
     }
-}
-
-/// A network (`10.0.0.0/8`) or a single address (`192.168.1.5`).
-fn parse_network(text: &str) -> Result<IpNet, String> {
-    text.parse::<IpNet>()
-        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{text:?} is not a network such as 10.0.0.0/8"))
 }
 
 /// Who made a request, for the audit log: a token's name or the allow-listed address.

@@ -41,7 +41,7 @@ impl Write for SharedWriter {
 
 fn networks(list: &[&str]) -> AccessConfig {
     AccessConfig {
-        allow: list.iter().map(|n| n.parse().unwrap()).collect(),
+        allow: tillwire_platform::server::Networks::parse(list).unwrap(),
     }
 }
 
@@ -290,7 +290,8 @@ fn allow_list_settings() {
     // The variable's form: one comma-separated text; `none` leaves nobody allowed.
     let access = with(r#"allow = "10.0.0.0/8, 192.168.1.5""#).unwrap();
     assert!(access.allows("192.168.1.5".parse().unwrap()));
-    assert!(with(r#"allow = "none""#).unwrap().allow.is_empty());
+    let nobody = with(r#"allow = "none""#).unwrap();
+    assert!(!nobody.allows("127.0.0.1".parse().unwrap()) && !nobody.allows("::1".parse().unwrap()));
     let bad = with(r#"allow = ["ten"]"#).unwrap_err().to_string();
     assert!(
         bad.contains("directory.allow") && bad.contains("\"ten\""),

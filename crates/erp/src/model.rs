@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// Which ERP an integration drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ErpType {
     /// AD Manager (`manager.addanmark.dk`), spec §3.1.
@@ -191,8 +191,8 @@ pub struct LineOrder {
     pub amount: Amount,
 }
 
-/// An ERP login. The password is never printed: `Debug` hides it.
-#[derive(Clone, PartialEq, Eq)]
+/// An ERP login. The password is never printed: `Debug` hides it. Serialised only to be sealed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {
     pub username: String,
     pub password: String,

@@ -12,7 +12,7 @@ use crate::templates::{self, Template};
 
 /// What the ERP area records when an order line could not be put into a workshop's ERP: `workshop`, `order`,
 /// `line` and `error` in its payload, the event's unit the workshop's.
-pub const ERP_LINE_FAILED: &str = "erp.line_failed";
+pub use tillwire_erp::orders::LINE_FAILED as ERP_LINE_FAILED;
 
 /// A message to fill in and send to the chats routed for its unit and its template's report type.
 #[derive(Debug, Clone)]

@@ -49,18 +49,27 @@ impl Default for Edge {
     }
 }
 
-/// The reverse proxies whose `X-Forwarded-For` is believed. From anyone else the header is ignored, so a client
-/// cannot pick the address its login attempts are throttled by or pass an allow-list.
+/// A list of networks (`10.0.0.0/8`) and single addresses (`192.168.1.5`): trusted proxies, allow-lists.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Arc<[IpNet]>);
+pub struct Networks(Arc<[IpNet]>);
 
-impl TrustedProxies {
-    /// Addresses (`10.0.0.5`) and networks (`10.0.0.0/8`).
-    pub fn parse(entries: &[String]) -> Result<Self, String> {
+impl Networks {
+    /// Loopback, IPv4 and IPv6: the default allow-list of the legacy contracts, whose clients ran on the host.
+    pub fn loopback() -> Self {
+        let loopback: [IpNet; 2] = [
+            "127.0.0.0/8".parse().expect("the IPv4 loopback network"),
+            "::1/128".parse().expect("the IPv6 loopback address"),
+        ];
+        Networks(loopback.into())
+    }
+
+    /// Addresses and networks; blank entries and `none` (an empty list said out loud) are skipped.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, String> {
         entries
             .iter()
+            .map(|entry| entry.as_ref().trim())
+            .filter(|entry| !entry.is_empty() && *entry != "none")
             .map(|entry| {
-                let entry = entry.trim();
                 entry
                     .parse::<IpNet>()
                     .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
@@ -69,11 +78,49 @@ impl TrustedProxies {
                     })
             })
             .collect::<Result<Vec<_>, _>>()
-            .map(|networks| TrustedProxies(networks.into()))
+            .map(|networks| Networks(networks.into()))
+    }
+
+    /// Whether `address` is in one of the networks (an IPv4-mapped IPv6 address counts as its IPv4 one).
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let address = match address {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+            v4 => v4,
+        };
+        self.0.iter().any(|network| network.contains(&address))
+    }
+}
+
+/// A list of networks in a settings section: a TOML list, or one comma-separated text (from a variable).
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum NetworkList {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl NetworkList {
+    pub fn items(&self) -> Vec<String> {
+        match self {
+            NetworkList::List(items) => items.clone(),
+            NetworkList::Text(text) => text.split(',').map(str::to_owned).collect(),
+        }
+    }
+}
+
+/// The reverse proxies whose `X-Forwarded-For` is believed. From anyone else the header is ignored, so a client
+/// cannot pick the address its login attempts are throttled by or pass an allow-list.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Networks);
+
+impl TrustedProxies {
+    /// Addresses (`10.0.0.5`) and networks (`10.0.0.0/8`).
+    pub fn parse(entries: &[String]) -> Result<Self, String> {
+        Networks::parse(entries).map(TrustedProxies)
     }
 
     fn trusts(&self, address: IpAddr) -> bool {
-        self.0.iter().any(|network| network.contains(&address))
+        self.0.contains(address)
     }
 
     /// The client of a request that came from `peer`: when `peer` is a trusted proxy, the nearest address in

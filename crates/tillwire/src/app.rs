@@ -27,6 +27,7 @@ pub const AREAS: &[&Area] = &[
     &tillwire_directory::AREA,
     &tillwire_monitor::AREA,
     &tillwire_notify::AREA,
+    &tillwire_erp::AREA,
 ];
 
 /// Connects (creating the SQLite file and its directory when needed) and brings the schema up to date.
@@ -197,6 +198,53 @@ pub async fn monitor_import(settings: Settings, file: &std::path::Path) -> anyho
         }
         Err(error) => Err(anyhow::Error::from(error).context(file.display().to_string())),
     }
+}
+
+/// `tillwire erp import-oilmat DIR`: oilmat-erp's order history, with a line of progress per hundred rows.
+pub async fn erp_import(
+    settings: Settings,
+    dir: &std::path::Path,
+    erp_type: Option<tillwire_erp::ErpType>,
+) -> anyhow::Result<()> {
+    let platform = open(settings).await?;
+    let integrations =
+        tillwire_erp::Integrations::new(platform.store.clone(), platform.settings.data_dir.clone());
+    let orders = tillwire_erp::Orders::new(platform.store.clone(), platform.jobs.clone());
+    let outcome = tillwire_erp::import::import_oilmat(
+        &integrations,
+        &orders,
+        dir,
+        erp_type,
+        |workshop, done, total| {
+            if done % 100 == 0 || done == total {
+                eprintln!("{workshop}: {done}/{total}");
+            }
+        },
+    )
+    .await;
+    platform.store.close().await;
+    for report in outcome? {
+        println!(
+            "{}: {} added, {} already there{}{}",
+            report.workshop,
+            report.added,
+            report.already_there,
+            if report.unknown_status > 0 {
+                format!(
+                    ", {} with an unknown status (imported as failed)",
+                    report.unknown_status
+                )
+            } else {
+                String::new()
+            },
+            if report.created {
+                " (integration created, parked, no login yet)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
 }
 
 /// `tillwire collect setretail --config main.json`: ELQ's collector with a cursor, posting to main.json's `api`.
@@ -490,6 +538,45 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {listen}"))?;
     let platform = open(settings).await?;
     area::seed(AREAS, &platform, demo).await?;
+    run(platform, Some(listener), started).await
+}
+
+/// `tillwire erp run PORT WORKSHOP TYPE`: oilmat-erp's `python app.py PORT WORKSHOP TYPE`, one workshop's
+/// integration on its port, with its state in the data directory; its `/kill` ends the process. Every area runs
+/// (their jobs must not go unhandled) but no main listener.
+pub async fn erp_run(
+    settings: Settings,
+    port: u16,
+    workshop: &str,
+    erp_type: tillwire_erp::ErpType,
+    erp_url: Option<&str>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let platform = open(settings).await?;
+    area::seed(AREAS, &platform, false).await?;
+    let integration =
+        tillwire_erp::standalone::prepare(&platform, port, workshop, erp_type, erp_url).await?;
+    println!(
+        "tillwire erp: {} ({}) on http://{}:{port}/ for OilMat; its worker is {}",
+        integration.workshop,
+        integration.erp_type,
+        tillwire_erp::config::parse(&platform.settings)?.listen_host,
+        if integration.worker_running {
+            "running"
+        } else {
+            "parked (PUT /start_worker starts it)"
+        }
+    );
+    run(platform, None, started).await
+}
+
+/// Runs the assembled areas (their routes on `listener`, when there is one), the job runner and the background
+/// tasks until the process is told to stop, or a task fails.
+async fn run(
+    platform: Platform,
+    listener: Option<tokio::net::TcpListener>,
+    started: Instant,
+) -> anyhow::Result<()> {
     platform
         .events
         .spawn_relay()
@@ -521,18 +608,28 @@ pub async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         tasks.spawn(async move { run.await.with_context(|| format!("background task {name}")) });
     }
 
-    tracing::info!(address = %listener.local_addr()?, startup_ms = started.elapsed().as_millis() as u64, "tillwire is serving");
-    println!("tillwire is serving on http://{}", listener.local_addr()?);
-    let server = tillwire_platform::server::serve(
-        listener,
-        app.router,
-        &platform.settings.http,
-        platform.stopping(),
-        grace,
-    );
+    let served = async {
+        match listener {
+            Some(listener) => {
+                let address = listener.local_addr()?;
+                tracing::info!(%address, startup_ms = started.elapsed().as_millis() as u64, "tillwire is serving");
+                println!("tillwire is serving on http://{address}");
+                tillwire_platform::server::serve(
+                    listener,
+                    app.router,
+                    &platform.settings.http,
+                    platform.stopping(),
+                    grace,
+                )
+                .await;
+            }
+            None => platform.stopping().wait().await,
+        }
+        Ok::<_, anyhow::Error>(())
+    };
     // A background task that fails (one that cannot start, say) stops the process: it must not go unnoticed.
     let outcome = tokio::select! {
-        () = server => Ok(()),
+        served = served => served,
         failed = first_failure(&mut tasks) => Err(failed),
     };
     platform.begin_shutdown();

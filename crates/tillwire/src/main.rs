@@ -66,6 +66,9 @@ enum Command {
     /// The UKM 5 register monitor.
     #[command(subcommand)]
     Monitor(MonitorCommand),
+    /// The ERP bridge (replaces oilmat-erp).
+    #[command(subcommand)]
+    Erp(ErpCommand),
     /// Service tokens for programs that call tillwire's APIs.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -172,6 +175,30 @@ enum MonitorCommand {
 }
 
 #[derive(Subcommand)]
+enum ErpCommand {
+    /// One workshop's integration on its own port, as `python app.py PORT WORKSHOP TYPE` ran it: OilMat's routes
+    /// at http://127.0.0.1:PORT/, the state in the data directory; `PUT /kill` ends the process.
+    Run {
+        port: u16,
+        workshop: String,
+        /// admanager or au2office.
+        #[arg(value_name = "TYPE")]
+        erp_type: tillwire_erp::ErpType,
+        /// The ERP's address (default: the real one), e.g. a simulator: tillwire sim erp.
+        #[arg(long)]
+        erp_url: Option<String>,
+    },
+    /// Carry oilmat-erp's order history over from its workshop_logs/ directory (each
+    /// <workshop>/order_status.db) or one workshop's directory. Importing twice adds nothing.
+    ImportOilmat {
+        dir: PathBuf,
+        /// The ERP of workshops that have no integration yet (they are created, parked, without a login).
+        #[arg(long = "type")]
+        erp_type: Option<tillwire_erp::ErpType>,
+    },
+}
+
+#[derive(Subcommand)]
 enum PrintCommand {
     /// Print a test page on PRINTER (its id or name) now, without the queue.
     Test { printer: String },
@@ -272,6 +299,15 @@ fn main() -> std::process::ExitCode {
             }
             Command::Monitor(MonitorCommand::Import { file }) => {
                 app::monitor_import(settings, &file).await
+            }
+            Command::Erp(ErpCommand::Run {
+                port,
+                workshop,
+                erp_type,
+                erp_url,
+            }) => app::erp_run(settings, port, &workshop, erp_type, erp_url.as_deref()).await,
+            Command::Erp(ErpCommand::ImportOilmat { dir, erp_type }) => {
+                app::erp_import(settings, &dir, erp_type).await
             }
             Command::Token(TokenCommand::Issue { name, scope, unit }) => {
                 app::token_issue(settings, &name, &scope, unit).await

@@ -60,7 +60,10 @@ async fn hold_every_place(port: u16, cap: usize) -> Vec<TcpStream> {
         for mut stream in held {
             // An accepted silent connection hears nothing until its header timeout; a refused one is answered at
             // once.
-            if heard(&mut stream, Duration::from_millis(50)).await.is_none() {
+            if heard(&mut stream, Duration::from_millis(50))
+                .await
+                .is_none()
+            {
                 accepted.push(stream);
             }
         }

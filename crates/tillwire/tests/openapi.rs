@@ -20,33 +20,40 @@ tillwire_testkit::both_backends!(the_api_answers_as_its_document_says, |db| asyn
     for check in 1..=5 {
         common::import(&client, &base, DEVICE_KEY, check, &common::today()).await;
     }
-    // The kitchen's operations with a device key; the monitor's with a service token of its scope (it refuses
-    // device keys), so each operation is exercised past its authentication.
+    // The kitchen's operations with a device key; the monitor's and the ERP bridge's with a service token of their
+    // scope (they refuse device keys), so each operation is exercised past its authentication.
     let store = tillwire_platform::Store::connect(db.url())
         .await
         .expect("connect");
-    let monitor_token = tillwire_platform::tokens::Tokens(&store)
-        .issue(
-            &tillwire_platform::tokens::TokenName::parse("schemathesis").expect("name"),
-            &tillwire_platform::tokens::Scope::area("monitor"),
-            None,
-            "test",
-        )
-        .await
-        .expect("a monitor token")
-        .plain;
+    let token = |name: &'static str, scope: &'static str| {
+        let store = store.clone();
+        async move {
+            tillwire_platform::tokens::Tokens(&store)
+                .issue(
+                    &tillwire_platform::tokens::TokenName::parse(name).expect("name"),
+                    &tillwire_platform::tokens::Scope::area(scope),
+                    None,
+                    "test",
+                )
+                .await
+                .expect("a token")
+                .plain
+        }
+    };
+    let monitor_token = token("schemathesis", "monitor").await;
+    let erp_token = token("schemathesis-erp", "erp").await;
     for (token, paths) in [
-        (DEVICE_KEY.to_owned(), "--exclude-path-regex"),
-        (monitor_token, "--include-path-regex"),
+        (
+            DEVICE_KEY.to_owned(),
+            &["--exclude-path-regex", "^/api/v1/(monitor|erp)/"],
+        ),
+        (
+            monitor_token,
+            &["--include-path-regex", "^/api/v1/monitor/"],
+        ),
+        (erp_token, &["--include-path-regex", "^/api/v1/erp/"]),
     ] {
-        run_schemathesis(
-            &schemathesis,
-            &base,
-            data.path(),
-            &token,
-            &[paths, "^/api/v1/monitor/"],
-        )
-        .await;
+        run_schemathesis(&schemathesis, &base, data.path(), &token, paths).await;
     }
 });
 

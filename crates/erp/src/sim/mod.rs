@@ -237,6 +237,11 @@ impl ErpSim {
         self.with(|inner| inner.faults.drop_saves = drop);
     }
 
+    /// How many logins the ERP has accepted: a connector that keeps its session logs in once for many lines.
+    pub fn sessions_opened(&self) -> u64 {
+        self.with(|inner| inner.sessions_opened)
+    }
+
     /// How many saves were answered and thrown away while [`ErpSim::set_drop_saves`] was on.
     pub fn dropped_saves(&self) -> usize {
         self.with(|inner| inner.dropped_saves)
