@@ -113,6 +113,24 @@ async fn lines_are_added_once_on_one_login(erp: ErpType) {
     assert!(found.expect("the seeded line").already_present);
     assert_eq!(sim.lines("1025"), vec![expected(&sim, &seeded)]);
 
+    // A line with the marker but not the order's amount (a crash between saving the name and the amount) is not
+    // taken for the order's, and no second line is added.
+    let half = order("7003", "1010", "10", 3);
+    let mut saved_half = expected(&sim, &half);
+    saved_half.amount = "1".into();
+    sim.seed_line("1010", saved_half.clone());
+    let refused = connector
+        .add_line(&credentials(), &half)
+        .await
+        .expect_err("a half-saved line");
+    assert_eq!(refused.reason, Reason::VerifyFailed, "{}", refused.message);
+    assert!(
+        refused.message.contains("put it right"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(sim.lines("1010"), vec![saved_half.clone()]);
+
     // More lines on the same login, among other lines (case 1025 holds the seeded one), timed.
     let mut warm = Vec::new();
     for (n, case) in ["1001", "1025", "1001", "1010", "1042"]

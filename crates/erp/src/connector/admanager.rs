@@ -20,10 +20,8 @@ pub(super) async fn add_line(
     marker: &str,
 ) -> Result<Added, Stop> {
     open_case(page, at, &order.case_nr).await?;
-    if page.has_line(lines, marker).await? {
-        return Ok(Added {
-            already_present: true,
-        });
+    if let Some(there) = page.existing(lines, order, marker).await? {
+        return Ok(there);
     }
     enter_line(page, at, order, marker).await?;
     page.verify(lines, order, marker).await

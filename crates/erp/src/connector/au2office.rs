@@ -28,10 +28,8 @@ pub(super) async fn add_line(
     progress: &mut Progress,
 ) -> Result<Added, Stop> {
     open_case(page, at, &order.case_nr).await?;
-    if page.has_line(lines, marker).await? {
-        return Ok(Added {
-            already_present: true,
-        });
+    if let Some(there) = page.existing(lines, order, marker).await? {
+        return Ok(there);
     }
     // After a new login mid-task the line stored from the item number may be there already, still unmarked.
     let resumable =

@@ -814,11 +814,31 @@ impl Page {
         lines.convert().map_err(|e| self.error(what, e))
     }
 
-    /// Whether the order's line is on the case already (spec §8: a replay adds nothing).
-    async fn has_line(&mut self, at: &LineLocators, marker: &str) -> Result<bool, Stop> {
+    /// The order's line when it is on the case already (spec §8: a replay adds nothing). A line with the marker
+    /// but another item or amount (Au2Office saves the name before the amount, so a crash between the two leaves
+    /// one) is not the order's: it fails the order for a person to put right, and nothing is added.
+    async fn existing(
+        &mut self,
+        at: &LineLocators,
+        order: &LineOrder,
+        marker: &str,
+    ) -> Result<Option<Added>, Stop> {
         self.stage = Reason::VerifyFailed;
-        let lines = self.read_lines(at, "read the case's lines").await?;
-        Ok(lines.iter().any(|line| has_marker(&line.name, marker)))
+        let what = "read the case's lines";
+        let lines = self.read_lines(at, what).await?;
+        if !lines.iter().any(|line| has_marker(&line.name, marker)) {
+            return Ok(None);
+        }
+        check_line(&lines, order, marker).map_err(|message| {
+            Stop::failed(
+                Reason::VerifyFailed,
+                what,
+                format!("{what}: the order's line is there already, but {message}; put it right in the ERP"),
+            )
+        })?;
+        Ok(Some(Added {
+            already_present: true,
+        }))
     }
 
     /// Reads the lines back after saving and checks the order's is there as ordered.
