@@ -10,7 +10,6 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tillwire_platform::error::ErrorBody;
-use tillwire_platform::jobs::JobState;
 use tillwire_platform::tokens::{ScopedCaller, TokenScope};
 use tillwire_platform::{HttpError, Platform, Text};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -248,11 +247,6 @@ impl From<Order> for ErpOrder {
 
 async fn describe(erp: &Erp, integration: Integration) -> Result<ErpIntegration, HttpError> {
     let health = erp.orders.health(integration.id).await?;
-    let errors = erp
-        .orders
-        .queued(integration.id, &[JobState::Dead])
-        .await?
-        .len();
     let (listening, listener_error) = match erp.listeners.get(integration.id) {
         Some(ListenerState::Listening { address }) => (Some(address), None),
         Some(ListenerState::Refused { address, error }) => {
@@ -279,7 +273,7 @@ async fn describe(erp: &Erp, integration: Integration) -> Result<ErpIntegration,
         script: serde_json::from_str(&integration.script.to_json_pretty()).unwrap_or_default(),
         script_version: integration.script_version,
         waiting: health.waiting,
-        errors: i64::try_from(errors).unwrap_or(i64::MAX),
+        errors: health.errors,
         current_task: health.current,
         last_success_ms: health.last_success_ms,
         last_error_ms: health.last_error_ms,

@@ -169,11 +169,16 @@ pub struct Health {
     /// Received or processing.
     pub waiting: i64,
     pub failed: i64,
+    /// Orders in the error queue (the integration's dead jobs).
+    pub errors: i64,
     /// The order being processed now.
     pub current: Option<String>,
     pub last_success_ms: Option<i64>,
     pub last_error_ms: Option<i64>,
+    /// `code: message`, as the API and `/alive` give it.
     pub last_error: Option<String>,
+    /// The last error's reason, for the pages to say in their language.
+    pub last_reason: Option<Reason>,
 }
 
 #[derive(Clone)]
@@ -672,12 +677,21 @@ impl Orders {
         .bind(integration.0)
         .fetch_optional(db)
         .await)?;
+        let errors = self
+            .jobs
+            .of_key(&job_key(integration), JobState::Dead)
+            .await?
+            .len();
         Ok(Health {
             waiting: count(&[OrderStatus::Received, OrderStatus::Processing]),
             failed: count(&[OrderStatus::Failed]),
+            errors: i64::try_from(errors).unwrap_or(i64::MAX),
             current: current.map(|(id,)| id),
             last_success_ms: success.and_then(|(ms,)| ms),
             last_error_ms: error.as_ref().map(|(ms, _, _)| *ms),
+            last_reason: error
+                .as_ref()
+                .and_then(|(_, reason, _)| reason.as_deref().and_then(Reason::parse)),
             last_error: error.map(|(_, reason, message)| {
                 [reason, message]
                     .into_iter()

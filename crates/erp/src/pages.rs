@@ -48,11 +48,11 @@ pub fn router(erp: Erp) -> Router {
 struct Row {
     integration: Integration,
     health: Health,
-    errors: usize,
     listener: String,
     listener_ok: bool,
     last_success: String,
     last_error: String,
+    last_reason: String,
 }
 
 #[derive(Template)]
@@ -166,19 +166,14 @@ async fn list_page(State(erp): State<Erp>, admin: Admin) -> Result<Response, Htt
     let mut rows = Vec::new();
     for integration in erp.integrations.list().await? {
         let health = erp.orders.health(integration.id).await?;
-        let errors = erp
-            .orders
-            .queued(integration.id, &[JobState::Dead])
-            .await?
-            .len();
         let (listener, listener_ok) =
             listener_text(admin.lang, &integration, erp.listeners.get(integration.id));
         rows.push(Row {
             last_success: when(&erp, health.last_success_ms),
             last_error: when(&erp, health.last_error_ms),
+            last_reason: last_reason(admin.lang, &health),
             integration,
             health,
-            errors,
             listener,
             listener_ok,
         });
@@ -373,6 +368,14 @@ struct OrderRow {
     reason: String,
 }
 
+/// The last error's reason in the page's language.
+fn last_reason(lang: Lang, health: &Health) -> String {
+    health
+        .last_reason
+        .map(|reason| reason.describe(lang == Lang::Ru).to_owned())
+        .unwrap_or_default()
+}
+
 #[derive(Template)]
 #[template(path = "admin_erp_integration.html")]
 struct IntegrationPage {
@@ -380,7 +383,6 @@ struct IntegrationPage {
     section: &'static str,
     integration: Integration,
     health: Health,
-    errors: usize,
     listener: String,
     listener_ok: bool,
     form: FormValues,
@@ -392,6 +394,7 @@ struct IntegrationPage {
     versions: Vec<(ScriptVersion, String)>,
     last_success: String,
     last_error: String,
+    last_reason: String,
 }
 
 impl IntegrationPage {
@@ -415,13 +418,14 @@ fn status_label(lang: Lang, status: &str) -> &'static str {
     }
 }
 
+/// Why an order failed, in the page's language (the connector's own words go under "details").
 fn reason_text(lang: Lang, order: &Order) -> String {
-    let russian = lang == Lang::Ru;
-    match (order.reason, order.message.as_deref()) {
-        (Some(reason), Some(message)) => format!("{} ({message})", reason.describe(russian)),
-        (Some(reason), None) => reason.describe(russian).to_owned(),
-        (None, Some(message)) => message.to_owned(),
-        (None, None) => String::new(),
+    match order.reason {
+        Some(reason) => reason.describe(lang == Lang::Ru).to_owned(),
+        None if order.status == OrderStatus::BadRequest => lang
+            .pick("заказ OilMat не принят", "OilMat's order was refused")
+            .to_owned(),
+        None => String::new(),
     }
 }
 
@@ -441,11 +445,6 @@ async fn integration_page(
     let integration = erp.integrations.get(IntegrationId(id)).await?;
     let status = OrderStatus::parse(&query.status);
     let health = erp.orders.health(integration.id).await?;
-    let errors = erp
-        .orders
-        .queued(integration.id, &[JobState::Dead])
-        .await?
-        .len();
     let orders = erp
         .orders
         .list(integration.id, status, ORDERS_SHOWN)
@@ -476,8 +475,8 @@ async fn integration_page(
         form: FormValues::of(&integration),
         last_success: when(&erp, health.last_success_ms),
         last_error: when(&erp, health.last_error_ms),
+        last_reason: last_reason(admin.lang, &health),
         health,
-        errors,
         listener,
         listener_ok,
         integration,

@@ -2,17 +2,13 @@
 //! named, duplicates refused), read back without their password, changed (a new script is a new version),
 //! started, stopped and killed, their orders listed, a failed order put back, and removal.
 
+mod common;
+
 use serde_json::{Value, json};
 use tillwire_platform::tokens::{Scope, TokenName, Tokens};
-use tillwire_platform::{Platform, Settings, Store, area};
+use tillwire_platform::{Platform, area};
 use tillwire_testkit::reqwest::{Client, Method};
 use tillwire_testkit::{TestDatabase, http_client, serve_router};
-
-const AREAS: [&tillwire_platform::Area; 3] = [
-    &tillwire_platform::AREA,
-    &tillwire_units::AREA,
-    &tillwire_erp::AREA,
-];
 
 struct App {
     base: String,
@@ -25,16 +21,8 @@ struct App {
 
 impl App {
     async fn start(db: TestDatabase) -> App {
-        let store = Store::connect(db.url()).await.expect("connect");
-        store
-            .migrate(&area::migrations(&AREAS))
-            .await
-            .expect("migrate");
-        let data = tempfile::tempdir().expect("data dir");
-        let mut settings = Settings::for_database(db.url());
-        settings.data_dir = data.path().to_owned();
-        let platform = Platform::new(store, settings);
-        let built = area::assemble(&AREAS, &platform).expect("assemble");
+        let (platform, data) = common::platform(&db, |_| {}).await;
+        let built = area::assemble(&common::AREAS, &platform).expect("assemble");
         let (base, _) = serve_router(built.router).await;
         let token = Tokens(&platform.store)
             .issue(

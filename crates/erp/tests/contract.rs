@@ -3,11 +3,13 @@
 //! the bytes of its JSON, `unique_id` idempotency (also under concurrent resends), who may call (tokens by scope,
 //! the allow-list), and the password never coming back. The worker stays parked, so no browser is needed here.
 
+mod common;
+
 use serde_json::{Value, json};
 use tillwire_erp::integrations::{IntegrationSpec, Workshop};
 use tillwire_erp::{Erp, ErpType, Integration, IntegrationId, OrderStatus, contract};
 use tillwire_platform::tokens::{Scope, TokenName, Tokens};
-use tillwire_platform::{Platform, Settings, Store, area, read};
+use tillwire_platform::{Platform, area, read};
 use tillwire_testkit::reqwest::{Client, Method, header};
 use tillwire_testkit::{TestDatabase, http_client, serve_router};
 
@@ -38,32 +40,16 @@ impl Reply {
     }
 }
 
-const AREAS: [&tillwire_platform::Area; 3] = [
-    &tillwire_platform::AREA,
-    &tillwire_units::AREA,
-    &tillwire_erp::AREA,
-];
-
 /// A platform with the erp area and one integration (no login of its own unless `login`), served on both
 /// mounts. `allow` replaces the default allow-list (loopback).
 async fn start(db: TestDatabase, login: bool, allow: Option<&str>) -> App {
-    let store = Store::connect(db.url()).await.expect("connect");
-    store
-        .migrate(&area::migrations(&AREAS))
-        .await
-        .expect("migrate");
-    let data = tempfile::tempdir().expect("data dir");
-    let mut settings = Settings::for_database(db.url());
-    settings.data_dir = data.path().to_owned();
-    if let Some(allow) = allow {
-        settings.set("erp.allow", allow);
-    }
-    let platform = Platform::new(store, settings);
-    tillwire_units::Units(&platform.store)
-        .ensure_default("Главный")
-        .await
-        .unwrap();
-    let built = area::assemble(&AREAS, &platform).expect("assemble");
+    let (platform, data) = common::platform(&db, |settings| {
+        if let Some(allow) = allow {
+            settings.set("erp.allow", allow);
+        }
+    })
+    .await;
+    let built = area::assemble(&common::AREAS, &platform).expect("assemble");
     let erp = built.service::<Erp>().expect("the erp area's services");
     let mut spec = IntegrationSpec::new(Workshop::parse("hosses").unwrap(), ErpType::AdManager);
     if login {

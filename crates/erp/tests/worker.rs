@@ -5,6 +5,8 @@
 //! after the default three attempts; one integration failing for good leaves another unaffected; a
 //! failure is a domain event for notify.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,15 +15,9 @@ use tillwire_erp::integrations::{ErpUrl, IntegrationSpec, Workshop};
 use tillwire_erp::sim::{DEFAULT_PASSWORD, DEFAULT_USERNAME, ErpSim, Product};
 use tillwire_erp::{Erp, ErpType, Integration, OrderStatus, Reason, contract};
 use tillwire_platform::area::Shutdown;
-use tillwire_platform::{Platform, Settings, Store, area, read};
+use tillwire_platform::{Platform, area, read};
 use tillwire_testkit::reqwest::{Client, header};
 use tillwire_testkit::{TestDatabase, eventually, http_client, serve_router};
-
-const AREAS: [&tillwire_platform::Area; 3] = [
-    &tillwire_platform::AREA,
-    &tillwire_units::AREA,
-    &tillwire_erp::AREA,
-];
 
 struct App {
     client: Client,
@@ -47,20 +43,8 @@ async fn sim(erp: ErpType) -> (ErpSim, String) {
 impl App {
     /// The erp area with its job runner working.
     async fn start(db: TestDatabase) -> App {
-        let store = Store::connect(db.url()).await.expect("connect");
-        store
-            .migrate(&area::migrations(&AREAS))
-            .await
-            .expect("migrate");
-        let data = tempfile::tempdir().expect("data dir");
-        let mut settings = Settings::for_database(db.url());
-        settings.data_dir = data.path().to_owned();
-        let platform = Platform::new(store, settings);
-        tillwire_units::Units(&platform.store)
-            .ensure_default("Главный")
-            .await
-            .unwrap();
-        let built = area::assemble(&AREAS, &platform).expect("assemble");
+        let (platform, data) = common::platform(&db, |_| {}).await;
+        let built = area::assemble(&common::AREAS, &platform).expect("assemble");
         let erp = built.service::<Erp>().expect("the erp area's services");
         let (stop, stopped) = Shutdown::channel();
         let runner = platform.jobs.clone();
@@ -284,6 +268,21 @@ tillwire_testkit::both_backends!(each_fault_ends_in_its_status_and_reason, |db| 
         (Some("verify_failed"), Some(2)),
         "{failed}"
     );
+    // A transient failure that clears before the next attempt: the retry succeeds, with one line.
+    app.create(&own, "flaky", "563", "10", 2).await;
+    eventually("the first attempt to fail", || async {
+        let status = app.status(&own, "flaky").await;
+        status["reason_code"] == "verify_failed" && status["status"] == "received"
+    })
+    .await;
+    sim.set_drop_saves(false);
+    let retried = app.settled(&own, "flaky").await;
+    assert_eq!(
+        (retried["status"].as_str(), retried["attempts"].as_i64()),
+        (Some("completed"), Some(2)),
+        "{retried}"
+    );
+    assert_eq!(sim.lines("563").len(), 1);
     // The error queue holds the failed ones; put back with the ERP fixed, it succeeds with one line.
     let errors: Value = app
         .client

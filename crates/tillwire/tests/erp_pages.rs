@@ -1,6 +1,7 @@
 //! The ERP bridge's pages in the real binary with `serve --demo`: the demo workshop's integration parked with its
 //! two orders; a new integration added on the page opens its own port for OilMat, is refused with every wrong
-//! field named, and closes its port when killed; the pages never show a password; in both languages.
+//! field named, and closes its port when killed; with autostart its worker is running again after a restart
+//! although it was stopped; the pages never show a password; in both languages.
 
 mod common;
 
@@ -76,6 +77,7 @@ async fn integrations_are_added_watched_and_killed_on_the_page() {
             ("max_attempts", "0".to_owned()),
             ("task_timeout_secs", "30".to_owned()),
             ("active", "on".to_owned()),
+            ("autostart", "on".to_owned()),
             ("script", script.to_owned()),
         ]
     };

@@ -21,8 +21,14 @@ struct Run {
     base: String,
 }
 
-/// Starts `tillwire erp run PORT hosses admanager --erp-url ERP` on `db` and `data`.
+/// Starts `tillwire erp run PORT hosses admanager --erp-url ERP` on `db` and `data`, logging everything (debug)
+/// to `data/erp-run-PORT.log`.
 fn run(db: &TestDatabase, data: &std::path::Path, port: u16, erp: &str) -> Run {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join(format!("erp-run-{port}.log")))
+        .expect("log file");
     let child = Command::new(BIN)
         .args([
             "erp",
@@ -37,10 +43,10 @@ fn run(db: &TestDatabase, data: &std::path::Path, port: u16, erp: &str) -> Run {
         .arg(db.url())
         .arg("--data-dir")
         .arg(data)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "debug")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log)
         .spawn()
         .expect("start tillwire erp run");
     Run {
@@ -143,6 +149,13 @@ async fn it_serves_oilmat_keeps_its_state_and_kill_ends_it() {
     assert!(!queue.to_string().contains(DEFAULT_PASSWORD), "{queue}");
     second.child.kill().ok();
     second.child.wait().ok();
+    let log =
+        std::fs::read_to_string(data.path().join(format!("erp-run-{port}.log"))).expect("the log");
+    assert!(log.contains("order received"), "{log}");
+    assert!(
+        !log.contains(DEFAULT_PASSWORD),
+        "the password is in the log"
+    );
 }
 
 #[tokio::test]

@@ -158,10 +158,6 @@ async fn alive(State(erp): State<Erp>, Target(integration): Target) -> Response 
         Ok(health) => health,
         Err(error) => return internal(error),
     };
-    let errors = match erp.orders.queued(integration.id, &[JobState::Dead]).await {
-        Ok(errors) => errors.len(),
-        Err(error) => return internal(error),
-    };
     let running = integration.worker_running;
     flask::json(
         StatusCode::OK,
@@ -172,7 +168,7 @@ async fn alive(State(erp): State<Erp>, Target(integration): Target) -> Response 
             ("erp_type", Value::from(integration.erp_type.name())),
             ("current_task", Value::from(health.current)),
             ("queue_length", Value::from(health.waiting)),
-            ("error_length", Value::from(errors)),
+            ("error_length", Value::from(health.errors)),
             (
                 "last_success_at",
                 Value::from(health.last_success_ms.map(iso)),
