@@ -45,7 +45,7 @@ pub async fn start(platform: &Platform) -> anyhow::Result<()> {
             },
             sealed_credentials: None,
         };
-        orders.receive(&integration, &intake).await?;
+        orders.receive_all(&[(integration.clone(), intake)]).await?;
     }
     println!(
         "Demo ERP (AD Manager simulator): {base}/sim/ shows the lines the demo workshop's orders add"

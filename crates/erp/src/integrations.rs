@@ -4,6 +4,8 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use tillwire_platform::error::{Constraint, ResultExt};
@@ -362,6 +364,10 @@ macro_rules! insert_version {
 pub struct Integrations {
     pub store: Store,
     pub data_dir: PathBuf,
+    /// Counts this process's writes, so what is kept from a read ([`crate::cache`]) is dropped at once.
+    generation: Arc<AtomicU64>,
+    /// The installation's secret box, read once (an order's login is sealed on the `/create` path).
+    secrets: Arc<std::sync::OnceLock<SecretBox>>,
 }
 
 fn workshop_text() -> Text {
@@ -392,11 +398,29 @@ pub fn not_found() -> HttpError {
 
 impl Integrations {
     pub fn new(store: Store, data_dir: PathBuf) -> Self {
-        Integrations { store, data_dir }
+        Integrations {
+            store,
+            data_dir,
+            generation: Arc::default(),
+            secrets: Arc::default(),
+        }
     }
 
-    fn secret_box(&self) -> Result<SecretBox, HttpError> {
-        SecretBox::load(&self.data_dir).map_err(HttpError::internal)
+    /// Changes with every write of this process.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    fn touched(&self) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn secret_box(&self) -> Result<&SecretBox, HttpError> {
+        if let Some(secrets) = self.secrets.get() {
+            return Ok(secrets);
+        }
+        let loaded = SecretBox::load(&self.data_dir).map_err(HttpError::internal)?;
+        Ok(self.secrets.get_or_init(|| loaded))
     }
 
     /// Seals a password with the installation's key.
@@ -482,6 +506,7 @@ impl Integrations {
         .await);
         let id = id.on_constraint(Constraint::Unique, taken)?;
         tracing::info!(integration = id, by, "erp: integration added");
+        self.touched();
         self.get(IntegrationId(id)).await
     }
 
@@ -567,6 +592,7 @@ impl Integrations {
         .await);
         updated.on_constraint(Constraint::Unique, taken)?;
         tracing::info!(by, script_version = version, "erp: integration changed");
+        self.touched();
         self.get(id).await
     }
 
@@ -581,6 +607,7 @@ impl Integrations {
             return Err(not_found());
         }
         tracing::info!(integration = %id, by, "erp: integration removed");
+        self.touched();
         Ok(())
     }
 
@@ -607,6 +634,7 @@ impl Integrations {
         if changed == 0 {
             return Err(not_found());
         }
+        self.touched();
         Ok(())
     }
 
@@ -620,6 +648,7 @@ impl Integrations {
         .execute(db)
         .await
         .map(|r| r.rows_affected()))?;
+        self.touched();
         Ok(started)
     }
 

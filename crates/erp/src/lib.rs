@@ -7,11 +7,13 @@
 //! layer; `import` carries OilMat's status databases over; `sim` simulates both ERPs for tests and the demo.
 
 mod api;
+mod cache;
 pub mod config;
 pub mod connector;
 pub mod contract;
 mod demo;
 pub mod import;
+mod intake;
 pub mod integrations;
 pub mod listeners;
 pub mod model;
@@ -20,6 +22,8 @@ mod pages;
 pub mod sim;
 pub mod standalone;
 pub mod worker;
+
+use std::sync::Arc;
 
 use tillwire_platform::area::SettingsSection;
 use tillwire_platform::server::Networks;
@@ -56,6 +60,12 @@ pub struct Erp {
     pub allow: Networks,
     /// `tillwire erp run`: `/kill` ends the process, as the original's did.
     pub standalone: bool,
+    /// `/create`'s orders, written in batches.
+    intake: intake::IntakeWriter,
+    /// Integrations by id and by workshop, and their health, as OilMat's clients ask for them again and again.
+    by_id: Arc<cache::Recent<IntegrationId, Integration>>,
+    by_workshop: Arc<cache::Recent<String, Integration>>,
+    health: Arc<cache::Recent<IntegrationId, orders::Health>>,
 }
 
 impl Erp {
@@ -68,6 +78,7 @@ impl Erp {
             orders.clone(),
             settings.browser.clone(),
         );
+        let intake = intake::IntakeWriter::start(orders.clone());
         Erp {
             platform,
             integrations,
@@ -76,7 +87,54 @@ impl Erp {
             listeners: listeners::Listeners::default(),
             allow: settings.allow.clone(),
             standalone: standalone::is_standalone(),
+            intake,
+            by_id: Arc::default(),
+            by_workshop: Arc::default(),
+            health: Arc::default(),
         }
+    }
+
+    /// Receives an order from OilMat (see [`Orders::receive_all`]), committed with those arriving at the same time.
+    pub async fn receive(
+        &self,
+        integration: Integration,
+        intake: orders::Intake,
+    ) -> Result<orders::Received, HttpError> {
+        self.intake.receive(integration, intake).await
+    }
+
+    /// An integration, read at most once a second while nothing here changes it.
+    pub async fn integration(&self, id: IntegrationId) -> Result<Integration, HttpError> {
+        let generation = self.integrations.generation();
+        if let Some(kept) = self.by_id.get(&id, generation) {
+            return Ok(kept);
+        }
+        let integration = self.integrations.get(id).await?;
+        self.by_id.put(id, generation, integration.clone());
+        Ok(integration)
+    }
+
+    /// The integration of a workshop, kept as [`Erp::integration`] is.
+    pub async fn integration_of(&self, workshop: &str) -> Result<Integration, HttpError> {
+        let generation = self.integrations.generation();
+        if let Some(kept) = self.by_workshop.get(&workshop.to_owned(), generation) {
+            return Ok(kept);
+        }
+        let integration = self.integrations.by_workshop(workshop).await?;
+        self.by_workshop
+            .put(workshop.to_owned(), generation, integration.clone());
+        Ok(integration)
+    }
+
+    /// An integration's orders in numbers (what `/alive` and the pages tell), kept as [`Erp::integration`] is.
+    pub async fn health(&self, id: IntegrationId) -> Result<orders::Health, HttpError> {
+        let generation = self.orders.generation();
+        if let Some(kept) = self.health.get(&id, generation) {
+            return Ok(kept);
+        }
+        let health = self.orders.health(id).await?;
+        self.health.put(id, generation, health.clone());
+        Ok(health)
     }
 
     /// Tells listeners and pages on every instance that integrations changed.

@@ -4,8 +4,10 @@
 //! domain event `erp.line_failed`, which notify turns into an alert. The error queue is the integration's dead
 //! jobs.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde::{Deserialize, Serialize};
-use tillwire_platform::error::Constraint;
 use tillwire_platform::jobs::{BackgroundJob, EnqueueJob, JobQueue, JobState};
 use tillwire_platform::outbox::{NewEvent, RecordEvent};
 use tillwire_platform::{HttpError, Store, Text, now_ms, read, write, write_tx};
@@ -20,11 +22,12 @@ pub const LINE_FAILED: &str = "erp.line_failed";
 #[serde(transparent)]
 pub struct OrderId(pub i64);
 
-/// The job that puts one order's line into its integration's ERP.
+/// The job that puts one order's line into its integration's ERP. It names the order by its `unique_id`, so the
+/// job can be written before the order's row, in one round trip each.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LineJob {
     pub integration: IntegrationId,
-    pub order: OrderId,
+    pub unique_id: String,
 }
 
 impl BackgroundJob for LineJob {
@@ -146,9 +149,9 @@ pub struct Intake {
 #[derive(Debug)]
 pub enum Received {
     /// A new order, queued.
-    Queued(Order),
+    Queued(OrderId),
     /// This `unique_id` was received before: nothing was queued.
-    Seen(Order),
+    Seen(Box<Order>),
 }
 
 /// What a failed attempt left behind for a person to look at.
@@ -185,6 +188,8 @@ pub struct Health {
 pub struct Orders {
     pub store: Store,
     pub jobs: JobQueue,
+    /// Counts this process's writes, so what is kept from a read ([`crate::cache`]) is dropped at once.
+    generation: Arc<AtomicU64>,
 }
 
 fn not_found() -> HttpError {
@@ -193,76 +198,93 @@ fn not_found() -> HttpError {
 
 impl Orders {
     pub fn new(store: Store, jobs: JobQueue) -> Self {
-        Orders { store, jobs }
+        Orders {
+            store,
+            jobs,
+            generation: Arc::default(),
+        }
     }
 
-    /// Receives a valid order: queued when its `unique_id` is new to the integration (or was only ever a bad
-    /// request), otherwise left as it is and returned.
-    #[tracing::instrument(skip_all, fields(integration = %integration.id, order = %intake.line.unique_id))]
-    pub async fn receive(
+    /// Changes with every write of this process.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    fn touched(&self) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Receives valid orders, in one transaction: each is queued when its `unique_id` is new to its integration
+    /// (or was only ever a bad request), otherwise left as it is and returned. The order's insert returns no row
+    /// when the id is a real order's, and only a new order gets its job.
+    #[tracing::instrument(skip_all, fields(orders = intakes.len()))]
+    pub async fn receive_all(
         &self,
-        integration: &Integration,
-        intake: &Intake,
-    ) -> Result<Received, HttpError> {
-        let unique_id = intake.line.unique_id.as_str();
-        if let Some(seen) = self.get(integration.id, unique_id).await?
-            && seen.status != OrderStatus::BadRequest
-        {
-            return Ok(Received::Seen(seen));
-        }
+        intakes: &[(Integration, Intake)],
+    ) -> Result<Vec<Received>, HttpError> {
         let now = now_ms();
-        let line = &intake.line;
-        let inserted: Result<i64, sqlx::Error> = write_tx!(&self.store, tx => async {
-            // A bad request leaves a row without a job; the corrected order takes its place.
-            sqlx::query(
-                "DELETE FROM erp_orders WHERE integration_id = $1 AND unique_id = $2 AND status = 'bad request'",
-            )
-            .bind(integration.id.0)
-            .bind(unique_id)
-            .execute(&mut **tx)
-            .await?;
-            let (id,): (i64,) = sqlx::query_as(
-                "INSERT INTO erp_orders (integration_id, unique_id, dealer, case_nr, product_nr, amount, status,
-                     credentials_sealed, received_ms, updated_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'received', $7, $8, $8) RETURNING id",
-            )
-            .bind(integration.id.0)
-            .bind(unique_id)
-            .bind(&intake.dealer)
-            .bind(line.case_nr.as_str())
-            .bind(line.product_nr.as_str())
-            .bind(i64::from(line.amount.get()))
-            .bind(intake.sealed_credentials.as_deref())
-            .bind(now)
-            .fetch_one(&mut **tx)
-            .await?;
-            let job = LineJob { integration: integration.id, order: OrderId(id) }
-                .to_job()
-                .with_max_attempts(integration.max_attempts);
-            let job_id = (**tx).enqueue_job(&job).await?;
-            sqlx::query("UPDATE erp_orders SET job_id = $2 WHERE id = $1")
-                .bind(id)
-                .bind(job_id)
-                .execute(&mut **tx)
+        let written: Result<Vec<Option<i64>>, sqlx::Error> = write_tx!(&self.store, tx => async {
+            let mut ids = Vec::with_capacity(intakes.len());
+            for (integration, intake) in intakes {
+                let line = &intake.line;
+                // A bad request left a row without a job; the corrected order takes its place.
+                let id: Option<(i64,)> = sqlx::query_as(
+                    "INSERT INTO erp_orders (integration_id, unique_id, dealer, case_nr, product_nr, amount, status,
+                         credentials_sealed, received_ms, updated_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, 'received', $7, $8, $8)
+                     ON CONFLICT (integration_id, unique_id) DO UPDATE SET dealer = excluded.dealer,
+                         case_nr = excluded.case_nr, product_nr = excluded.product_nr, amount = excluded.amount,
+                         status = 'received', reason = NULL, message = NULL,
+                         credentials_sealed = excluded.credentials_sealed, received_ms = excluded.received_ms,
+                         finished_ms = NULL, updated_ms = excluded.updated_ms
+                     WHERE erp_orders.status = 'bad request'
+                     RETURNING id",
+                )
+                .bind(integration.id.0)
+                .bind(line.unique_id.as_str())
+                .bind(&intake.dealer)
+                .bind(line.case_nr.as_str())
+                .bind(line.product_nr.as_str())
+                .bind(i64::from(line.amount.get()))
+                .bind(intake.sealed_credentials.as_deref())
+                .bind(now)
+                .fetch_optional(&mut **tx)
                 .await?;
-            Ok::<_, sqlx::Error>(id)
+                if let Some((id,)) = id {
+                    let job = LineJob {
+                        integration: integration.id,
+                        unique_id: line.unique_id.to_string(),
+                    }
+                    .to_job()
+                    .with_max_attempts(integration.max_attempts);
+                    let job_id = (**tx).enqueue_job(&job).await?;
+                    sqlx::query("UPDATE erp_orders SET job_id = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(job_id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                ids.push(id.map(|(id,)| id));
+            }
+            Ok::<_, sqlx::Error>(ids)
         }
         .await);
-        match inserted {
-            Ok(id) => {
-                self.jobs.notify();
-                Ok(Received::Queued(self.find(OrderId(id)).await?))
-            }
-            // Another request with the same id committed first.
-            Err(error) if tillwire_platform::error::violates(&error, Constraint::Unique) => {
-                let seen = self
-                    .get(integration.id, unique_id)
-                    .await?
-                    .ok_or_else(not_found)?;
-                Ok(Received::Seen(seen))
-            }
-            Err(error) => Err(error.into()),
+        let written = written?;
+        self.touched();
+        self.jobs.notify();
+        let mut received = Vec::with_capacity(written.len());
+        for ((integration, intake), id) in intakes.iter().zip(written) {
+            received.push(match id {
+                Some(id) => Received::Queued(OrderId(id)),
+                // The id is a real order's: nothing was written for it.
+                None => Received::Seen(Box::new(
+                    self.get(integration.id, intake.line.unique_id.as_str())
+                        .await?
+                        .ok_or_else(not_found)?,
+                )),
+            });
         }
+        Ok(received)
     }
 
     /// Records a refused `/create` whose `unique_id` could be read, when that id is new: its status then says
@@ -288,6 +310,7 @@ impl Orders {
         .execute(db)
         .await
         .map(|r| r.rows_affected()))?;
+        self.touched();
         Ok(())
     }
 
@@ -342,22 +365,25 @@ impl Orders {
         integration: IntegrationId,
         states: &[JobState],
     ) -> Result<Vec<(i64, Order)>, HttpError> {
-        let mut orders = Vec::new();
         let mut jobs = Vec::new();
         for state in states {
             jobs.extend(self.jobs.of_key(&job_key(integration), *state).await?);
         }
         jobs.sort_by_key(|job| job.id);
-        for job in jobs {
-            let row: Option<Row> = read!(&self.store, db => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM erp_orders WHERE job_id = $1 AND integration_id = $2"
-            )))
-            .bind(job.id)
-            .bind(integration.0)
-            .fetch_optional(db)
-            .await)?;
-            orders.extend(row.map(|row| (job.id, from_row(row))));
-        }
+        let rows: Vec<Row> = read!(&self.store, db => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM erp_orders WHERE integration_id = $1 AND job_id IS NOT NULL"
+        )))
+        .bind(integration.0)
+        .fetch_all(db)
+        .await)?;
+        let mut by_job: std::collections::HashMap<i64, Order> = rows
+            .into_iter()
+            .filter_map(|row| row.job_id.map(|job| (job, from_row(row))))
+            .collect();
+        let orders: Vec<(i64, Order)> = jobs
+            .into_iter()
+            .filter_map(|job| by_job.remove(&job.id).map(|order| (job.id, order)))
+            .collect();
         Ok(orders)
     }
 
@@ -385,6 +411,7 @@ impl Orders {
         .execute(db)
         .await
         .map(|r| r.rows_affected()))?;
+        self.touched();
         Ok(())
     }
 
@@ -402,6 +429,7 @@ impl Orders {
         .execute(db)
         .await
         .map(|r| r.rows_affected()))?;
+        self.touched();
         Ok(())
     }
 
@@ -423,6 +451,7 @@ impl Orders {
         .execute(db)
         .await
         .map(|r| r.rows_affected()))?;
+        self.touched();
         Ok(())
     }
 
@@ -463,6 +492,7 @@ impl Orders {
         .await);
         failed?;
         tracing::warn!(integration = %integration.id, order = %order.unique_id, %reason, message, "erp: order failed");
+        self.touched();
         Ok(())
     }
 
@@ -537,7 +567,7 @@ impl Orders {
         };
         let job = LineJob {
             integration: integration.id,
-            order: id,
+            unique_id: order.unique_id.clone(),
         }
         .to_job()
         .with_max_attempts(integration.max_attempts);
@@ -558,6 +588,7 @@ impl Orders {
         .await);
         requeued?;
         self.jobs.notify();
+        self.touched();
         self.find(id).await
     }
 
@@ -586,6 +617,7 @@ impl Orders {
                 cleared.push(order);
             }
         }
+        self.touched();
         Ok(cleared)
     }
 
@@ -636,6 +668,7 @@ impl Orders {
             .execute(db)
             .await
             .map(|r| r.rows_affected()))?;
+        self.touched();
         Ok(true)
     }
 
@@ -728,6 +761,7 @@ impl Orders {
         .execute(db)
         .await
         .map(|r| r.rows_affected()))?;
+        self.touched();
         Ok(inserted == 1)
     }
 }

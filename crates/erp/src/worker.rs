@@ -86,7 +86,7 @@ impl Worker {
     }
 
     /// Runs one attempt of one order.
-    #[tracing::instrument(skip_all, fields(integration = %job.integration, order = job.order.0, attempt = attempt.number))]
+    #[tracing::instrument(skip_all, fields(integration = %job.integration, order = %job.unique_id, attempt = attempt.number))]
     pub async fn handle(&self, job: LineJob, attempt: Attempt) -> Result<(), JobFailure> {
         let integration = match self.integrations.get(job.integration).await {
             Ok(integration) => integration,
@@ -98,10 +98,10 @@ impl Worker {
         if !integration.active || !integration.worker_running {
             return Err(JobFailure::Defer(PARKED_RECHECK));
         }
-        let order = match self.orders.find(job.order).await {
-            Ok(order) => order,
+        let order = match self.orders.get(job.integration, &job.unique_id).await {
+            Ok(Some(order)) => order,
             // Removed with its integration's history: nothing to do.
-            Err(error) if error.status() == axum::http::StatusCode::NOT_FOUND => return Ok(()),
+            Ok(None) => return Ok(()),
             Err(error) => return Err(retry(error)),
         };
         if order.status.is_final() {

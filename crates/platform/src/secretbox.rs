@@ -65,19 +65,23 @@ impl SecretBox {
             std::fs::create_dir_all(dir).map_err(failed)?;
         }
         let key: [u8; KEY_LEN] = rand::random();
-        // `create_new`: of two processes starting together, one writes the key and both read it.
-        let created = std::fs::OpenOptions::new()
+        // Written whole to a file of its own, then linked into place: the link fails when the key exists, so of
+        // two writers (processes starting together, or two requests sealing the first secret) one key wins and
+        // nobody ever reads a file still being written.
+        let draft = path.with_extension(format!("{}.tmp", rand::random::<u32>()));
+        let written = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(path);
-        match created {
-            Ok(mut file) => {
-                file.write_all(STANDARD.encode(key).as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(failed)?;
-                Ok(SecretBox::new(key))
-            }
+            .open(&draft)
+            .and_then(|mut file| {
+                file.write_all(STANDARD.encode(key).as_bytes())?;
+                file.sync_all()
+            });
+        let linked = written.and_then(|()| std::fs::hard_link(&draft, path));
+        let _ = std::fs::remove_file(&draft);
+        match linked {
+            Ok(()) => Ok(SecretBox::new(key)),
             Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
                 let text = std::fs::read_to_string(path).map_err(failed)?;
                 decode_key(&text, &path.display().to_string())
@@ -186,6 +190,31 @@ mod tests {
             again.open(&first.seal("kept")).expect("same key").expose(),
             "kept"
         );
+    }
+
+    #[test]
+    fn writers_racing_for_the_first_key_all_get_the_one_that_won() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let boxes: Vec<SecretBox> = std::thread::scope(|scope| {
+                let racers: Vec<_> = (0..8)
+                    .map(|_| scope.spawn(|| SecretBox::load_with(None, dir.path())))
+                    .collect();
+                racers
+                    .into_iter()
+                    .map(|racer| racer.join().expect("no panic").expect("a whole key"))
+                    .collect()
+            });
+            let sealed = boxes[0].seal("one key");
+            for other in &boxes {
+                assert_eq!(
+                    other.open(&sealed).expect("the same key").expose(),
+                    "one key"
+                );
+            }
+            let leftovers = std::fs::read_dir(dir.path()).expect("dir").count();
+            assert_eq!(leftovers, 1, "only the key file stays");
+        }
     }
 
     #[test]

@@ -80,7 +80,7 @@ impl FromRequestParts<Erp> for Target {
 
     async fn from_request_parts(parts: &mut Parts, erp: &Erp) -> Result<Self, Response> {
         let found = match parts.extensions.get::<Fixed>() {
-            Some(Fixed(id)) => erp.integrations.get(*id).await,
+            Some(Fixed(id)) => erp.integration(*id).await,
             None => {
                 let params = RawPathParams::from_request_parts(parts, erp)
                     .await
@@ -90,7 +90,7 @@ impl FromRequestParts<Erp> for Target {
                     .find(|(name, _)| *name == "workshop")
                     .map(|(_, value)| value.to_owned())
                     .ok_or_else(flask::not_found)?;
-                erp.integrations.by_workshop(&workshop).await
+                erp.integration_of(&workshop).await
             }
         };
         match found {
@@ -154,7 +154,7 @@ async fn guard(
 
 #[tracing::instrument(skip_all, fields(workshop = %integration.workshop))]
 async fn alive(State(erp): State<Erp>, Target(integration): Target) -> Response {
-    let health = match erp.orders.health(integration.id).await {
+    let health = match erp.health(integration.id).await {
         Ok(health) => health,
         Err(error) => return internal(error),
     };
@@ -543,9 +543,10 @@ async fn create(
             Err(error) => return internal(error),
         }
     }
-    match erp.orders.receive(&integration, &intake).await {
-        Ok(Received::Queued(order)) => {
-            tracing::info!(order = %order.unique_id, "erp: order received");
+    let unique_id = intake.line.unique_id.clone();
+    match erp.receive(integration, intake).await {
+        Ok(Received::Queued(_)) => {
+            tracing::info!(order = %unique_id, "erp: order received");
             flask::json(
                 StatusCode::OK,
                 &object([(
