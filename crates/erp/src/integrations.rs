@@ -150,13 +150,9 @@ impl Integration {
     pub fn has_login(&self) -> bool {
         self.username.is_some() && self.has_password
     }
-
-    /// The key of its jobs: one at a time, in order.
-    pub fn job_key(&self) -> String {
-        job_key(self.id)
-    }
 }
 
+/// The key of an integration's jobs: one at a time, in order.
 pub fn job_key(id: IntegrationId) -> String {
     format!("erp:{id}")
 }

@@ -171,7 +171,6 @@ pub struct EvidenceRow {
 pub struct Health {
     /// Received or processing.
     pub waiting: i64,
-    pub failed: i64,
     /// Orders in the error queue (the integration's dead jobs).
     pub errors: i64,
     /// The order being processed now.
@@ -717,7 +716,6 @@ impl Orders {
             .len();
         Ok(Health {
             waiting: count(&[OrderStatus::Received, OrderStatus::Processing]),
-            failed: count(&[OrderStatus::Failed]),
             errors: i64::try_from(errors).unwrap_or(i64::MAX),
             current: current.map(|(id,)| id),
             last_success_ms: success.and_then(|(ms,)| ms),
