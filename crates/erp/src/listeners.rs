@@ -33,9 +33,8 @@ pub async fn run(erp: Erp, host: IpAddr, mut shutdown: Shutdown) -> anyhow::Resu
     }
     let mut events = erp.platform.events.subscribe();
     let mut open: HashMap<IntegrationId, Open> = HashMap::new();
-    let mut refused: HashMap<u16, String> = HashMap::new();
     loop {
-        reconcile(&erp, host, &mut open, &mut refused).await;
+        reconcile(&erp, host, &mut open).await;
         tokio::select! {
             () = shutdown.wait() => break,
             () = tokio::time::sleep(RECHECK) => {}
@@ -59,12 +58,7 @@ async fn close(listener: Open) {
     let _ = listener.served.await;
 }
 
-async fn reconcile(
-    erp: &Erp,
-    host: IpAddr,
-    open: &mut HashMap<IntegrationId, Open>,
-    refused: &mut HashMap<u16, String>,
-) {
+async fn reconcile(erp: &Erp, host: IpAddr, open: &mut HashMap<IntegrationId, Open>) {
     let integrations = match erp.integrations.list().await {
         Ok(integrations) => integrations,
         Err(error) => {
@@ -96,7 +90,6 @@ async fn reconcile(
         let address = SocketAddr::new(host, port);
         match tokio::net::TcpListener::bind(address).await {
             Ok(listener) => {
-                refused.remove(&port);
                 erp.listeners.set(
                     id,
                     Some(ListenerState::Listening {
@@ -114,18 +107,14 @@ async fn reconcile(
                 open.insert(id, Open { port, stop, served });
             }
             Err(error) => {
-                // Said once per port and cause, not every few seconds.
-                let said = error.to_string();
-                erp.listeners.set(
-                    id,
-                    Some(ListenerState::Refused {
-                        address: address.to_string(),
-                        error: said.clone(),
-                    }),
-                );
-                if refused.get(&port) != Some(&said) {
-                    tracing::warn!(integration = %id, %address, error = %said, "erp: cannot listen; trying again");
-                    refused.insert(port, said);
+                let refused = ListenerState::Refused {
+                    address: address.to_string(),
+                    error: error.to_string(),
+                };
+                // Said once per address and cause, not every few seconds: the state shown already says it.
+                if erp.listeners.get(id).as_ref() != Some(&refused) {
+                    tracing::warn!(integration = %id, %address, %error, "erp: cannot listen; trying again");
+                    erp.listeners.set(id, Some(refused));
                 }
             }
         }
