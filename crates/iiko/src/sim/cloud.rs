@@ -1,0 +1,1 @@
+//! iikoCloud simulator (to be written).

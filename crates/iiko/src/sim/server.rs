@@ -1,0 +1,1 @@
+//! iikoServer simulator (to be written).
