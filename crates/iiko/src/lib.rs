@@ -1,6 +1,124 @@
-//! iiko intake (issue 15): orders from iikoCloud (webhooks and reconciliation polls) and iikoServer (the events
-//! journal) become production orders with queue numbers; closed sales come back from iikoServer's OLAP.
+//! iiko intake (issue 15): orders from iikoCloud (webhooks and reconciliation polls) become production orders with
+//! queue numbers, kept in step as items are added and deleted and the order is cancelled.
 //!
-//! `sim` simulates both iiko servers for tests and the demo, built from the spec, not from this crate's clients.
+//! `model` reads iiko's orders (decimals, open enums), `timezone` their terminal-local times; `cloud` is the
+//! iikoCloud client; `connections` the accounts with their sealed secrets, terminal groups and product mapping;
+//! `intake` the inbox and the job that applies an order to the kitchen; `webhook` the endpoint iiko calls; `poll`
+//! the reconciliation poll; `sim` simulates both iiko servers for tests and the demo, built from the spec, not
+//! from this crate's clients.
 
+pub mod cloud;
+pub mod config;
+pub mod connections;
+pub mod intake;
+pub mod model;
+pub mod poll;
 pub mod sim;
+pub mod timezone;
+pub mod webhook;
+
+use std::time::Duration;
+
+use tillwire_kitchen::Kitchen;
+use tillwire_platform::area::SettingsSection;
+use tillwire_platform::{Access, Answer, Area, HttpError, Migration, Platform};
+use tillwire_units::Units;
+
+pub use connections::{Connection, ConnectionId, Connections};
+pub use intake::Intake;
+pub use model::{IikoId, IikoOrder, OrderKind};
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    area: "iiko",
+    version: 1,
+    sqlite: include_str!("../migrations/sqlite/0001_iiko.sql"),
+    postgres: include_str!("../migrations/postgres/0001_iiko.sql"),
+}];
+
+/// The area's services, shared by the webhook, the jobs and the poll.
+#[derive(Clone)]
+pub struct Iiko {
+    pub platform: Platform,
+    pub connections: Connections,
+    pub intake: Intake,
+    pub settings: config::IikoSettings,
+    pub poll_every: Duration,
+    webhook_tokens: webhook::Tokens,
+}
+
+impl Iiko {
+    pub fn new(platform: Platform, kitchen: Kitchen, settings: config::IikoSettings) -> Iiko {
+        let connections =
+            Connections::new(platform.store.clone(), platform.settings.data_dir.clone());
+        let intake = Intake::new(platform.store.clone(), kitchen, connections.clone());
+        Iiko {
+            poll_every: settings.poll_every,
+            platform,
+            connections,
+            intake,
+            settings,
+            webhook_tokens: webhook::Tokens::default(),
+        }
+    }
+
+    /// Writes the `[[iiko.cloud]]` entries of the settings file as connections (refreshing those already there).
+    pub async fn load_config(&self) -> Result<(), HttpError> {
+        if self.settings.cloud.is_empty() {
+            return Ok(());
+        }
+        let units = Units(&self.platform.store).list().await?;
+        for entry in &self.settings.cloud {
+            let unit = match &entry.unit {
+                None => None,
+                Some(name) => Some(
+                    units
+                        .iter()
+                        .find(|u| u.name.as_str() == name)
+                        .map(|u| u.unit_id())
+                        .ok_or_else(|| {
+                            HttpError::internal(anyhow::anyhow!(
+                                "[[iiko.cloud]] {}: there is no unit named {name:?}",
+                                entry.organization
+                            ))
+                        })?,
+                ),
+            };
+            self.connections.upsert_from_config(entry, unit).await?;
+        }
+        self.webhook_tokens.clear();
+        Ok(())
+    }
+}
+
+pub const AREA: Area = Area {
+    name: "iiko",
+    migrations: MIGRATIONS,
+    settings: Some(SettingsSection {
+        name: "iiko",
+        env: config::ENV,
+        check: |settings| config::parse(settings).map(|_| ()),
+    }),
+    build: |assembly| {
+        let platform = assembly.platform.clone();
+        let settings = config::parse(&platform.settings)?;
+        let kitchen: Kitchen = assembly.service()?;
+        let iiko = Iiko::new(platform, kitchen, settings);
+        assembly.routes(Access::Public, Answer::Json, webhook::router(iiko.clone()));
+        let intake = iiko.intake.clone();
+        assembly
+            .jobs()
+            .register(move |job: intake::ApplyJob, attempt| {
+                let intake = intake.clone();
+                async move { intake.apply(job, attempt).await }
+            });
+        assembly.provide(iiko.clone());
+        assembly.task("iiko", move |shutdown| async move {
+            iiko.load_config()
+                .await
+                .map_err(|e| anyhow::anyhow!("iiko: {e}"))?;
+            poll::run(iiko, shutdown).await
+        });
+        Ok(())
+    },
+    ..Area::NONE
+};

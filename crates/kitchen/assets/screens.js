@@ -306,7 +306,7 @@
       return el("div", {
         class: held.has(order.id) ? "order-row held" : "order-row", id: `order-${order.id}`, "data-number": order.number,
         style: { background: status.color, color: textColorFor(status.color) },
-      }, el("span", { class: "number" }, String(order.number), failed), buttons,
+      }, el("span", { class: "number" }, String(order.number), posNumber(order), failed), buttons,
         el("span", { class: "status-name" }, status.name, chips,
           el("span", { class: "items" }, order.lines.map((line) => `${line.short_name} × ${quantity(line.quantity)}`).join(", "))),
         el("span", { class: `created${alertOf(order)}` }, clock(order.created_ms), el("small", { class: "age" }, age(order.created_ms))));
@@ -329,6 +329,12 @@
       }
     }
     return reached;
+  }
+  // The number the POS gave the order (iiko's), so staff can match it with the till's screen.
+  function posNumber(order) {
+    return order.external_number
+      ? el("small", { class: "pos-number", title: text("Номер в кассе", "Number at the till") }, `iiko ${order.external_number}`)
+      : "";
   }
   // A cancelled order stays on the kitchen screen, struck through, for a minute, so the cook sees it go.
   const CANCELLED_SHOWN_MS = 60000;
@@ -366,7 +372,7 @@
             text("Готово", "Ready"))
           : "";
         return el("article", { class: `${held.has(order.id) ? "ticket held" : "ticket"}${alertOf(order)}`, id: `order-${order.id}` },
-          el("header", {}, el("b", { class: "number" }, `№ ${order.number}`),
+          el("header", {}, el("b", { class: "number" }, `№ ${order.number}`), posNumber(order),
             el("span", { class: "times" }, clock(order.created_ms), el("small", { class: "age" }, age(order.created_ms)))),
           el("ul", {}, ...lines), ready);
       });

@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod api;
+pub mod external;
 pub mod import;
 mod key_cache;
 pub mod model;
@@ -68,6 +69,12 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 6,
         sqlite: include_str!("../migrations/sqlite/0006_crossed_lines.sql"),
         postgres: include_str!("../migrations/postgres/0006_crossed_lines.sql"),
+    },
+    Migration {
+        area: "kitchen",
+        version: 7,
+        sqlite: include_str!("../migrations/sqlite/0007_external_orders.sql"),
+        postgres: include_str!("../migrations/postgres/0007_external_orders.sql"),
     },
 ];
 

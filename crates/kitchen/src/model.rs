@@ -305,6 +305,7 @@ pub struct OrderRow {
     pub created_ms: i64,
     pub status_changed_ms: i64,
     pub print_failed: bool,
+    pub external_number: Option<String>,
 }
 
 /// An order with everything a screen shows about it.
@@ -319,6 +320,8 @@ pub struct OrderView {
     pub status_changed_ms: i64,
     /// The last attempt at printing its ticket failed (cleared once a ticket prints).
     pub print_failed: bool,
+    /// The number the POS that sent it gave it (an iiko order's), shown beside the queue number.
+    pub external_number: Option<String>,
     pub lines: Vec<OrderLine>,
     pub stations: Vec<OrderStation>,
 }
@@ -349,6 +352,7 @@ impl OrderView {
                 created_ms: row.created_ms,
                 status_changed_ms: row.status_changed_ms,
                 print_failed: row.print_failed,
+                external_number: row.external_number,
             })
             .collect()
     }

@@ -103,6 +103,7 @@ impl NewOrder {
             created_ms: registered.created_ms,
             status_changed_ms: registered.created_ms,
             print_failed: false,
+            external_number: None,
             lines: self
                 .lines
                 .iter()
@@ -165,7 +166,7 @@ pub struct PurgeReport {
     pub receipts: u64,
 }
 
-const ORDER_COLUMNS: &str = "o.id, o.unit_id, o.business_day, o.number, o.status_id, o.created_ms, o.status_changed_ms, o.print_failed";
+const ORDER_COLUMNS: &str = "o.id, o.unit_id, o.business_day, o.number, o.status_id, o.created_ms, o.status_changed_ms, o.print_failed, o.external_number";
 
 impl Kitchen {
     pub fn store(&self) -> &Store {
@@ -771,7 +772,7 @@ impl Kitchen {
 }
 
 /// Takes `$3` numbers at once and returns the last of them.
-const ADVANCE_COUNTER: &str = "INSERT INTO day_counters (unit_id, business_day, last_number) VALUES ($1, $2, $3)
+pub(crate) const ADVANCE_COUNTER: &str = "INSERT INTO day_counters (unit_id, business_day, last_number) VALUES ($1, $2, $3)
      ON CONFLICT (unit_id, business_day) DO UPDATE SET last_number = day_counters.last_number + $3 RETURNING last_number";
 
 /// PostgreSQL numbering outside the order's transaction.
@@ -797,7 +798,12 @@ impl PgCounters {
         PgCounters { pool }
     }
 
-    async fn advance(&self, unit: i64, day: &str, count: i64) -> Result<i64, sqlx::Error> {
+    pub(crate) async fn advance(
+        &self,
+        unit: i64,
+        day: &str,
+        count: i64,
+    ) -> Result<i64, sqlx::Error> {
         let (last,): (i64,) = sqlx::query_as(ADVANCE_COUNTER)
             .bind(unit)
             .bind(day)

@@ -29,6 +29,7 @@ fn order() -> OrderView {
         created_ms: 0,
         status_changed_ms: 0,
         print_failed: false,
+        external_number: None,
         lines: names
             .iter()
             .map(|(name, station, quantity)| OrderLine {

@@ -28,6 +28,7 @@ pub const AREAS: &[&Area] = &[
     &tillwire_monitor::AREA,
     &tillwire_notify::AREA,
     &tillwire_erp::AREA,
+    &tillwire_iiko::AREA,
 ];
 
 /// Connects (creating the SQLite file and its directory when needed) and brings the schema up to date.

@@ -1,0 +1,311 @@
+//! The reconciliation poll (spec B.9: webhooks are not a guaranteed feed). Per connection, one instance at a
+//! time (a platform lease, taken over when its holder dies): deliveries changed since the kept revision
+//! (`by_revision`, whose window is 3 hours; past it, or without a revision, `by_delivery_date_and_status` over
+//! the last day, which also gives the revision to continue from), and the configured tables' orders
+//! (`order/by_table`). An order newer than the version applied goes to the inbox as if its webhook had come;
+//! the rest cost nothing more.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use tillwire_platform::area::Shutdown;
+use tillwire_platform::{HttpError, read};
+
+use crate::Iiko;
+use crate::cloud::{CloudClient, CloudError};
+use crate::connections::Connection;
+use crate::intake::{Received, Source};
+use crate::model::{IikoId, OrderKind};
+use crate::timezone;
+
+/// How often the loop wakes to hold its leases and see whether a poll is due.
+const TICK: Duration = Duration::from_secs(2);
+/// A lease outlives a few ticks, so a holder that died is replaced within it.
+const LEASE_TTL: Duration = Duration::from_secs(20);
+/// by_revision answers for changes within 3 hours; keep a margin.
+const REVISION_WINDOW_MS: i64 = 2 * 3600 * 1000 + 45 * 60 * 1000;
+
+/// What one poll found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Polled {
+    /// Orders iikoCloud returned.
+    pub seen: usize,
+    /// Of those, newer than what was applied: sent to the inbox.
+    pub queued: usize,
+}
+
+/// Polls every active connection when due, for as long as the process runs.
+pub async fn run(iiko: Iiko, mut shutdown: Shutdown) -> anyhow::Result<()> {
+    let mut clients: std::collections::HashMap<IikoId, (String, CloudClient)> = Default::default();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            _ = tokio::time::sleep(TICK) => {}
+        }
+        let connections = match iiko.connections.list().await {
+            Ok(connections) => connections,
+            Err(error) => {
+                tracing::warn!(%error, "iiko: could not read the connections");
+                continue;
+            }
+        };
+        for connection in connections.iter().filter(|c| c.active) {
+            let lease = format!("iiko:poll:{}", connection.organization);
+            match iiko.platform.leases.hold(&lease, LEASE_TTL).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "iiko: could not take the poll's lease");
+                    continue;
+                }
+            }
+            let state = match iiko.connections.state(connection.id).await {
+                Ok(state) => state,
+                Err(_) => continue,
+            };
+            let due = state.last_poll_ms.is_none_or(|last| {
+                tillwire_platform::now_ms() - last >= iiko.poll_every.as_millis() as i64
+            });
+            if !due {
+                continue;
+            }
+            // One client per connection and its settings, so its token is reused between polls.
+            let fingerprint = format!("{}|{:?}", connection.api_url, connection.credentials);
+            let client = match clients.get(&connection.organization) {
+                Some((kept, client)) if *kept == fingerprint => client.clone(),
+                _ => {
+                    let client =
+                        CloudClient::new(&connection.api_url, connection.credentials.auth());
+                    clients.insert(
+                        connection.organization.clone(),
+                        (fingerprint, client.clone()),
+                    );
+                    client
+                }
+            };
+            if let Err(error) = poll(&iiko, connection, &client).await {
+                tracing::warn!(organization = %connection.organization, %error, "iiko: poll failed");
+            }
+        }
+    }
+    for connection in iiko.connections.list().await.unwrap_or_default() {
+        let _ = iiko
+            .platform
+            .leases
+            .release(&format!("iiko:poll:{}", connection.organization))
+            .await;
+    }
+    Ok(())
+}
+
+/// One poll of one connection; its outcome (cursor, error) is recorded on the connection's state.
+#[tracing::instrument(skip_all, fields(organization = %connection.organization))]
+pub async fn poll(
+    iiko: &Iiko,
+    connection: &Connection,
+    client: &CloudClient,
+) -> Result<Polled, HttpError> {
+    match poll_orders(iiko, connection, client).await {
+        Ok((polled, revision)) => {
+            iiko.connections
+                .record_poll(connection.id, revision, None)
+                .await?;
+            Ok(polled)
+        }
+        Err(error) => {
+            let message = error.to_string();
+            iiko.connections
+                .record_poll(connection.id, None, Some(&message))
+                .await?;
+            Err(HttpError::internal(anyhow::anyhow!(message)))
+        }
+    }
+}
+
+async fn poll_orders(
+    iiko: &Iiko,
+    connection: &Connection,
+    client: &CloudClient,
+) -> Result<(Polled, Option<i64>), PollError> {
+    let organization = connection.organization.as_str();
+    let state = iiko.connections.state(connection.id).await?;
+    let fresh_revision = state
+        .delivery_revision
+        .zip(state.revision_ms)
+        .filter(|(_, at)| tillwire_platform::now_ms() - at < REVISION_WINDOW_MS)
+        .map(|(revision, _)| revision);
+    let deliveries: Value = match fresh_revision {
+        Some(revision) => {
+            let answer = client
+                .call(
+                    "/api/1/deliveries/by_revision",
+                    &json!({"startRevision": revision, "organizationIds": [organization], "sourceKeys": null}),
+                )
+                .await;
+            match answer {
+                Ok(answer) => answer,
+                // The revision fell out of iiko's window after all: start over by date.
+                Err(CloudError::Refused { status: 400, .. }) => {
+                    iiko.connections.reset_revision(connection.id).await?;
+                    by_date(client, connection).await?
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        None => by_date(client, connection).await?,
+    };
+    let revision = deliveries.get("maxRevision").and_then(Value::as_i64);
+    let mut found: Vec<(OrderKind, Value)> = Vec::new();
+    for by_org in deliveries
+        .get("ordersByOrganizations")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for order in by_org
+            .get("orders")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            found.push((OrderKind::Delivery, order.clone()));
+        }
+    }
+    if !connection.tables.is_empty() {
+        let tables: Value = client
+            .call(
+                "/api/1/order/by_table",
+                &json!({
+                    "organizationIds": [organization],
+                    "tableIds": connection.tables,
+                    "sourceKeys": null,
+                    "statuses": ["New", "Bill", "Closed", "Deleted"],
+                    "dateFrom": day_ago(iiko, connection).await,
+                    "dateTo": null,
+                }),
+            )
+            .await?;
+        for order in tables
+            .get("orders")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            found.push((OrderKind::Table, order.clone()));
+        }
+    }
+    let seen = found.len();
+    let received: Vec<Received> = found
+        .iter()
+        .map(|(kind, order)| Received::from_poll(&connection.organization, *kind, order))
+        .collect();
+    let newer = newer_than_applied(iiko, &connection.organization, received).await?;
+    let queued = iiko.intake.receive(Source::Poll, &newer).await?;
+    if queued > 0 {
+        iiko.platform.jobs.notify();
+    }
+    Ok((Polled { seen, queued }, revision))
+}
+
+/// Deliveries made or due within the last day, in every status.
+async fn by_date(client: &CloudClient, connection: &Connection) -> Result<Value, CloudError> {
+    let now = Utc::now();
+    let from = (now - chrono::TimeDelta::days(1)).naive_utc();
+    let to = (now + chrono::TimeDelta::days(1)).naive_utc();
+    client
+        .call(
+            "/api/1/deliveries/by_delivery_date_and_status",
+            &json!({
+                "organizationIds": [connection.organization.as_str()],
+                "deliveryDateFrom": from.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+                "deliveryDateTo": to.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+                "statuses": ["Unconfirmed", "WaitCooking", "ReadyForCooking", "CookingStarted", "CookingCompleted",
+                             "Waiting", "OnWay", "Delivered", "Closed", "Cancelled"],
+                "sourceKeys": null,
+            }),
+        )
+        .await
+}
+
+/// A day ago on the terminals' wall clock (the organization's first terminal group's zone; the wider of the
+/// possible windows is harmless, an order seen twice is skipped).
+async fn day_ago(iiko: &Iiko, connection: &Connection) -> String {
+    let zone = read!(&iiko.platform.store, db => sqlx::query_as::<_, (String,)>(
+        "SELECT time_zone FROM iiko_terminal_groups WHERE organization_id = $1 ORDER BY id LIMIT 1",
+    )
+    .bind(connection.organization.as_str())
+    .fetch_optional(db)
+    .await)
+    .ok()
+    .flatten()
+    .and_then(|(zone,)| timezone::zone(&zone))
+    .unwrap_or(chrono_tz::Tz::UTC);
+    (Utc::now() - chrono::TimeDelta::days(1))
+        .with_timezone(&zone)
+        .naive_local()
+        .format("%Y-%m-%d %H:%M:%S%.3f")
+        .to_string()
+}
+
+/// Keeps the orders whose version is newer than the one applied (one read for them all).
+async fn newer_than_applied(
+    iiko: &Iiko,
+    organization: &IikoId,
+    received: Vec<Received>,
+) -> Result<Vec<Received>, PollError> {
+    if received.is_empty() {
+        return Ok(received);
+    }
+    let keys: Vec<&str> = received
+        .iter()
+        .filter_map(|event| event.order_key.as_ref().map(IikoId::as_str))
+        .collect();
+    let mut applied: Vec<(String, i64)> = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(500) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT order_key, applied_timestamp FROM iiko_orders WHERE organization_id = $1 AND order_key IN ({})",
+            placeholders.join(", ")
+        );
+        let rows: Vec<(String, i64)> = read!(&iiko.platform.store, db => {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(organization.as_str());
+            for key in chunk {
+                query = query.bind(*key);
+            }
+            query.fetch_all(db).await
+        })?;
+        applied.extend(rows);
+    }
+    let applied: std::collections::HashMap<String, i64> = applied.into_iter().collect();
+    Ok(received
+        .into_iter()
+        .filter(|event| match (&event.order_key, event.timestamp) {
+            (Some(key), Some(timestamp)) => {
+                applied.get(key.as_str()).is_none_or(|at| timestamp > *at)
+            }
+            _ => true,
+        })
+        .collect())
+}
+
+/// Why a poll failed.
+#[derive(Debug, thiserror::Error)]
+enum PollError {
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    #[error("{0}")]
+    Store(String),
+}
+
+impl From<HttpError> for PollError {
+    fn from(error: HttpError) -> Self {
+        PollError::Store(error.to_string())
+    }
+}
+
+impl From<sqlx::Error> for PollError {
+    fn from(error: sqlx::Error) -> Self {
+        PollError::Store(error.to_string())
+    }
+}
