@@ -13,6 +13,7 @@ pub mod connections;
 pub mod intake;
 pub mod model;
 pub mod poll;
+pub mod server;
 pub mod sim;
 pub mod timezone;
 pub mod webhook;
@@ -28,12 +29,20 @@ pub use connections::{Connection, ConnectionId, Connections};
 pub use intake::Intake;
 pub use model::{IikoId, IikoOrder, OrderKind};
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    area: "iiko",
-    version: 1,
-    sqlite: include_str!("../migrations/sqlite/0001_iiko.sql"),
-    postgres: include_str!("../migrations/postgres/0001_iiko.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        area: "iiko",
+        version: 1,
+        sqlite: include_str!("../migrations/sqlite/0001_iiko.sql"),
+        postgres: include_str!("../migrations/postgres/0001_iiko.sql"),
+    },
+    Migration {
+        area: "iiko",
+        version: 2,
+        sqlite: include_str!("../migrations/sqlite/0002_server_keys.sql"),
+        postgres: include_str!("../migrations/postgres/0002_server_keys.sql"),
+    },
+];
 
 /// The area's services, shared by the webhook, the jobs and the poll.
 #[derive(Clone)]

@@ -125,3 +125,70 @@ fn not_events() -> HttpError {
         "Expected a JSON array of iikoCloud events.",
     ))
 }
+
+/// `tillwire iiko webhooks setup`: tells iikoCloud, for every connection with a webhook token, to send its
+/// order events to `public_url` + `/iiko/webhook/{organization}` with that token, and reads the settings back.
+/// Returns each organization with the address iiko now holds.
+pub async fn register(iiko: &Iiko, public_url: &str) -> anyhow::Result<Vec<(IikoId, String)>> {
+    let base = public_url.trim().trim_end_matches('/');
+    if !(base.starts_with("https://") || base.starts_with("http://")) {
+        anyhow::bail!("{public_url:?} is not an http(s) address tillwire is reached at");
+    }
+    let mut registered = Vec::new();
+    for connection in iiko
+        .connections
+        .list()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    {
+        let Some(token) = &connection.webhook_token else {
+            tracing::warn!(organization = %connection.organization, "iiko: no webhook_token, so no webhooks");
+            continue;
+        };
+        let client =
+            crate::cloud::CloudClient::new(&connection.api_url, connection.credentials.auth());
+        let uri = format!("{base}/iiko/webhook/{}", connection.organization);
+        let _: Value = client
+            .call(
+                "/api/1/webhooks/update_settings",
+                &json!({
+                    "organizationId": connection.organization.as_str(),
+                    "webHooksUri": uri,
+                    "authToken": token.expose(),
+                    "webHooksFilter": {
+                        "deliveryOrderFilter": {
+                            "orderStatuses": ["Unconfirmed", "WaitCooking", "ReadyForCooking", "CookingStarted",
+                                              "CookingCompleted", "Waiting", "OnWay", "Delivered", "Closed", "Cancelled"],
+                            "itemStatuses": ["Added", "PrintedNotCooking", "CookingStarted", "CookingCompleted", "Served"],
+                            "errors": true
+                        },
+                        "tableOrderFilter": {
+                            "orderStatuses": ["New", "Bill", "Closed", "Deleted"],
+                            "itemStatuses": ["Added", "PrintedNotCooking", "CookingStarted", "CookingCompleted", "Served"],
+                            "errors": true
+                        }
+                    }
+                }),
+            )
+            .await?;
+        let settings: Value = client
+            .call(
+                "/api/1/webhooks/settings",
+                &json!({"organizationId": connection.organization.as_str()}),
+            )
+            .await?;
+        let held = settings
+            .get("webHooksUri")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if held != uri {
+            anyhow::bail!(
+                "iikoCloud kept {held:?} for {} instead of {uri:?}",
+                connection.organization
+            );
+        }
+        registered.push((connection.organization.clone(), held));
+    }
+    Ok(registered)
+}

@@ -201,6 +201,29 @@ pub async fn monitor_import(settings: Settings, file: &std::path::Path) -> anyho
     }
 }
 
+/// `tillwire iiko webhooks setup --url URL`: registers tillwire's webhook with iikoCloud for every connection.
+pub async fn iiko_webhooks_setup(settings: Settings, url: &str) -> anyhow::Result<()> {
+    let platform = open(settings).await?;
+    area::seed(AREAS, &platform, false).await?;
+    let app = area::assemble(AREAS, &platform)?;
+    let iiko: tillwire_iiko::Iiko = app
+        .service()
+        .ok_or_else(|| anyhow::anyhow!("the iiko area is not assembled"))?;
+    iiko.load_config()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let outcome = tillwire_iiko::webhook::register(&iiko, url).await;
+    platform.store.close().await;
+    let registered = outcome?;
+    if registered.is_empty() {
+        anyhow::bail!("no iikoCloud connection has a webhook_token: nothing was registered");
+    }
+    for (organization, uri) in registered {
+        println!("{organization}: iikoCloud sends its webhooks to {uri}");
+    }
+    Ok(())
+}
+
 /// `tillwire erp import-oilmat DIR`: oilmat-erp's order history, with a line of progress per hundred rows.
 pub async fn erp_import(
     settings: Settings,

@@ -69,6 +69,9 @@ enum Command {
     /// The ERP bridge (replaces oilmat-erp).
     #[command(subcommand)]
     Erp(ErpCommand),
+    /// The iiko intake.
+    #[command(subcommand)]
+    Iiko(IikoCommand),
     /// Service tokens for programs that call tillwire's APIs.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -172,6 +175,24 @@ enum MonitorCommand {
     /// an empty unit is the default one, an empty zone the install's). All or nothing: every problem is reported
     /// by line and nothing is written unless there is none.
     Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum IikoCommand {
+    /// iikoCloud's webhooks.
+    #[command(subcommand)]
+    Webhooks(IikoWebhooksCommand),
+}
+
+#[derive(Subcommand)]
+enum IikoWebhooksCommand {
+    /// Tells iikoCloud, for every connection with a webhook token, to send its orders' events to
+    /// URL/iiko/webhook/{organization} with that token, and reads the settings back.
+    Setup {
+        /// The address iikoCloud reaches tillwire at, e.g. https://hub.example.com
+        #[arg(long)]
+        url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -308,6 +329,9 @@ fn main() -> std::process::ExitCode {
             }) => app::erp_run(settings, port, &workshop, erp_type, erp_url.as_deref()).await,
             Command::Erp(ErpCommand::ImportOilmat { dir, erp_type }) => {
                 app::erp_import(settings, &dir, erp_type).await
+            }
+            Command::Iiko(IikoCommand::Webhooks(IikoWebhooksCommand::Setup { url })) => {
+                app::iiko_webhooks_setup(settings, &url).await
             }
             Command::Token(TokenCommand::Issue { name, scope, unit }) => {
                 app::token_issue(settings, &name, &scope, unit).await
