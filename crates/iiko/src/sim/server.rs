@@ -1,1 +1,0 @@
-//! iikoServer simulator (to be written).
