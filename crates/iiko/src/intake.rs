@@ -187,6 +187,18 @@ impl Intake {
         Ok(queued)
     }
 
+    /// Deletes settled inbox rows older than `kept_ms` (failed ones stay until retried or looked at).
+    pub async fn sweep(&self, kept_ms: i64) -> Result<u64, HttpError> {
+        let deleted = write!(&self.store, db => sqlx::query(
+            "DELETE FROM iiko_inbox WHERE state IN ('processed', 'skipped') AND received_ms < $1",
+        )
+        .bind(now_ms() - kept_ms)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(deleted)
+    }
+
     /// Re-queues a failed inbox row (the inbox page's retry).
     pub async fn retry(&self, inbox: i64) -> Result<bool, HttpError> {
         let retried = write_tx!(&self.store, tx => async {

@@ -23,6 +23,9 @@ use crate::timezone;
 const TICK: Duration = Duration::from_secs(2);
 /// A lease outlives a few ticks, so a holder that died is replaced within it.
 const LEASE_TTL: Duration = Duration::from_secs(20);
+/// How long settled inbox rows are kept (for the inbox page), and how often they are swept.
+const INBOX_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// by_revision answers for changes within 3 hours; keep a margin.
 const REVISION_WINDOW_MS: i64 = 2 * 3600 * 1000 + 45 * 60 * 1000;
 
@@ -38,10 +41,17 @@ pub struct Polled {
 /// Polls every active connection when due, for as long as the process runs.
 pub async fn run(iiko: Iiko, mut shutdown: Shutdown) -> anyhow::Result<()> {
     let mut clients: std::collections::HashMap<IikoId, (String, CloudClient)> = Default::default();
+    let mut swept: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = shutdown.wait() => break,
             _ = tokio::time::sleep(TICK) => {}
+        }
+        if swept.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
+            swept = Some(std::time::Instant::now());
+            if let Err(error) = iiko.intake.sweep(INBOX_KEPT_MS).await {
+                tracing::warn!(%error, "iiko: could not sweep the inbox");
+            }
         }
         let connections = match iiko.connections.list().await {
             Ok(connections) => connections,

@@ -49,8 +49,21 @@ struct Inner {
     password_sha1: Secret,
     platform: Platform,
     secrets: SecretBox,
-    /// One session at a time in this process.
-    lock: Mutex<()>,
+    /// One session at a time in this process, shared by every client of this server.
+    lock: Arc<Mutex<()>>,
+}
+
+/// The servers' locks: two clients of one server in one instance (the poll and a page) still take turns; other
+/// instances are kept out by the lease.
+fn server_lock(instance: &str, base: &str) -> Arc<Mutex<()>> {
+    static LOCKS: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<String, Arc<Mutex<()>>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut locks = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    locks
+        .entry(format!("{instance} {base}"))
+        .or_default()
+        .clone()
 }
 
 /// A signed-in session: its calls go one after another (the session is used by one task).
@@ -62,7 +75,7 @@ struct Session<'a> {
 /// A session with the server's lock held.
 struct Open<'a> {
     session: Session<'a>,
-    _lock: tokio::sync::MutexGuard<'a, ()>,
+    _lock: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl ServerClient {
@@ -85,6 +98,7 @@ impl ServerClient {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
+        let lock = server_lock(platform.leases.holder(), &base);
         ServerClient {
             inner: Arc::new(Inner {
                 http,
@@ -93,7 +107,7 @@ impl ServerClient {
                 password_sha1: Secret::new(hex::encode(Sha1::digest(password.expose().as_bytes()))),
                 platform,
                 secrets,
-                lock: Mutex::new(()),
+                lock,
             }),
         }
     }
@@ -105,7 +119,7 @@ impl ServerClient {
     /// Signs in for a piece of work: this process's lock on the server, the lease across instances, any key a
     /// killed process left logged out, then `auth`. [`ServerClient::end`] must follow, whatever the work did.
     async fn begin(&self) -> Result<Open<'_>, ServerError> {
-        let lock = self.inner.lock.lock().await;
+        let lock = self.inner.lock.clone().lock_owned().await;
         let lease = self.lease();
         let held = self
             .inner
