@@ -396,6 +396,44 @@ pub async fn collect_setretail(
 /// requests within a second as it happens, and a summary at the end.
 /// `tillwire sim telegram`: a simulated Bot API for one bot, until stopped; prints every send that came before
 /// the retry_after the simulator had given.
+/// `tillwire sim iiko-server`: the iikoServer simulator, with a script or the demo's sales.
+pub async fn sim_iiko_server(
+    listen: &str,
+    login: &str,
+    password: Option<String>,
+    script: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let (password, made) = match password {
+        Some(password) if !password.is_empty() => (password, false),
+        _ => (tillwire_platform::random_token(16), true),
+    };
+    let sim = tillwire_iiko::sim::server::ServerSim::new(login, &password);
+    let script = match script {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("--script {}", path.display()))?
+        }
+        None => tillwire_iiko::sim::server::demo_script(),
+    };
+    sim.run_script(&script)
+        .map_err(|e| anyhow::anyhow!("the script, {e}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--listen {listen}"))?;
+    let address = listener.local_addr()?;
+    println!(
+        "Simulating iikoServer at http://{address}/resto/ (login {login}{}); its state at http://{address}/resto/sim/",
+        if made {
+            format!(", password {password}")
+        } else {
+            String::new()
+        }
+    );
+    axum::serve(listener, sim.router())
+        .with_graceful_shutdown(tillwire_platform::server::stop_signal())
+        .await?;
+    Ok(())
+}
+
 pub async fn sim_erp(
     kind: tillwire_erp::sim::ErpType,
     listen: &str,

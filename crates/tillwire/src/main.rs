@@ -126,6 +126,21 @@ enum SimCommand {
         #[arg(long, env = "TILLWIRE_SIM_ERP_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
+    /// iikoServer's REST API under http://ADDR/resto/api/ (auth with the SHA-1 of the password, one licence
+    /// slot, OLAP v2 SALES, the events journal); state and overlapping requests at http://ADDR/resto/sim/.
+    IikoServer {
+        #[arg(long, default_value = "127.0.0.1:8409")]
+        listen: String,
+        #[arg(long, default_value = "tillwire")]
+        login: String,
+        /// The password; without one a random password is made and printed.
+        #[arg(long, env = "TILLWIRE_SIM_IIKO_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// A script to run first (department, open, add, delete, pay, remove, sale, wait; see `tillwire_iiko::sim::server`);
+        /// without one, the demo's three days of sales.
+        #[arg(long)]
+        script: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -309,6 +324,12 @@ fn main() -> std::process::ExitCode {
                 username,
                 password,
             }) => app::sim_erp(kind, &listen, &username, password).await,
+            Command::Sim(SimCommand::IikoServer {
+                listen,
+                login,
+                password,
+                script,
+            }) => app::sim_iiko_server(&listen, &login, password, script.as_deref()).await,
             Command::Sim(SimCommand::Telegram { listen, token }) => {
                 app::sim_telegram(&listen, &token).await
             }
