@@ -1,1 +1,0 @@
-//! iikoCloud simulator (to be written).
