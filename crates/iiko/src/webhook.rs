@@ -120,10 +120,14 @@ async fn receive(
 }
 
 fn not_events() -> HttpError {
-    HttpError::invalid(Text::new(
-        "Ожидался JSON-массив событий iikoCloud.",
-        "Expected a JSON array of iikoCloud events.",
-    ))
+    HttpError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid",
+        Text::new(
+            "Ожидался JSON-массив событий iikoCloud.",
+            "Expected a JSON array of iikoCloud events.",
+        ),
+    )
 }
 
 /// `tillwire iiko webhooks setup`: tells iikoCloud, for every connection with a webhook token, to send its
