@@ -15,6 +15,13 @@
 //! webhook_token = "…"                   # the authToken iiko sends
 //! tables = ["…"]                        # table ids polled with order/by_table
 //! products = { "<iiko product id or code>" = "<ware code>" }   # on top of the mapping page
+//!
+//! [[iiko.server]]                       # an iikoServer whose events journal shows orders made in iikoFront
+//! unit = "Пиццерия"
+//! url = "http://10.1.1.5:8080/resto/"
+//! login = "…"                           # password: TILLWIRE_IIKO_SERVER_PASSWORD (or password = "…")
+//! organization_id = "…"                 # optional: file its orders with this cloud organization's
+//! time_zone = "Russian Standard Time"   # optional: the server's wall clock (Windows or IANA name)
 //! ```
 
 use std::collections::BTreeMap;
@@ -33,6 +40,7 @@ pub const ENV: &[EnvVar] = &[
     EnvVar::text("iiko.client_secret", &["TILLWIRE_IIKO_CLIENT_SECRET"]),
     EnvVar::text("iiko.webhook_token", &["TILLWIRE_IIKO_WEBHOOK_TOKEN"]),
     EnvVar::typed("iiko.poll_seconds", &["TILLWIRE_IIKO_POLL_SECONDS"]),
+    EnvVar::text("iiko.server_password", &["TILLWIRE_IIKO_SERVER_PASSWORD"]),
 ];
 
 const DEFAULT_POLL: Duration = Duration::from_secs(60);
@@ -41,6 +49,8 @@ const DEFAULT_POLL: Duration = Duration::from_secs(60);
 #[serde(default, deny_unknown_fields)]
 struct RawSection {
     cloud: Vec<RawCloud>,
+    server: Vec<RawServer>,
+    server_password: Option<String>,
     poll_seconds: Option<u64>,
     api_login: Option<String>,
     api_key: Option<String>,
@@ -62,6 +72,29 @@ struct RawCloud {
     webhook_token: Option<String>,
     tables: Vec<String>,
     products: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawServer {
+    unit: Option<String>,
+    url: String,
+    login: String,
+    password: Option<String>,
+    organization_id: Option<String>,
+    time_zone: Option<String>,
+}
+
+/// One `[[iiko.server]]` entry, checked.
+#[derive(Clone)]
+pub struct ServerConfig {
+    pub unit: Option<String>,
+    pub url: String,
+    pub login: String,
+    pub password: Secret,
+    /// Its orders and product mapping are filed under this organization.
+    pub organization: IikoId,
+    pub time_zone: Option<chrono_tz::Tz>,
 }
 
 /// How tillwire signs in to iikoCloud; sealed at rest.
@@ -112,6 +145,7 @@ pub struct CloudConfig {
 #[derive(Clone)]
 pub struct IikoSettings {
     pub cloud: Vec<CloudConfig>,
+    pub server: Vec<ServerConfig>,
     pub poll_every: Duration,
 }
 
@@ -219,5 +253,51 @@ pub fn parse(settings: &Settings) -> Result<IikoSettings, ConfigError> {
             products: entry.products,
         });
     }
-    Ok(IikoSettings { cloud, poll_every })
+    let mut server = Vec::with_capacity(raw.server.len());
+    for (index, entry) in raw.server.into_iter().enumerate() {
+        let key = |field: &str| format!("iiko.server[{index}].{field}");
+        let url = entry.url.trim().to_owned();
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(settings.invalid(&key("url"), format!("{url:?} is not an http(s) address")));
+        }
+        if entry.login.trim().is_empty() {
+            return Err(settings.invalid(&key("login"), "the login is empty"));
+        }
+        let password = present(&entry.password)
+            .or_else(|| present(&raw.server_password))
+            .ok_or_else(|| {
+                settings.invalid(
+                    &key("password"),
+                    "no password (set TILLWIRE_IIKO_SERVER_PASSWORD)",
+                )
+            })?;
+        let organization = match present(&entry.organization_id) {
+            Some(id) => IikoId::parse(&id).ok_or_else(|| {
+                settings.invalid(
+                    &key("organization_id"),
+                    format!("{id:?} is not an organization id (a UUID)"),
+                )
+            })?,
+            None => IikoId::derived(&url),
+        };
+        let time_zone = match present(&entry.time_zone) {
+            None => None,
+            Some(zone) => Some(crate::timezone::zone(&zone).ok_or_else(|| {
+                settings.invalid(&key("time_zone"), format!("{zone:?} is not a time zone"))
+            })?),
+        };
+        server.push(ServerConfig {
+            unit: present(&entry.unit),
+            url,
+            login: entry.login.trim().to_owned(),
+            password: Secret::new(password),
+            organization,
+            time_zone,
+        });
+    }
+    Ok(IikoSettings {
+        cloud,
+        server,
+        poll_every,
+    })
 }

@@ -93,7 +93,7 @@ impl Connections {
         }
     }
 
-    fn secret_box(&self) -> Result<&SecretBox, HttpError> {
+    pub(crate) fn secret_box(&self) -> Result<&SecretBox, HttpError> {
         if let Some(secrets) = self.secrets.get() {
             return Ok(secrets);
         }

@@ -18,7 +18,7 @@ use tillwire_units::{UnitId, Units};
 
 use crate::cloud::CloudClient;
 use crate::connections::{Connection, Connections};
-use crate::model::{IikoId, IikoOrder, OrderKind};
+use crate::model::{IikoId, IikoOrder, Item, OrderKind};
 use crate::timezone;
 
 /// Where an event came from.
@@ -274,25 +274,10 @@ impl Intake {
         let info = event.get("eventInfo").unwrap_or(&Value::Null);
         let order = IikoOrder::from_json(kind, info)
             .map_err(|e| Failure::Fail(format!("the order could not be read: {e}")))?;
-        let key = order.key().clone();
-        let applied: Option<(i64,)> = read!(&self.store, db => sqlx::query_as(
-            "SELECT applied_timestamp FROM iiko_orders WHERE organization_id = $1 AND order_key = $2",
-        )
-        .bind(organization.as_str())
-        .bind(key.as_str())
-        .fetch_optional(db)
-        .await)
-        .map_err(transient)?;
-        if let Some((applied,)) = applied
-            && order.timestamp <= applied
-        {
-            return Err(Failure::Skip(format!(
-                "version {} is not newer than the one applied ({applied})",
-                order.timestamp
-            )));
-        }
         if order.failed {
-            self.record(&organization, &order, None, None).await?;
+            if self.newer(&order).await? {
+                self.record(&order, None, None).await?;
+            }
             return Err(Failure::Skip("iiko could not create this order".into()));
         }
         let connection = self
@@ -306,17 +291,50 @@ impl Intake {
                 ))
             })?;
         let (unit, zone) = self.place(&connection, &order).await?;
-        let lines = self.lines(&connection, unit, &order).await?;
+        let placement = Placement {
+            unit,
+            zone,
+            products: connection.products.clone(),
+        };
+        self.apply_order(&order, &placement).await
+    }
+
+    /// Whether `order` is newer than the version of it applied last.
+    async fn newer(&self, order: &IikoOrder) -> Result<bool, Failure> {
+        let applied: Option<(i64,)> = read!(&self.store, db => sqlx::query_as(
+            "SELECT applied_timestamp FROM iiko_orders WHERE organization_id = $1 AND order_key = $2",
+        )
+        .bind(order.organization.as_str())
+        .bind(order.key().as_str())
+        .fetch_optional(db)
+        .await)
+        .map_err(transient)?;
+        Ok(applied.is_none_or(|(applied,)| order.timestamp > applied))
+    }
+
+    /// Applies an order to the queue of `placement`'s unit, if it is newer than the version applied last.
+    pub(crate) async fn apply_order(
+        &self,
+        order: &IikoOrder,
+        placement: &Placement,
+    ) -> Result<String, Failure> {
+        if !self.newer(order).await? {
+            return Err(Failure::Skip(format!(
+                "version {} is not newer than the one applied",
+                order.timestamp
+            )));
+        }
+        let lines = self.lines(placement, order).await?;
         let created = order
             .created_local
-            .map(|local| timezone::to_utc(local, zone))
+            .map(|local| timezone::to_utc(local, placement.zone))
             .unwrap_or_else(chrono::Utc::now);
-        let reference = ExternalRef::parse("iiko", key.as_str())
+        let reference = ExternalRef::parse("iiko", order.key().as_str())
             .ok_or_else(|| Failure::Fail("the order id does not fit".into()))?;
         let synced = self
             .kitchen
             .sync_external_order(&ExternalOrder {
-                unit,
+                unit: placement.unit,
                 reference,
                 number: order.number.clone(),
                 business_day: self.kitchen.business_day(created),
@@ -326,9 +344,9 @@ impl Intake {
             })
             .await
             .map_err(|e| Failure::Transient(format!("the queue refused it: {e}")))?;
-        self.record(&organization, &order, Some(unit), synced.order())
+        self.record(order, Some(placement.unit), synced.order())
             .await?;
-        Ok(describe(&order, synced))
+        Ok(describe(order, synced))
     }
 
     /// The unit the order's queue is, and the zone its local times are in.
@@ -384,40 +402,42 @@ impl Intake {
     /// mapping page.
     async fn lines(
         &self,
-        connection: &Connection,
-        unit: UnitId,
+        placement: &Placement,
         order: &IikoOrder,
     ) -> Result<Vec<(String, Quantity)>, Failure> {
         let mapped = self
             .connections
-            .mapped_products(&connection.organization)
+            .mapped_products(&order.organization)
             .await
             .map_err(|e| Failure::Transient(e.to_string()))?;
-        let candidates = |product: &IikoId| -> Vec<String> {
-            let id = product.as_str().to_owned();
-            [mapped.get(&id), connection.products.get(&id)]
-                .into_iter()
-                .flatten()
-                .cloned()
-                .chain(std::iter::once(id))
-                .collect()
+        let candidates = |item: &Item| -> Vec<String> {
+            let id = item.product.as_str().to_owned();
+            let code = item.code.as_ref();
+            [
+                mapped.get(&id),
+                placement.products.get(&id),
+                code.and_then(|c| placement.products.get(c)),
+            ]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .chain(code.cloned())
+            .chain(std::iter::once(id))
+            .collect()
         };
-        let mut codes: Vec<String> = order
-            .live_items()
-            .flat_map(|item| candidates(&item.product))
-            .collect();
+        let mut codes: Vec<String> = order.live_items().flat_map(candidates).collect();
         codes.sort();
         codes.dedup();
         let wanted: Vec<&str> = codes.iter().map(String::as_str).collect();
         let wares = self
             .kitchen
-            .wares_by_codes(unit, &wanted)
+            .wares_by_codes(placement.unit, &wanted)
             .await
             .map_err(|e| Failure::Transient(e.to_string()))?;
         let mut lines = Vec::new();
         let mut seen: Vec<(IikoId, String, bool)> = Vec::new();
         for item in order.live_items() {
-            let code = candidates(&item.product)
+            let code = candidates(item)
                 .into_iter()
                 .find(|code| wares.iter().any(|w| &w.code == code));
             let amount =
@@ -434,7 +454,7 @@ impl Intake {
             }
         }
         self.connections
-            .count_products(&connection.organization, &seen)
+            .count_products(&order.organization, &seen)
             .await
             .map_err(|e| Failure::Transient(e.to_string()))?;
         Ok(lines)
@@ -442,7 +462,6 @@ impl Intake {
 
     async fn record(
         &self,
-        organization: &IikoId,
         order: &IikoOrder,
         unit: Option<UnitId>,
         made: Option<(i64, i64)>,
@@ -459,7 +478,7 @@ impl Intake {
                  applied_timestamp = excluded.applied_timestamp, updated_ms = excluded.updated_ms
              WHERE iiko_orders.applied_timestamp < excluded.applied_timestamp",
         )
-        .bind(organization.as_str())
+        .bind(order.organization.as_str())
         .bind(order.key().as_str())
         .bind(order.kind.as_str())
         .bind(order.id.as_str())
@@ -522,8 +541,16 @@ pub async fn refresh_terminal_groups(
         .await
 }
 
+/// Where an order goes: the unit whose queue it joins, the zone its local times are in, and the settings
+/// file's product mapping of its connection.
+pub(crate) struct Placement {
+    pub unit: UnitId,
+    pub zone: chrono_tz::Tz,
+    pub products: std::collections::BTreeMap<String, String>,
+}
+
 /// Why an event was not applied.
-enum Failure {
+pub(crate) enum Failure {
     /// Nothing to do: an older or repeated version, a type not applied.
     Skip(String),
     /// It cannot be applied as it is; a person must look (the inbox page's retry).

@@ -11,9 +11,11 @@ pub mod cloud;
 pub mod config;
 pub mod connections;
 pub mod intake;
+pub mod journal;
 pub mod model;
 pub mod poll;
 pub mod server;
+pub mod servers;
 pub mod sim;
 pub mod timezone;
 pub mod webhook;
@@ -42,6 +44,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_server_keys.sql"),
         postgres: include_str!("../migrations/postgres/0002_server_keys.sql"),
     },
+    Migration {
+        area: "iiko",
+        version: 3,
+        sqlite: include_str!("../migrations/sqlite/0003_servers.sql"),
+        postgres: include_str!("../migrations/postgres/0003_servers.sql"),
+    },
 ];
 
 /// The area's services, shared by the webhook, the jobs and the poll.
@@ -49,6 +57,7 @@ pub const MIGRATIONS: &[Migration] = &[
 pub struct Iiko {
     pub platform: Platform,
     pub connections: Connections,
+    pub servers: servers::Servers,
     pub intake: Intake,
     pub settings: config::IikoSettings,
     pub poll_every: Duration,
@@ -60,7 +69,9 @@ impl Iiko {
         let connections =
             Connections::new(platform.store.clone(), platform.settings.data_dir.clone());
         let intake = Intake::new(platform.store.clone(), kitchen, connections.clone());
+        let servers = servers::Servers::new(platform.store.clone(), connections.clone());
         Iiko {
+            servers,
             poll_every: settings.poll_every,
             platform,
             connections,
@@ -70,29 +81,46 @@ impl Iiko {
         }
     }
 
+    /// A client of `server`, with the installation's secret box for the key it writes down.
+    pub fn server_client(
+        &self,
+        server: &servers::Server,
+    ) -> Result<server::ServerClient, HttpError> {
+        Ok(server::ServerClient::new(
+            self.platform.clone(),
+            self.connections.secret_box()?.clone(),
+            &server.url,
+            &server.login,
+            &server.password,
+        ))
+    }
+
     /// Writes the `[[iiko.cloud]]` entries of the settings file as connections (refreshing those already there).
     pub async fn load_config(&self) -> Result<(), HttpError> {
-        if self.settings.cloud.is_empty() {
+        if self.settings.cloud.is_empty() && self.settings.server.is_empty() {
             return Ok(());
         }
         let units = Units(&self.platform.store).list().await?;
+        let unit_named = |name: &Option<String>, entry: &str| match name {
+            None => Ok(None),
+            Some(name) => units
+                .iter()
+                .find(|u| u.name.as_str() == name)
+                .map(|u| Some(u.unit_id()))
+                .ok_or_else(|| {
+                    HttpError::internal(anyhow::anyhow!("{entry}: there is no unit named {name:?}"))
+                }),
+        };
         for entry in &self.settings.cloud {
-            let unit = match &entry.unit {
-                None => None,
-                Some(name) => Some(
-                    units
-                        .iter()
-                        .find(|u| u.name.as_str() == name)
-                        .map(|u| u.unit_id())
-                        .ok_or_else(|| {
-                            HttpError::internal(anyhow::anyhow!(
-                                "[[iiko.cloud]] {}: there is no unit named {name:?}",
-                                entry.organization
-                            ))
-                        })?,
-                ),
-            };
+            let unit = unit_named(
+                &entry.unit,
+                &format!("[[iiko.cloud]] {}", entry.organization),
+            )?;
             self.connections.upsert_from_config(entry, unit).await?;
+        }
+        for entry in &self.settings.server {
+            let unit = unit_named(&entry.unit, &format!("[[iiko.server]] {}", entry.url))?;
+            self.servers.upsert_from_config(entry, unit).await?;
         }
         self.webhook_tokens.clear();
         Ok(())

@@ -32,6 +32,23 @@ impl IikoId {
     }
 }
 
+impl IikoId {
+    /// A stable id made from `text`, for something iiko gives no id of its own (an iikoServer known by its
+    /// address): the first 16 bytes of its SHA-1, shaped as a UUID.
+    pub fn derived(text: &str) -> Self {
+        use sha1::Digest;
+        let hash = hex::encode(&sha1::Sha1::digest(text.as_bytes())[..16]);
+        IikoId(format!(
+            "{}-{}-{}-{}-{}",
+            &hash[0..8],
+            &hash[8..12],
+            &hash[12..16],
+            &hash[16..20],
+            &hash[20..32]
+        ))
+    }
+}
+
 impl fmt::Display for IikoId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -97,6 +114,8 @@ pub struct Item {
     pub position_id: Option<String>,
     pub product: IikoId,
     pub product_name: String,
+    /// The product's code, when the source gives it (the events journal does; iikoCloud's orders do not).
+    pub code: Option<String>,
     pub amount: Decimal,
     pub deleted: bool,
 }
@@ -271,6 +290,7 @@ fn read_item(value: &serde_json::Value) -> Result<Option<Item>, Unreadable> {
         position_id: position,
         product_name: product.name.unwrap_or_default(),
         product: product.id,
+        code: None,
         amount,
         deleted: raw.deleted.is_some_and(|d| !d.is_null()),
     }))

@@ -15,8 +15,11 @@ use tillwire_platform::{HttpError, read};
 use crate::Iiko;
 use crate::cloud::{CloudClient, CloudError};
 use crate::connections::Connection;
-use crate::intake::{Received, Source};
+use crate::intake::{Failure, Placement, Received, Source};
+use crate::journal;
 use crate::model::{IikoId, OrderKind};
+use crate::server::ServerClient;
+use crate::servers::Server;
 use crate::timezone;
 
 /// How often the loop wakes to hold its leases and see whether a poll is due.
@@ -41,6 +44,8 @@ pub struct Polled {
 /// Polls every active connection when due, for as long as the process runs.
 pub async fn run(iiko: Iiko, mut shutdown: Shutdown) -> anyhow::Result<()> {
     let mut clients: std::collections::HashMap<IikoId, (String, CloudClient)> = Default::default();
+    let mut journal_clients: std::collections::HashMap<i64, (String, ServerClient)> =
+        Default::default();
     let mut swept: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
@@ -98,12 +103,61 @@ pub async fn run(iiko: Iiko, mut shutdown: Shutdown) -> anyhow::Result<()> {
                 tracing::warn!(organization = %connection.organization, %error, "iiko: poll failed");
             }
         }
+        let servers = match iiko.servers.list().await {
+            Ok(servers) => servers,
+            Err(error) => {
+                tracing::warn!(%error, "iiko: could not read the servers");
+                continue;
+            }
+        };
+        for server in servers.iter().filter(|s| s.active) {
+            let due = server.state.last_poll_ms.is_none_or(|last| {
+                tillwire_platform::now_ms() - last >= iiko.poll_every.as_millis() as i64
+            });
+            let lease = format!("iiko:journal:{}", server.id);
+            if !due
+                || !iiko
+                    .platform
+                    .leases
+                    .hold(&lease, LEASE_TTL)
+                    .await
+                    .unwrap_or(false)
+            {
+                continue;
+            }
+            let fingerprint = format!(
+                "{}|{}|{}",
+                server.url,
+                server.login,
+                server.password.expose()
+            );
+            let client = match journal_clients.get(&server.id) {
+                Some((kept, client)) if *kept == fingerprint => client.clone(),
+                _ => match iiko.server_client(server) {
+                    Ok(client) => {
+                        journal_clients.insert(server.id, (fingerprint, client.clone()));
+                        client
+                    }
+                    Err(_) => continue,
+                },
+            };
+            if let Err(error) = poll_journal(&iiko, server, &client).await {
+                tracing::warn!(server = %server.url, %error, "iiko: reading the events journal failed");
+            }
+        }
     }
     for connection in iiko.connections.list().await.unwrap_or_default() {
         let _ = iiko
             .platform
             .leases
             .release(&format!("iiko:poll:{}", connection.organization))
+            .await;
+    }
+    for server in iiko.servers.list().await.unwrap_or_default() {
+        let _ = iiko
+            .platform
+            .leases
+            .release(&format!("iiko:journal:{}", server.id))
             .await;
     }
     Ok(())
@@ -216,6 +270,98 @@ async fn poll_orders(
         iiko.platform.jobs.notify();
     }
     Ok((Polled { seen, queued }, revision))
+}
+
+/// One read of an iikoServer's events journal from the revision read last: the orders its events concern are
+/// rebuilt and applied, then their states and the new revision are stored together (see `servers`). Returns how
+/// many orders the page changed.
+#[tracing::instrument(skip_all, fields(server = %server.url))]
+pub async fn poll_journal(
+    iiko: &Iiko,
+    server: &Server,
+    client: &ServerClient,
+) -> Result<usize, String> {
+    let outcome = read_journal(iiko, server, client).await;
+    if let Err(error) = &outcome {
+        let _ = iiko.servers.record_error(server.id, error).await;
+    }
+    outcome
+}
+
+async fn read_journal(
+    iiko: &Iiko,
+    server: &Server,
+    client: &ServerClient,
+) -> Result<usize, String> {
+    let zone = server
+        .zone
+        .or(iiko.platform.settings.timezone)
+        .unwrap_or(chrono_tz::Tz::UTC);
+    let xml = client
+        .journal(server.state.revision)
+        .await
+        .map_err(|e| e.to_string())?;
+    let page = journal::parse(&xml, zone)?;
+    let mut orders: Vec<IikoId> = Vec::new();
+    for event in &page.events {
+        if let Some(order) = journal::order_of(event)
+            && !orders.contains(&order)
+        {
+            orders.push(order);
+        }
+    }
+    let mut states = iiko
+        .servers
+        .states(server.id, &orders)
+        .await
+        .map_err(|e| e.to_string())?;
+    let unit = match server.unit {
+        Some(unit) => unit,
+        None => tillwire_units::Units(&iiko.platform.store)
+            .default_unit()
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|u| u.unit_id())
+            .ok_or("no unit for this iikoServer, and no default unit")?,
+    };
+    let placement = Placement {
+        unit,
+        zone,
+        products: Default::default(),
+    };
+    let mut changed = 0;
+    for order in &orders {
+        let state = states.entry(order.clone()).or_default();
+        let before = state.timestamp;
+        for event in page
+            .events
+            .iter()
+            .filter(|e| journal::order_of(e).as_ref() == Some(order))
+        {
+            state.apply(event)?;
+        }
+        if state.timestamp == before {
+            continue;
+        }
+        match iiko
+            .intake
+            .apply_order(&state.order(order, &server.organization, zone), &placement)
+            .await
+        {
+            Ok(_) => changed += 1,
+            Err(Failure::Skip(_)) => {}
+            // An order that cannot be applied must not hold the journal up; the log says why.
+            Err(Failure::Fail(reason)) => {
+                tracing::warn!(order = %order, %reason, "iiko: a journal order could not be applied");
+            }
+            Err(Failure::Transient(reason)) => return Err(reason),
+        }
+    }
+    iiko.servers
+        .save(server.id, &states, page.revision)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(changed)
 }
 
 /// Deliveries made or due within the last day, in every status.

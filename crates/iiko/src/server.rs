@@ -153,6 +153,17 @@ impl ServerClient {
         let _ = self.inner.platform.leases.release(&self.lease()).await;
     }
 
+    /// The events journal after `from_revision` (today's events without one), as the server wrote it: reading
+    /// it is `journal`'s business.
+    pub async fn journal(&self, from_revision: Option<i64>) -> Result<String, ServerError> {
+        let open = self.begin().await?;
+        let revision = from_revision.map(|r| r.to_string());
+        let query: Vec<(&str, &str)> = revision.iter().map(|r| ("from_rev", r.as_str())).collect();
+        let outcome = open.session.get("api/events", &query).await;
+        self.end(open).await;
+        outcome
+    }
+
     /// Closed sales (see [`Session::sales`]) in a session of their own.
     pub async fn sales(
         &self,
