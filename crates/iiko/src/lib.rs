@@ -14,6 +14,7 @@ pub mod intake;
 pub mod journal;
 pub mod model;
 pub mod poll;
+pub mod reports;
 pub mod server;
 pub mod servers;
 pub mod sim;
@@ -50,6 +51,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_servers.sql"),
         postgres: include_str!("../migrations/postgres/0003_servers.sql"),
     },
+    Migration {
+        area: "iiko",
+        version: 4,
+        sqlite: include_str!("../migrations/sqlite/0004_daily_sales.sql"),
+        postgres: include_str!("../migrations/postgres/0004_daily_sales.sql"),
+    },
 ];
 
 /// The area's services, shared by the webhook, the jobs and the poll.
@@ -59,6 +66,8 @@ pub struct Iiko {
     pub connections: Connections,
     pub servers: servers::Servers,
     pub intake: Intake,
+    pub reports: reports::Reports,
+    pub kitchen: Kitchen,
     pub settings: config::IikoSettings,
     pub poll_every: Duration,
     webhook_tokens: webhook::Tokens,
@@ -68,10 +77,12 @@ impl Iiko {
     pub fn new(platform: Platform, kitchen: Kitchen, settings: config::IikoSettings) -> Iiko {
         let connections =
             Connections::new(platform.store.clone(), platform.settings.data_dir.clone());
-        let intake = Intake::new(platform.store.clone(), kitchen, connections.clone());
+        let intake = Intake::new(platform.store.clone(), kitchen.clone(), connections.clone());
         let servers = servers::Servers::new(platform.store.clone(), connections.clone());
         Iiko {
             servers,
+            reports: reports::Reports::new(platform.store.clone()),
+            kitchen,
             poll_every: settings.poll_every,
             platform,
             connections,

@@ -144,6 +144,9 @@ pub async fn run(iiko: Iiko, mut shutdown: Shutdown) -> anyhow::Result<()> {
             if let Err(error) = poll_journal(&iiko, server, &client).await {
                 tracing::warn!(server = %server.url, %error, "iiko: reading the events journal failed");
             }
+            if let Err(error) = fetch_sales(&iiko, server, &client).await {
+                tracing::warn!(server = %server.url, %error, "iiko: the sales report failed");
+            }
         }
     }
     for connection in iiko.connections.list().await.unwrap_or_default() {
@@ -362,6 +365,61 @@ async fn read_journal(
         .await
         .map_err(|e| e.to_string())?;
     Ok(changed)
+}
+
+/// How often today's running sales figures are fetched again.
+const SALES_EVERY_MS: i64 = 15 * 60 * 1000;
+
+/// Today's sales figures when they are older than a quarter of an hour, and yesterday's for good once the
+/// business day's rollover hour has passed on the server's clock (late orders are paid after midnight).
+pub async fn fetch_sales(
+    iiko: &Iiko,
+    server: &Server,
+    client: &ServerClient,
+) -> Result<(), String> {
+    let zone = server
+        .zone
+        .or(iiko.platform.settings.timezone)
+        .unwrap_or(chrono_tz::Tz::UTC);
+    let unit = match server.unit {
+        Some(unit) => unit,
+        None => match tillwire_units::Units(&iiko.platform.store)
+            .default_unit()
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(unit) => unit.unit_id(),
+            None => return Ok(()),
+        },
+    };
+    let local = Utc::now().with_timezone(&zone).naive_local();
+    let today = local.date();
+    let yesterday = today - chrono::TimeDelta::days(1);
+    let rollover = iiko.kitchen.settings.day_rollover_hour;
+    if chrono::Timelike::hour(&local) >= rollover
+        && !iiko
+            .reports
+            .is_complete(unit, yesterday)
+            .await
+            .map_err(|e| e.to_string())?
+    {
+        iiko.reports
+            .fetch(client, unit, yesterday, true)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let kept = iiko
+        .reports
+        .day(unit, today)
+        .await
+        .map_err(|e| e.to_string())?;
+    if kept.is_none_or(|day| tillwire_platform::now_ms() - day.fetched_ms >= SALES_EVERY_MS) {
+        iiko.reports
+            .fetch(client, unit, today, false)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Deliveries made or due within the last day, in every status.

@@ -164,6 +164,39 @@ impl ServerClient {
         outcome
     }
 
+    /// A day's figures in one session: revenue and amounts by dish, and the number of orders.
+    pub async fn day_figures(
+        &self,
+        day: chrono::NaiveDate,
+    ) -> Result<(Vec<serde_json::Map<String, Value>>, i64), ServerError> {
+        let open = self.begin().await?;
+        let next = day + chrono::TimeDelta::days(1);
+        let outcome = async {
+            let dishes = open
+                .session
+                .sales(
+                    day,
+                    next,
+                    &["DishName"],
+                    &["DishAmountInt", "DishDiscountSumInt"],
+                )
+                .await?;
+            let orders = open
+                .session
+                .sales(day, next, &[], &["UniqOrderId.OrdersCount"])
+                .await?;
+            let orders = orders
+                .first()
+                .and_then(|row| row.get("UniqOrderId.OrdersCount"))
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0) as i64;
+            Ok((dishes, orders))
+        }
+        .await;
+        self.end(open).await;
+        outcome
+    }
+
     /// Closed sales (see [`Session::sales`]) in a session of their own.
     pub async fn sales(
         &self,

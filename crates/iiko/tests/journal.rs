@@ -84,3 +84,96 @@ tillwire_testkit::both_backends!(
         assert!(state.revision.is_some() && state.last_error.is_none());
     }
 );
+
+tillwire_testkit::both_backends!(
+    a_days_closed_sales_are_fetched_from_olap_and_kept,
+    |db| async move {
+        use tillwire_iiko::sim::server::SaleLine;
+        let (server, server_url) = ServerSim::start("tillwire", "пароль").await;
+        let app = App::start_with(&db, "Russian Standard Time", |settings| {
+        settings.set(
+            "iiko.server",
+            json!([{"url": server_url, "login": "tillwire", "password": "пароль", "time_zone": "Europe/Moscow"}]),
+        );
+    })
+    .await;
+        let day: chrono::NaiveDate = "2024-05-01".parse().unwrap();
+        let sale = |order: &str, dish: &str, amount: &str, sum: &str| SaleLine {
+            open_date: day,
+            department: "Кафе 1".into(),
+            order_id: order.into(),
+            order_num: 1,
+            dish_id: format!("id-{dish}"),
+            dish_code: dish.into(),
+            dish_name: dish.into(),
+            dish_category: "Пицца".into(),
+            amount: amount.into(),
+            sum: sum.into(),
+            discount_sum: sum.into(),
+            close_time: day.and_hms_opt(21, 0, 0).unwrap(),
+            ..SaleLine::default()
+        };
+        server.add_sale(sale("o1", "Маргарита", "2", "1180.50"));
+        server.add_sale(sale("o2", "Маргарита", "1", "590.25"));
+        server.add_sale(sale("o2", "Морс", "3", "450"));
+        let mut storned = sale("o3", "Пепперони", "5", "3000");
+        storned.storned = true;
+        server.add_sale(storned);
+
+        let listed = app.iiko.servers.list().await.unwrap().remove(0);
+        let client = app.iiko.server_client(&listed).unwrap();
+        let unit = tillwire_units::Units(&app.platform.store)
+            .default_unit()
+            .await
+            .unwrap()
+            .unwrap()
+            .unit_id();
+        let sales = app
+            .iiko
+            .reports
+            .fetch(&client, unit, day, true)
+            .await
+            .unwrap();
+        assert_eq!(sales.revenue, "2220.75");
+        assert_eq!(sales.orders, 2, "the storned order's line is not a sale");
+        let dishes: Vec<(&str, &str, &str)> = sales
+            .dishes
+            .iter()
+            .map(|d| (d.name.as_str(), d.amount.as_str(), d.revenue.as_str()))
+            .collect();
+        assert_eq!(
+            dishes,
+            vec![("Маргарита", "3", "1770.75"), ("Морс", "3", "450")]
+        );
+        assert_eq!(
+            app.iiko.reports.day(unit, day).await.unwrap(),
+            Some(sales.clone())
+        );
+        assert!(app.iiko.reports.is_complete(unit, day).await.unwrap());
+        assert_eq!(server.slots_in_use(), 0);
+
+        // The poll's own schedule: today's running figures once, not again within the quarter of an hour.
+        let before = server.requests().len();
+        tillwire_iiko::poll::fetch_sales(&app.iiko, &listed, &client)
+            .await
+            .unwrap();
+        let today = chrono::Utc::now()
+            .with_timezone(&chrono_tz::Europe::Moscow)
+            .date_naive();
+        let kept = app
+            .iiko
+            .reports
+            .day(unit, today)
+            .await
+            .unwrap()
+            .expect("today's figures");
+        assert!(!kept.complete);
+        let after = server.requests().len();
+        assert!(after > before);
+        tillwire_iiko::poll::fetch_sales(&app.iiko, &listed, &client)
+            .await
+            .unwrap();
+        assert_eq!(server.requests().len(), after, "not fetched again so soon");
+        assert_eq!(server.overlaps(), 0);
+    }
+);

@@ -132,6 +132,24 @@ impl Summaries {
             .outbox
             .count(unit.id, &[tillwire_collector::REGISTER_BEHIND], from, to)
             .await?;
+        // iiko's figures, for a unit with an iikoServer: its closed sales of the day (by the server's calendar).
+        let sales = tillwire_iiko::reports::Reports::new(platform.store.clone())
+            .day(UnitId(unit.id), day)
+            .await?;
+        let (revenue, iiko_orders, top_dishes) = match &sales {
+            None => (String::new(), String::new(), String::new()),
+            Some(sales) => (
+                money(&sales.revenue, lang),
+                sales.orders.to_string(),
+                sales
+                    .dishes
+                    .iter()
+                    .take(3)
+                    .map(|dish| format!("{} ×{}", dish.name, dish.amount))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        };
         let seconds = |value: Option<f64>| match value {
             Some(seconds) => human_duration((seconds * 1000.0).round() as i64, lang),
             None => "—".to_owned(),
@@ -146,6 +164,43 @@ impl Summaries {
             ("incident_time", human_duration(incident_ms, lang)),
             ("printer_trouble", printer_trouble.to_string()),
             ("collector_trouble", collector_trouble.to_string()),
+            ("revenue", revenue),
+            ("iiko_orders", iiko_orders),
+            ("top_dishes", top_dishes),
         ])
+    }
+}
+
+/// An amount as people write it: thousands apart, two decimals, a decimal comma in Russian.
+fn money(amount: &str, lang: Lang) -> String {
+    let value: f64 = amount.parse().unwrap_or(0.0);
+    let text = format!("{:.2}", value.abs());
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, "00"));
+    let (group, point) = match lang {
+        Lang::Ru => ('\u{a0}', ','),
+        Lang::En => (',', '.'),
+    };
+    let mut grouped = String::new();
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(group);
+        }
+        grouped.push(digit);
+    }
+    let sign = if value < 0.0 { "−" } else { "" };
+    format!("{sign}{grouped}{point}{fraction}")
+}
+
+#[cfg(test)]
+mod money_tests {
+    use super::*;
+
+    #[test]
+    fn amounts_read_as_people_write_them() {
+        assert_eq!(money("48250.5", Lang::Ru), "48\u{a0}250,50");
+        assert_eq!(money("48250.5", Lang::En), "48,250.50");
+        assert_eq!(money("999", Lang::En), "999.00");
+        assert_eq!(money("1234567.891", Lang::En), "1,234,567.89");
+        assert_eq!(money("0", Lang::Ru), "0,00");
     }
 }

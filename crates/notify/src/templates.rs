@@ -308,10 +308,28 @@ pub const DAILY: Template = Template {
             Words::new("сбоев сбора продаж", "collection failures"),
             Words::new("0", "0"),
         ),
+        var(
+            "revenue",
+            Words::new(
+                "выручка iiko за день (пусто — строка не выводится)",
+                "iiko's revenue of the day (empty: the line is left out)",
+            ),
+            Words::new("48 250,50", "48,250.50"),
+        ),
+        var(
+            "iiko_orders",
+            Words::new("закрытых заказов iiko", "closed iiko orders"),
+            Words::new("131", "131"),
+        ),
+        var(
+            "top_dishes",
+            Words::new("самые продаваемые блюда iiko", "iiko's best-selling dishes"),
+            Words::new("Маргарита ×42, Цезарь ×17", "Margherita ×42, Caesar ×17"),
+        ),
     ],
     default: Words::new(
-        "📊 <b>{unit}</b> · итоги за {date}\nЗаказов: {orders}\nДо готовности: в среднем {avg_ready}, 90% — за {p90_ready}\nИнциденты касс: {incidents}, всего {incident_time}\nСбои принтеров: {printer_trouble}\nСбои сбора продаж: {collector_trouble}",
-        "📊 <b>{unit}</b> · summary of {date}\nOrders: {orders}\nTo ready: {avg_ready} on average, 90% within {p90_ready}\nRegister incidents: {incidents}, {incident_time} in all\nPrinter failures: {printer_trouble}\nCollection failures: {collector_trouble}",
+        "📊 <b>{unit}</b> · итоги за {date}\nЗаказов: {orders}\nДо готовности: в среднем {avg_ready}, 90% — за {p90_ready}\nИнциденты касс: {incidents}, всего {incident_time}\nСбои принтеров: {printer_trouble}\nСбои сбора продаж: {collector_trouble}\niiko: выручка {revenue}, заказов {iiko_orders}; чаще всего — {top_dishes}",
+        "📊 <b>{unit}</b> · summary of {date}\nOrders: {orders}\nTo ready: {avg_ready} on average, 90% within {p90_ready}\nRegister incidents: {incidents}, {incident_time} in all\nPrinter failures: {printer_trouble}\nCollection failures: {collector_trouble}\niiko: revenue {revenue}, {iiko_orders} orders; best sellers {top_dishes}",
     ),
 };
 

@@ -76,6 +76,7 @@ async fn rig(db: TestDatabase) -> Rig {
             tillwire_kitchen::MIGRATIONS,
             tillwire_monitor::MIGRATIONS,
             tillwire_notify::MIGRATIONS,
+            tillwire_iiko::MIGRATIONS,
         ])
         .await
         .expect("migrate");
@@ -587,6 +588,71 @@ async fn the_daily_summary_goes_once_in_the_admins_words(db: TestDatabase) {
 tillwire_testkit::both_backends!(
     the_daily_summary_goes_once_in_the_admins_words,
     the_daily_summary_goes_once_in_the_admins_words
+);
+
+async fn the_daily_summary_tells_iikos_figures_for_a_unit_with_them(db: TestDatabase) {
+    use tillwire_kitchen::Kitchen;
+    use tillwire_notify::summary::Summaries;
+    use tillwire_notify::templates::{DAILY, Templates};
+    use tillwire_platform::web::Lang;
+    use tillwire_units::Units;
+
+    let rig = rig(db).await;
+    let kitchen = Kitchen::new(rig.platform.clone()).expect("kitchen");
+    let day = kitchen.business_day(chrono::Utc::now()) - chrono::TimeDelta::days(1);
+    // What the iiko area keeps from iikoServer's OLAP for the pizzeria.
+    tillwire_platform::write!(&rig.platform.store, db => sqlx::query(
+        "INSERT INTO iiko_daily_sales (unit_id, day, revenue, orders, dishes, final, fetched_ms) VALUES ($1, $2, '48250.5', 131, $3, TRUE, 0)",
+    )
+    .bind(PIZZERIA)
+    .bind(day.to_string())
+    .bind(r#"[{"name":"Маргарита","amount":"42","revenue":"24780"},{"name":"Цезарь","amount":"17","revenue":"8000"},{"name":"Морс","amount":"30","revenue":"4500"},{"name":"Хлеб","amount":"9","revenue":"90"}]"#)
+    .execute(db)
+    .await
+    .map(|_| ()))
+    .expect("iiko's figures");
+    let summaries = Summaries {
+        kitchen,
+        hour: 0,
+        lang: Lang::Ru,
+    };
+    let templates = Templates::load(&rig.platform.store)
+        .await
+        .expect("templates");
+    let units = Units(&rig.platform.store).list().await.expect("units");
+    let text = |unit_id: i64| {
+        let unit = units
+            .iter()
+            .find(|u| u.id == unit_id)
+            .expect("unit")
+            .clone();
+        let summaries = &summaries;
+        let templates = &templates;
+        async move {
+            let values = summaries.values(&unit, day).await.expect("values");
+            templates.render(&DAILY, Lang::Ru, &values)
+        }
+    };
+    let pizzeria = text(PIZZERIA).await;
+    assert!(
+        pizzeria.contains("iiko: выручка 48\u{a0}250,50, заказов 131; чаще всего — Маргарита ×42, Цезарь ×17, Морс ×30"),
+        "{pizzeria}"
+    );
+    let north = units
+        .iter()
+        .find(|u| u.id != PIZZERIA)
+        .expect("another unit")
+        .id;
+    let without = text(north).await;
+    assert!(
+        !without.contains("iiko"),
+        "a unit without iiko has no iiko line: {without}"
+    );
+}
+
+tillwire_testkit::both_backends!(
+    the_daily_summary_tells_iikos_figures_for_a_unit_with_them,
+    the_daily_summary_tells_iikos_figures_for_a_unit_with_them
 );
 
 async fn the_outbox_api_answers_notify_tokens_only(db: TestDatabase) {
