@@ -15,6 +15,7 @@ pub mod journal;
 pub mod model;
 pub mod poll;
 pub mod reports;
+mod sales;
 pub mod server;
 pub mod servers;
 pub mod sim;
@@ -152,6 +153,16 @@ pub const AREA: Area = Area {
         let kitchen: Kitchen = assembly.service()?;
         let iiko = Iiko::new(platform, kitchen, settings);
         assembly.routes(Access::Public, Answer::Json, webhook::router(iiko.clone()));
+        assembly.routes(
+            Access::Session,
+            Answer::Page,
+            sales::page_router(iiko.clone()),
+        );
+        assembly.routes(
+            Access::Credential,
+            Answer::Json,
+            sales::api_router(iiko.clone()),
+        );
         let intake = iiko.intake.clone();
         assembly
             .jobs()
@@ -168,5 +179,6 @@ pub const AREA: Area = Area {
         });
         Ok(())
     },
+    openapi: Some(<sales::IikoApi as utoipa::OpenApi>::openapi),
     ..Area::NONE
 };

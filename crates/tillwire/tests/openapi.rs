@@ -42,16 +42,18 @@ tillwire_testkit::both_backends!(the_api_answers_as_its_document_says, |db| asyn
     };
     let monitor_token = token("schemathesis", "monitor").await;
     let erp_token = token("schemathesis-erp", "erp").await;
+    let iiko_token = token("schemathesis-iiko", "iiko").await;
     for (token, paths) in [
         (
             DEVICE_KEY.to_owned(),
-            &["--exclude-path-regex", "^/api/v1/(monitor|erp)/"],
+            &["--exclude-path-regex", "^/api/v1/(monitor|erp|iiko)/"],
         ),
         (
             monitor_token,
             &["--include-path-regex", "^/api/v1/monitor/"],
         ),
         (erp_token, &["--include-path-regex", "^/api/v1/erp/"]),
+        (iiko_token, &["--include-path-regex", "^/api/v1/iiko/"]),
     ] {
         run_schemathesis(&schemathesis, &base, data.path(), &token, paths).await;
     }
