@@ -10,6 +10,7 @@
 pub mod cloud;
 pub mod config;
 pub mod connections;
+mod demo;
 pub mod intake;
 pub mod journal;
 pub mod model;
@@ -147,6 +148,7 @@ pub const AREA: Area = Area {
         env: config::ENV,
         check: |settings| config::parse(settings).map(|_| ()),
     }),
+    demo: Some(|platform| Box::pin(demo::start(platform))),
     build: |assembly| {
         let platform = assembly.platform.clone();
         let settings = config::parse(&platform.settings)?;

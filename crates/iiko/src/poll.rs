@@ -369,9 +369,12 @@ async fn read_journal(
 
 /// How often today's running sales figures are fetched again.
 const SALES_EVERY_MS: i64 = 15 * 60 * 1000;
+/// How many past days are kept up to date.
+const SALES_BACKFILL_DAYS: i64 = 7;
 
-/// Today's sales figures when they are older than a quarter of an hour, and yesterday's for good once the
-/// business day's rollover hour has passed on the server's clock (late orders are paid after midnight).
+/// Today's sales figures when they are older than a quarter of an hour, and the past week's days not kept for
+/// good: yesterday's is final once the business day's rollover hour has passed on the server's clock (orders
+/// opened late are paid after midnight).
 pub async fn fetch_sales(
     iiko: &Iiko,
     server: &Server,
@@ -395,18 +398,28 @@ pub async fn fetch_sales(
     let local = Utc::now().with_timezone(&zone).naive_local();
     let today = local.date();
     let yesterday = today - chrono::TimeDelta::days(1);
-    let rollover = iiko.kitchen.settings.day_rollover_hour;
-    if chrono::Timelike::hour(&local) >= rollover
-        && !iiko
-            .reports
-            .is_complete(unit, yesterday)
-            .await
-            .map_err(|e| e.to_string())?
-    {
-        iiko.reports
-            .fetch(client, unit, yesterday, true)
-            .await
-            .map_err(|e| e.to_string())?;
+    let settled = chrono::Timelike::hour(&local) >= iiko.kitchen.settings.day_rollover_hour;
+    // The past week's days not kept for good (all of them the first time a server is read, so the pages and the
+    // summary have a history at once); yesterday counts as final only after the rollover hour.
+    let past = iiko
+        .reports
+        .days(
+            unit,
+            today - chrono::TimeDelta::days(SALES_BACKFILL_DAYS),
+            yesterday,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    for back in (1..=SALES_BACKFILL_DAYS).rev() {
+        let day = today - chrono::TimeDelta::days(back);
+        let complete = day < yesterday || settled;
+        let kept = past.iter().find(|d| d.day == day.to_string());
+        if kept.is_none() || (complete && kept.is_some_and(|d| !d.complete)) {
+            iiko.reports
+                .fetch(client, unit, day, complete)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
     }
     let kept = iiko
         .reports

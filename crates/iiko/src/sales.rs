@@ -18,7 +18,7 @@ use tillwire_units::{Unit, UnitId, Units};
 use utoipa::{IntoParams, OpenApi};
 
 use crate::Iiko;
-use crate::reports::{DaySales, DishSales};
+use crate::reports::{DaySales, DishSales, money};
 
 /// How many days the revenue plot covers, ending with the day shown.
 const PLOT_DAYS: i64 = 14;
@@ -81,6 +81,8 @@ struct SalesPage {
     sales: Option<DaySales>,
     fetched: String,
     average_check: String,
+    /// The day's revenue as people write it.
+    revenue: String,
     dishes_plot: Option<Plot>,
     days_plot: Option<Plot>,
 }
@@ -124,14 +126,19 @@ async fn sales_page(
         .reports
         .days(UnitId(unit.id), day - TimeDelta::days(PLOT_DAYS - 1), day)
         .await?;
+    let lang = admin.lang;
     let average_check = sales
         .as_ref()
         .filter(|s| s.orders > 0)
         .map(|s| {
             let revenue: f64 = s.revenue.parse().unwrap_or(0.0);
-            format!("{:.2}", revenue / s.orders as f64)
+            money(&(revenue / s.orders as f64).to_string(), lang)
         })
         .unwrap_or_else(|| "—".into());
+    let revenue = sales
+        .as_ref()
+        .map(|s| money(&s.revenue, lang))
+        .unwrap_or_default();
     let fetched = sales
         .as_ref()
         .map(|s| local_time(&iiko.platform.settings, s.fetched_ms, "%d.%m %H:%M"))
@@ -151,6 +158,7 @@ async fn sales_page(
         },
         day: day.to_string(),
         average_check,
+        revenue,
         fetched,
         dishes_plot,
         days_plot,

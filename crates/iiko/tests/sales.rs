@@ -75,7 +75,9 @@ tillwire_testkit::both_backends!(
         let (status, html) = page(format!("?unit={unit}&day=2024-05-01")).await;
         assert_eq!(status, 200);
         assert!(
-            html.contains("2220.75") && html.contains("Средний чек") && html.contains("1110.38"),
+            html.contains("2\u{a0}220,75")
+                && html.contains("Средний чек")
+                && html.contains("1\u{a0}110,38"),
             "{html}"
         );
         assert!(

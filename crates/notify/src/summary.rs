@@ -139,7 +139,7 @@ impl Summaries {
         let (revenue, iiko_orders, top_dishes) = match &sales {
             None => (String::new(), String::new(), String::new()),
             Some(sales) => (
-                money(&sales.revenue, lang),
+                tillwire_iiko::reports::money(&sales.revenue, lang),
                 sales.orders.to_string(),
                 sales
                     .dishes
@@ -168,39 +168,5 @@ impl Summaries {
             ("iiko_orders", iiko_orders),
             ("top_dishes", top_dishes),
         ])
-    }
-}
-
-/// An amount as people write it: thousands apart, two decimals, a decimal comma in Russian.
-fn money(amount: &str, lang: Lang) -> String {
-    let value: f64 = amount.parse().unwrap_or(0.0);
-    let text = format!("{:.2}", value.abs());
-    let (whole, fraction) = text.split_once('.').unwrap_or((&text, "00"));
-    let (group, point) = match lang {
-        Lang::Ru => ('\u{a0}', ','),
-        Lang::En => (',', '.'),
-    };
-    let mut grouped = String::new();
-    for (i, digit) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            grouped.push(group);
-        }
-        grouped.push(digit);
-    }
-    let sign = if value < 0.0 { "−" } else { "" };
-    format!("{sign}{grouped}{point}{fraction}")
-}
-
-#[cfg(test)]
-mod money_tests {
-    use super::*;
-
-    #[test]
-    fn amounts_read_as_people_write_them() {
-        assert_eq!(money("48250.5", Lang::Ru), "48\u{a0}250,50");
-        assert_eq!(money("48250.5", Lang::En), "48,250.50");
-        assert_eq!(money("999", Lang::En), "999.00");
-        assert_eq!(money("1234567.891", Lang::En), "1,234,567.89");
-        assert_eq!(money("0", Lang::Ru), "0,00");
     }
 }

@@ -256,9 +256,10 @@ async fn index(State(sim): State<CloudSim>) -> Html<String> {
             answer,
         );
     }
+    let suggested = escape(&sim.suggested_script());
     let _ = write!(
         page,
-        "</table><h2>Run a script</h2><textarea id=\"dsl\" rows=\"8\" placeholder=\"status ORDER_ID Bill\">\
+        "</table><h2>Run a script</h2><textarea id=\"dsl\" rows=\"12\" placeholder=\"status ORDER_ID Bill\">{suggested}\
          </textarea><p><button id=\"run\">Run</button> <span id=\"out\"></span></p><script>{SCRIPT}</script>\
          </body></html>"
     );

@@ -325,6 +325,15 @@ impl CloudSim {
         self.with(|inner| inner.revision)
     }
 
+    /// Puts `script` in the page's script box, ready to run (the demo's orders).
+    pub fn suggest_script(&self, script: &str) {
+        self.with(|inner| inner.suggested_script = script.to_owned());
+    }
+
+    pub(crate) fn suggested_script(&self) -> String {
+        self.with(|inner| inner.suggested_script.clone())
+    }
+
     // Faults and counts.
 
     /// The next `times` requests to `path` (e.g. `/api/1/order/by_table`) get `fault`, after any armed before.

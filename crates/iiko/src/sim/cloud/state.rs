@@ -178,6 +178,8 @@ pub(super) struct Inner {
     pub requests: BTreeMap<String, usize>,
     correlations: HashMap<String, DateTime<Utc>>,
     correlation_order: VecDeque<String>,
+    /// What the page's script box starts with (the demo's orders).
+    pub suggested_script: String,
 }
 
 impl Inner {
@@ -209,6 +211,7 @@ impl Inner {
             requests: BTreeMap::new(),
             correlations: HashMap::new(),
             correlation_order: VecDeque::new(),
+            suggested_script: String::new(),
         }
     }
 
