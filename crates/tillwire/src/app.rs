@@ -396,6 +396,42 @@ pub async fn collect_setretail(
 /// requests within a second as it happens, and a summary at the end.
 /// `tillwire sim telegram`: a simulated Bot API for one bot, until stopped; prints every send that came before
 /// the retry_after the simulator had given.
+/// `tillwire sim iiko-cloud`: the iikoCloud simulator with the demo world, then a script played in real time.
+pub async fn sim_iiko_cloud(listen: &str, script: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use tillwire_iiko::sim::cloud::{CloudSim, DEFAULT_API_LOGIN, demo_script};
+    let script = match script {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("--script {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let sim = CloudSim::new();
+    sim.run_script(demo_script())
+        .map_err(|e| anyhow::anyhow!("the demo world, {e}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--listen {listen}"))?;
+    let address = listener.local_addr()?;
+    println!(
+        "Simulating iikoCloud at http://{address} (api login {DEFAULT_API_LOGIN}); its state and a script box at http://{address}/sim/"
+    );
+    let router = sim.router();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(tillwire_platform::server::stop_signal())
+            .await
+    });
+    if let Some(script) = script {
+        sim.play_script(&script)
+            .await
+            .map_err(|e| anyhow::anyhow!("--script, {e}"))?;
+        println!("The script has played; the simulator keeps serving.");
+    }
+    server.await??;
+    Ok(())
+}
+
 /// `tillwire sim iiko-server`: the iikoServer simulator, with a script or the demo's sales.
 pub async fn sim_iiko_server(
     listen: &str,

@@ -126,6 +126,16 @@ enum SimCommand {
         #[arg(long, env = "TILLWIRE_SIM_ERP_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
+    /// iikoCloud's API (every method a POST under http://ADDR/api/…, tokens for the api login `sim-api-login`,
+    /// webhooks to the URL set with update_settings); its state and a script box at http://ADDR/sim/.
+    IikoCloud {
+        #[arg(long, default_value = "127.0.0.1:8408")]
+        listen: String,
+        /// A script to play (org, terminal, table, product, open, delivery, add, delete, status, item-status,
+        /// wait; see `tillwire_iiko::sim::cloud`); without one, the demo pizzeria with no orders yet.
+        #[arg(long)]
+        script: Option<std::path::PathBuf>,
+    },
     /// iikoServer's REST API under http://ADDR/resto/api/ (auth with the SHA-1 of the password, one licence
     /// slot, OLAP v2 SALES, the events journal); state and overlapping requests at http://ADDR/resto/sim/.
     IikoServer {
@@ -324,6 +334,9 @@ fn main() -> std::process::ExitCode {
                 username,
                 password,
             }) => app::sim_erp(kind, &listen, &username, password).await,
+            Command::Sim(SimCommand::IikoCloud { listen, script }) => {
+                app::sim_iiko_cloud(&listen, script.as_deref()).await
+            }
             Command::Sim(SimCommand::IikoServer {
                 listen,
                 login,
