@@ -8,6 +8,7 @@ mod board;
 mod collect;
 mod directory;
 mod erp;
+mod iiko;
 mod import;
 mod jobs;
 mod monitor;
@@ -73,6 +74,16 @@ enum Command {
         requests: usize,
         #[arg(long, default_value_t = 20)]
         lines: usize,
+    },
+    /// The iiko intake: webhooks accepted and turned into queue numbers per second, webhook → queue number
+    /// latency, and the cost of a reconciliation poll of one organization.
+    Iiko {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: Backend,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 10_000)]
+        webhooks: usize,
     },
     /// Set Retail collector: backfill receipts/s from one register database, then commit → number lag.
     Collect {
@@ -197,6 +208,15 @@ async fn main() -> anyhow::Result<()> {
         } => {
             for backend in backends(backend) {
                 erp::run(&target, backend, clients, requests, lines).await?;
+            }
+        }
+        Command::Iiko {
+            backend,
+            clients,
+            webhooks,
+        } => {
+            for backend in backends(backend) {
+                iiko::run(&target, backend, clients, webhooks).await?;
             }
         }
         Command::Board { backend, changes } => {
