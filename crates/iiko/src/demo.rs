@@ -131,7 +131,7 @@ pub async fn start(platform: &Platform) -> anyhow::Result<()> {
 /// A few minutes of a dining room: two tables order, one adds a dessert, one takes a drink off and is then
 /// cancelled. Fresh order ids each time the demo starts.
 fn orders_script() -> String {
-    let (first, second) = (new_id(), new_id());
+    let (first, second) = (crate::sim::uuid(), crate::sim::uuid());
     let [one, two] = TABLES;
     format!(
         "# The demo's table orders: press Run.\n\
@@ -148,21 +148,5 @@ fn orders_script() -> String {
          delete {second} p2\n\
          wait 5s\n\
          status {second} Deleted\n"
-    )
-}
-
-/// A random UUID (version 4).
-fn new_id() -> String {
-    let mut bytes: [u8; 16] = rand::random();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex = hex::encode(bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
     )
 }

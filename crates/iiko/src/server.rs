@@ -16,8 +16,10 @@ use tillwire_platform::secretbox::SecretBox;
 use tillwire_platform::{Platform, now_ms, read, write};
 use tokio::sync::Mutex;
 
-/// How long a session may hold the server's lease; renewed by each session's start, released at its end.
-const LEASE_TTL: Duration = Duration::from_secs(120);
+/// The server's lease across instances: renewed every few seconds while a session is open and released at its
+/// end, so an instance killed mid-session hands the server over within the lease.
+const LEASE_TTL: Duration = Duration::from_secs(20);
+const LEASE_RENEWAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ServerError {
@@ -76,6 +78,16 @@ struct Session<'a> {
 struct Open<'a> {
     session: Session<'a>,
     _lock: tokio::sync::OwnedMutexGuard<()>,
+    _renewal: Renewal,
+}
+
+/// Keeps the server's lease while a session is open; stops with it, however it ends.
+struct Renewal(tokio::task::JoinHandle<()>);
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl ServerClient {
@@ -131,6 +143,18 @@ impl ServerClient {
         if !held {
             return Err(ServerError::Busy);
         }
+        let renewal = {
+            let leases = self.inner.platform.leases.clone();
+            let lease = lease.clone();
+            Renewal(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(LEASE_RENEWAL).await;
+                    if let Err(error) = leases.hold(&lease, LEASE_TTL).await {
+                        tracing::warn!(%error, "iikoServer: could not renew the server's lease");
+                    }
+                }
+            }))
+        };
         self.log_out_leftover().await;
         match self.auth().await {
             Ok(key) => Ok(Open {
@@ -139,6 +163,7 @@ impl ServerClient {
                     key,
                 },
                 _lock: lock,
+                _renewal: renewal,
             }),
             Err(error) => {
                 let _ = self.inner.platform.leases.release(&lease).await;
@@ -150,6 +175,7 @@ impl ServerClient {
     /// Logs the session out and lets the server go.
     async fn end(&self, open: Open<'_>) {
         self.logout(&open.session.key).await;
+        drop(open);
         let _ = self.inner.platform.leases.release(&self.lease()).await;
     }
 
@@ -292,30 +318,20 @@ impl ServerClient {
 }
 
 impl Session<'_> {
-    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<String, ServerError> {
-        let answer = self
-            .inner
+    /// A request of this session to `path`, with its key.
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.inner
             .http
-            .get(format!("{}{path}", self.inner.base))
+            .request(method, format!("{}{path}", self.inner.base))
             .query(&[("key", self.key.expose())])
-            .query(query)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        read_answer(answer).await
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<String, ServerError> {
+        send(self.request(reqwest::Method::GET, path).query(query)).await
     }
 
     async fn post_json(&self, path: &str, body: &Value) -> Result<String, ServerError> {
-        let answer = self
-            .inner
-            .http
-            .post(format!("{}{path}", self.inner.base))
-            .query(&[("key", self.key.expose())])
-            .json(body)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        read_answer(answer).await
+        send(self.request(reqwest::Method::POST, path).json(body)).await
     }
 
     /// The SALES report's column names (checked before a report names them).
@@ -378,7 +394,9 @@ impl Session<'_> {
     }
 }
 
-async fn read_answer(answer: reqwest::Response) -> Result<String, ServerError> {
+/// Sends a request and reads its answer: the text of a 2xx, the refusal otherwise.
+async fn send(request: reqwest::RequestBuilder) -> Result<String, ServerError> {
+    let answer = request.send().await.map_err(unreachable)?;
     let status = answer.status().as_u16();
     let text = answer.text().await.map_err(unreachable)?;
     if (200..300).contains(&status) {

@@ -61,6 +61,13 @@ fn sale(date: &str, order: &str, dish: &str, amount: &str, sum: &str) -> SaleLin
     }
 }
 
+/// 1 May's closed sales by dish, with their revenue.
+async fn may_day(client: &ServerClient) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, ServerError> {
+    client
+        .sales(day("2024-05-01"), day("2024-05-02"), &["DishName"], &["DishSumInt"])
+        .await
+}
+
 fn total(rows: &[serde_json::Map<String, serde_json::Value>], dish: &str, field: &str) -> f64 {
     rows.iter()
         .filter(|row| row.get("DishName").and_then(|v| v.as_str()) == Some(dish))
@@ -127,14 +134,7 @@ tillwire_testkit::both_backends!(
 
         // The server failing the report: the error is told, the slot given back.
         sim.fail_next("/resto/api/v2/reports/olap", 500, 1);
-        let failed = client
-            .sales(
-                day("2024-05-01"),
-                day("2024-05-02"),
-                &["DishName"],
-                &["DishSumInt"],
-            )
-            .await;
+        let failed = may_day(&client).await;
         assert!(
             matches!(failed, Err(ServerError::Refused { status: 500, .. })),
             "{failed:?}"
@@ -149,14 +149,7 @@ tillwire_testkit::both_backends!(
             LOGIN,
             &Secret::new("wrong"),
         );
-        let refused = wrong
-            .sales(
-                day("2024-05-01"),
-                day("2024-05-02"),
-                &["DishName"],
-                &["DishSumInt"],
-            )
-            .await;
+        let refused = may_day(&wrong).await;
         assert!(matches!(refused, Err(ServerError::Login(_))), "{refused:?}");
         assert_eq!(sim.slots_in_use(), 0);
         assert_eq!(
@@ -186,14 +179,7 @@ tillwire_testkit::both_backends!(
         let calls = (0..4).map(|_| {
             let client = client.clone();
             async move {
-                client
-                    .sales(
-                        day("2024-05-01"),
-                        day("2024-05-02"),
-                        &["DishName"],
-                        &["DishSumInt"],
-                    )
-                    .await
+                may_day(&client).await
             }
         });
         for answer in futures::future::join_all(calls).await {
@@ -217,28 +203,14 @@ tillwire_testkit::both_backends!(
         let first = tokio::spawn({
             let client = client.clone();
             async move {
-                client
-                    .sales(
-                        day("2024-05-01"),
-                        day("2024-05-02"),
-                        &["DishName"],
-                        &["DishSumInt"],
-                    )
-                    .await
+                may_day(&client).await
             }
         });
         let mut busy = false;
         for _ in 0..40 {
             tokio::time::sleep(Duration::from_millis(25)).await;
             if sim.slots_in_use() == 1 {
-                let answer = other
-                    .sales(
-                        day("2024-05-01"),
-                        day("2024-05-02"),
-                        &["DishName"],
-                        &["DishSumInt"],
-                    )
-                    .await;
+                let answer = may_day(&other).await;
                 busy = answer == Err(ServerError::Busy);
                 break;
             }
@@ -288,14 +260,7 @@ tillwire_testkit::both_backends!(
             LOGIN,
             &Secret::new(PASSWORD),
         );
-        let rows = client
-            .sales(
-                day("2024-05-01"),
-                day("2024-05-02"),
-                &["DishName"],
-                &["DishSumInt"],
-            )
-            .await
+        let rows = may_day(&client).await
             .expect("the leftover key is logged out, so the slot is free");
         assert_eq!(total(&rows, "Блюдо 1", "DishSumInt"), 560.0);
         assert_eq!(sim.slots_in_use(), 0);

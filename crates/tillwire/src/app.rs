@@ -396,6 +396,41 @@ pub async fn collect_setretail(
 /// requests within a second as it happens, and a summary at the end.
 /// `tillwire sim telegram`: a simulated Bot API for one bot, until stopped; prints every send that came before
 /// the retry_after the simulator had given.
+/// A simulator's password: the one given, or one made here and shown once (no default password, even for a
+/// simulator). The second value says whether it was made.
+fn sim_password(given: Option<String>) -> (String, bool) {
+    match given {
+        Some(password) if !password.is_empty() => (password, false),
+        _ => (tillwire_platform::random_token(16), true),
+    }
+}
+
+/// ", password …" for a banner when the password was made here, else nothing.
+fn made_password(password: &str, made: bool) -> String {
+    if made {
+        format!(", password {password}")
+    } else {
+        String::new()
+    }
+}
+
+/// Binds a simulator's `--listen` address.
+async fn sim_listener(listen: &str) -> anyhow::Result<(tokio::net::TcpListener, std::net::SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--listen {listen}"))?;
+    let address = listener.local_addr()?;
+    Ok((listener, address))
+}
+
+/// Serves a simulator until SIGTERM or SIGINT.
+async fn serve_sim(listener: tokio::net::TcpListener, router: axum::Router) -> anyhow::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(tillwire_platform::server::stop_signal())
+        .await?;
+    Ok(())
+}
+
 /// `tillwire sim iiko-cloud`: the iikoCloud simulator with the demo world, then a script played in real time.
 pub async fn sim_iiko_cloud(listen: &str, script: Option<&std::path::Path>) -> anyhow::Result<()> {
     use tillwire_iiko::sim::cloud::{CloudSim, DEFAULT_API_LOGIN, demo_script};
@@ -409,19 +444,11 @@ pub async fn sim_iiko_cloud(listen: &str, script: Option<&std::path::Path>) -> a
     let sim = CloudSim::new();
     sim.run_script(demo_script())
         .map_err(|e| anyhow::anyhow!("the demo world, {e}"))?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("--listen {listen}"))?;
-    let address = listener.local_addr()?;
+    let (listener, address) = sim_listener(listen).await?;
     println!(
         "Simulating iikoCloud at http://{address} (api login {DEFAULT_API_LOGIN}); its state and a script box at http://{address}/sim/"
     );
-    let router = sim.router();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(tillwire_platform::server::stop_signal())
-            .await
-    });
+    let server = tokio::spawn(serve_sim(listener, sim.router()));
     if let Some(script) = script {
         sim.play_script(&script)
             .await
@@ -439,10 +466,7 @@ pub async fn sim_iiko_server(
     password: Option<String>,
     script: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    let (password, made) = match password {
-        Some(password) if !password.is_empty() => (password, false),
-        _ => (tillwire_platform::random_token(16), true),
-    };
+    let (password, made) = sim_password(password);
     let sim = tillwire_iiko::sim::server::ServerSim::new(login, &password);
     let script = match script {
         Some(path) => {
@@ -452,22 +476,12 @@ pub async fn sim_iiko_server(
     };
     sim.run_script(&script)
         .map_err(|e| anyhow::anyhow!("the script, {e}"))?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("--listen {listen}"))?;
-    let address = listener.local_addr()?;
+    let (listener, address) = sim_listener(listen).await?;
     println!(
         "Simulating iikoServer at http://{address}/resto/ (login {login}{}); its state at http://{address}/resto/sim/",
-        if made {
-            format!(", password {password}")
-        } else {
-            String::new()
-        }
+        made_password(&password, made)
     );
-    axum::serve(listener, sim.router())
-        .with_graceful_shutdown(tillwire_platform::server::stop_signal())
-        .await?;
-    Ok(())
+    serve_sim(listener, sim.router()).await
 }
 
 pub async fn sim_erp(
@@ -477,30 +491,16 @@ pub async fn sim_erp(
     password: Option<String>,
 ) -> anyhow::Result<()> {
     let sim = tillwire_erp::sim::ErpSim::new(kind);
-    // No default password, even for a simulator: one is made when none is given, and shown here only.
-    let (password, made) = match password {
-        Some(password) if !password.is_empty() => (password, false),
-        _ => (tillwire_platform::random_token(16), true),
-    };
+    let (password, made) = sim_password(password);
     sim.set_credentials(username, &password);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("--listen {listen}"))?;
-    let address = listener.local_addr()?;
+    let (listener, address) = sim_listener(listen).await?;
     println!(
         "Simulating {} at http://{address}{} (user {username}{}); what was added at http://{address}/sim/",
         kind.name(),
         kind.login_path(),
-        if made {
-            format!(", password {password}")
-        } else {
-            String::new()
-        }
+        made_password(&password, made)
     );
-    axum::serve(listener, sim.router())
-        .with_graceful_shutdown(tillwire_platform::server::stop_signal())
-        .await?;
-    Ok(())
+    serve_sim(listener, sim.router()).await
 }
 
 pub async fn sim_telegram(listen: &str, token: &str) -> anyhow::Result<()> {

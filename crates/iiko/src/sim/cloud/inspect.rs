@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::snapshot::number;
 use super::{CloudSim, zones};
+use crate::sim::escape;
 
 pub(super) fn routes() -> Router<CloudSim> {
     Router::new()
@@ -94,21 +95,6 @@ async fn script(State(sim): State<CloudSim>, body: String) -> Response {
     }
 }
 
-/// Text made safe for HTML content and quoted attributes.
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            other => escaped.push(other),
-        }
-    }
-    escaped
-}
 
 /// A JSON value as page text: strings bare, null as a dash.
 fn text(value: &Value) -> String {

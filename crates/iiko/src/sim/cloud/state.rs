@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::{Fault, WebhookAttempt, WebhookBehaviour, zones};
+use crate::sim::uuid;
 
 /// Table order statuses (B.7).
 pub(super) const TABLE_STATUSES: [&str; 4] = ["New", "Bill", "Closed", "Deleted"];
@@ -689,18 +690,3 @@ pub(super) fn decimal(text: &str) -> Option<Decimal> {
     Decimal::from_str(text.trim()).ok()
 }
 
-/// A random (version 4) UUID in its usual text form.
-pub(super) fn uuid() -> String {
-    let mut bytes: [u8; 16] = rand::random();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex = hex::encode(bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}

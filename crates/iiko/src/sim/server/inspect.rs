@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Dish, Inner, JournalEvent, RequestRecord, SaleLine, ServerSim};
+use crate::sim::escape;
 
 pub(super) fn routes() -> Router<ServerSim> {
     Router::new()
@@ -112,21 +113,6 @@ async fn script(State(sim): State<ServerSim>, body: String) -> Response {
     }
 }
 
-/// Text made safe for HTML content and quoted attributes.
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            other => escaped.push(other),
-        }
-    }
-    escaped
-}
 
 /// A table of already escaped cells; an empty one says so.
 fn table(page: &mut String, heads: &[&str], rows: &[Vec<String>]) {

@@ -74,7 +74,8 @@ use quick_xml::events::Event;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{Dish, Inner, OpenOrder, SaleLine, decimal, uuid};
+use super::{Dish, Inner, OpenOrder, SaleLine, decimal};
+use crate::sim::uuid;
 
 /// One journal entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -76,6 +76,8 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Serialize;
+
+use crate::sim::uuid;
 use sha1::{Digest, Sha1};
 
 pub use dsl::{ScriptError, demo_script};
@@ -301,21 +303,6 @@ fn decimal(what: &str, text: &str) -> Result<Decimal, String> {
         .map_err(|_| format!("{what} {text:?} is not a number"))
 }
 
-/// A random (version 4) UUID in its usual text form: iiko's keys and ids look like this.
-fn uuid() -> String {
-    let mut bytes: [u8; 16] = rand::random();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex = hex::encode(bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
 
 /// One simulated iikoServer, shared by its HTTP side and the test driving it.
 #[derive(Clone)]

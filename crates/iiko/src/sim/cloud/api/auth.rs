@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, parse};
-use crate::sim::cloud::state::{Inner, uuid};
+use crate::sim::cloud::state::Inner;
+use crate::sim::uuid;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
