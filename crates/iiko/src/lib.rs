@@ -13,11 +13,13 @@ pub mod connections;
 pub mod intake;
 pub mod journal;
 pub mod model;
+mod pages;
 pub mod poll;
 pub mod server;
 pub mod servers;
 pub mod sim;
 pub mod timezone;
+mod views;
 pub mod webhook;
 
 use std::time::Duration;
@@ -130,6 +132,8 @@ impl Iiko {
 pub const AREA: Area = Area {
     name: "iiko",
     migrations: MIGRATIONS,
+    assets: pages::ASSETS,
+    admin_nav: pages::ADMIN_NAV,
     settings: Some(SettingsSection {
         name: "iiko",
         env: config::ENV,
@@ -141,6 +145,7 @@ pub const AREA: Area = Area {
         let kitchen: Kitchen = assembly.service()?;
         let iiko = Iiko::new(platform, kitchen, settings);
         assembly.routes(Access::Public, Answer::Json, webhook::router(iiko.clone()));
+        assembly.routes(Access::Session, Answer::Page, pages::router(iiko.clone()));
         let intake = iiko.intake.clone();
         assembly
             .jobs()
