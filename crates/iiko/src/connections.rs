@@ -1,17 +1,20 @@
 //! iikoCloud connections (one per organization) with their sealed credentials, their state (the deliveries'
 //! revision cursor, last poll, webhook and error), the organization's terminal groups with their time zones and
-//! units, and the products seen on orders with their mapping to ware codes.
+//! units, and the products seen on orders with their mapping to ware codes. Connections come from the settings
+//! file or from the admin pages, whose forms are checked here, every wrong field named at once.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tillwire_platform::config::Secret;
+use tillwire_platform::error::{Constraint, ResultExt};
 use tillwire_platform::secretbox::SecretBox;
-use tillwire_platform::{HttpError, Store, Text, now_ms, read, write};
-use tillwire_units::UnitId;
+use tillwire_platform::{HttpError, Store, Text, now_ms, read, write, write_tx};
+use tillwire_units::{UnitId, Units};
 
+use crate::cloud::DEFAULT_API_URL;
 use crate::config::{CloudConfig, Credentials};
 use crate::model::IikoId;
 
@@ -39,6 +42,8 @@ pub struct Connection {
     /// Product id or code → ware code, from the settings file.
     pub products: BTreeMap<String, String>,
     pub active: bool,
+    /// Written by the settings file, which refreshes it at every start.
+    pub from_config: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -53,6 +58,7 @@ struct ConnectionRow {
     tables: String,
     products: String,
     active: bool,
+    from_config: bool,
 }
 
 /// What the state page shows of a connection.
@@ -75,7 +81,179 @@ pub struct TerminalGroup {
     pub unit_id: Option<i64>,
 }
 
-const COLUMNS: &str = "id, organization_id, name, api_url, unit_id, credentials_sealed, webhook_token_sealed, tables, products, active";
+const COLUMNS: &str = "id, organization_id, name, api_url, unit_id, credentials_sealed, webhook_token_sealed, tables, products, active, from_config";
+
+/// A webhook token is all that keeps strangers from posting orders into a queue: the form asks for a long one.
+const TOKEN_MIN_CHARS: usize = 16;
+const NAME_MAX_CHARS: usize = 200;
+
+/// A connection as typed on its form. Secrets are write-only: left empty on an edit, the stored ones stay.
+/// (No `Debug`: it holds secrets.)
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct ConnectionInput {
+    pub name: String,
+    pub api_url: String,
+    pub organization_id: String,
+    /// A unit's id; empty: the default unit.
+    pub unit_id: String,
+    /// `api_login` (v1) or `api_key` (v2, with `app_id` and `client_secret`).
+    pub auth: String,
+    pub api_login: String,
+    pub api_key: String,
+    pub app_id: String,
+    pub client_secret: String,
+    pub webhook_token: String,
+    /// Checked: the stored webhook token goes (the connection then takes no webhooks).
+    pub clear_webhook_token: Option<String>,
+    /// Table ids, one a line.
+    pub tables: String,
+    pub active: Option<String>,
+}
+
+/// A connection's input, checked.
+struct Checked {
+    name: String,
+    api_url: String,
+    organization: IikoId,
+    unit: Option<UnitId>,
+    credentials: Credentials,
+    webhook_token: Option<Secret>,
+    tables: Vec<IikoId>,
+    active: bool,
+}
+
+/// Field errors gathered while a form is checked, so that every wrong field is named at once.
+#[derive(Default)]
+pub(crate) struct Problems(Option<HttpError>);
+
+impl Problems {
+    pub(crate) fn add(&mut self, field: &'static str, text: Text) {
+        self.0 = Some(match self.0.take() {
+            None => HttpError::field(field, text),
+            Some(error) => error.with_field(field, text),
+        });
+    }
+
+    pub(crate) fn into_result(self) -> Result<(), HttpError> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+/// A form's text, trimmed, or `None` when blank.
+pub(crate) fn present(text: &str) -> Option<&str> {
+    Some(text.trim()).filter(|t| !t.is_empty())
+}
+
+pub(crate) fn required() -> Text {
+    Text::new("Обязательное поле.", "Required.")
+}
+
+/// An http(s) address as typed, trimmed.
+pub(crate) fn http_address(text: &str) -> Result<String, Text> {
+    let text = text.trim();
+    match reqwest::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(text.to_owned())
+        }
+        _ => Err(Text::new(
+            "Нужен адрес http:// или https://.",
+            "An http:// or https:// address is needed.",
+        )),
+    }
+}
+
+/// An organization id as typed: a UUID.
+pub(crate) fn organization_id(text: &str) -> Result<IikoId, Text> {
+    IikoId::parse(text).ok_or_else(|| {
+        Text::new(
+            "Id организации — UUID вида 7bc05553-4b68-44e8-b7bc-37be63c6d9e9.",
+            "The organization id is a UUID such as 7bc05553-4b68-44e8-b7bc-37be63c6d9e9.",
+        )
+    })
+}
+
+/// The unit chosen on a form (empty: none, the default unit's), which must exist.
+pub(crate) async fn chosen_unit(
+    store: &Store,
+    text: &str,
+    problems: &mut Problems,
+) -> Result<Option<UnitId>, HttpError> {
+    let Some(text) = present(text) else {
+        return Ok(None);
+    };
+    let units = Units(store).list().await?;
+    let found = text
+        .parse::<i64>()
+        .ok()
+        .filter(|id| units.iter().any(|unit| unit.id == *id));
+    if found.is_none() {
+        problems.add(
+            "unit_id",
+            Text::new("Нет такого подразделения.", "No such unit."),
+        );
+    }
+    Ok(found.map(UnitId))
+}
+
+impl ConnectionInput {
+    /// The credentials the form sets; a secret left empty keeps the stored one of the same kind.
+    fn credentials(&self, current: Option<&Credentials>, problems: &mut Problems) -> Credentials {
+        let secret = |problems: &mut Problems, field, typed: &str, kept: Option<&String>| match (
+            present(typed),
+            kept,
+        ) {
+            (Some(typed), _) => typed.to_owned(),
+            (None, Some(kept)) => kept.clone(),
+            (None, None) => {
+                problems.add(field, required());
+                String::new()
+            }
+        };
+        match self.auth.as_str() {
+            "api_key" => {
+                let (kept_key, kept_secret) = match current {
+                    Some(Credentials::ApiKey {
+                        api_key,
+                        client_secret,
+                        ..
+                    }) => (Some(api_key), Some(client_secret)),
+                    _ => (None, None),
+                };
+                let api_key = secret(problems, "api_key", &self.api_key, kept_key);
+                let client_secret =
+                    secret(problems, "client_secret", &self.client_secret, kept_secret);
+                let app_id = present(&self.app_id).unwrap_or_default().to_owned();
+                if app_id.is_empty() {
+                    problems.add("app_id", required());
+                }
+                Credentials::ApiKey {
+                    api_key,
+                    app_id,
+                    client_secret,
+                }
+            }
+            auth => {
+                if !matches!(auth, "api_login" | "") {
+                    problems.add(
+                        "auth",
+                        Text::new(
+                            "Выберите API-логин или ключ API.",
+                            "Choose an API login or an API key.",
+                        ),
+                    );
+                }
+                let kept = match current {
+                    Some(Credentials::ApiLogin { api_login }) => Some(api_login),
+                    _ => None,
+                };
+                Credentials::ApiLogin {
+                    api_login: secret(problems, "api_login", &self.api_login, kept),
+                }
+            }
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Connections {
@@ -190,7 +368,201 @@ impl Connections {
             tables: serde_json::from_str(&row.tables).unwrap_or_default(),
             products: serde_json::from_str(&row.products).unwrap_or_default(),
             active: row.active,
+            from_config: row.from_config,
         })
+    }
+
+    pub async fn get(&self, id: ConnectionId) -> Result<Connection, HttpError> {
+        let row: Option<ConnectionRow> = read!(&self.store, db => sqlx::query_as(sqlx::AssertSqlSafe(
+            format!("SELECT {COLUMNS} FROM iiko_connections WHERE id = $1")))
+            .bind(id.0)
+            .fetch_optional(db)
+            .await)?;
+        self.open(row.ok_or_else(no_such_connection)?)
+    }
+
+    /// Checks a form's input against the connection it changes (`None`: a new one).
+    async fn check(
+        &self,
+        input: &ConnectionInput,
+        current: Option<&Connection>,
+    ) -> Result<Checked, HttpError> {
+        let mut problems = Problems::default();
+        let organization = organization_id(&input.organization_id).unwrap_or_else(|text| {
+            problems.add("organization_id", text);
+            IikoId::derived("")
+        });
+        let holder: Option<(i64,)> = read!(&self.store, db => sqlx::query_as(
+            "SELECT id FROM iiko_connections WHERE organization_id = $1",
+        )
+        .bind(organization.as_str())
+        .fetch_optional(db)
+        .await)?;
+        if holder.is_some_and(|(holder,)| Some(holder) != current.map(|c| c.id.0)) {
+            problems.add("organization_id", organization_taken());
+        }
+        let api_url = match present(&input.api_url) {
+            None => DEFAULT_API_URL.to_owned(),
+            Some(url) => http_address(url).unwrap_or_else(|text| {
+                problems.add("api_url", text);
+                String::new()
+            }),
+        };
+        let name = match present(&input.name) {
+            None => format!("iikoCloud {organization}"),
+            Some(name) if name.chars().count() > NAME_MAX_CHARS => {
+                problems.add(
+                    "name",
+                    Text::new(
+                        format!("Не длиннее {NAME_MAX_CHARS} символов."),
+                        format!("At most {NAME_MAX_CHARS} characters."),
+                    ),
+                );
+                String::new()
+            }
+            Some(name) => name.to_owned(),
+        };
+        let unit = chosen_unit(&self.store, &input.unit_id, &mut problems).await?;
+        let credentials = input.credentials(current.map(|c| &c.credentials), &mut problems);
+        let webhook_token = match present(&input.webhook_token) {
+            _ if input.clear_webhook_token.is_some() => None,
+            Some(token) if token.chars().count() < TOKEN_MIN_CHARS => {
+                problems.add(
+                    "webhook_token",
+                    Text::new(
+                        format!("Не короче {TOKEN_MIN_CHARS} символов."),
+                        format!("At least {TOKEN_MIN_CHARS} characters."),
+                    ),
+                );
+                None
+            }
+            Some(token) => Some(Secret::new(token)),
+            None => current.and_then(|c| c.webhook_token.clone()),
+        };
+        let mut tables: Vec<IikoId> = Vec::new();
+        for line in input.tables.lines().filter_map(present) {
+            match IikoId::parse(line) {
+                Some(table) if tables.contains(&table) => {}
+                Some(table) => tables.push(table),
+                None => {
+                    let shown: String = line.chars().take(60).collect();
+                    problems.add(
+                        "tables",
+                        Text::new(
+                            format!("«{shown}» — не id стола (UUID)."),
+                            format!("{shown:?} is not a table id (a UUID)."),
+                        ),
+                    );
+                    break;
+                }
+            }
+        }
+        problems.into_result()?;
+        Ok(Checked {
+            name,
+            api_url,
+            organization,
+            unit,
+            credentials,
+            webhook_token,
+            tables,
+            active: input.active.is_some(),
+        })
+    }
+
+    /// The checked input's secrets sealed, and its tables as stored.
+    fn sealed(&self, checked: &Checked) -> Result<(String, Option<String>, String), HttpError> {
+        let secrets = self.secret_box()?;
+        let credentials =
+            serde_json::to_string(&checked.credentials).map_err(HttpError::internal)?;
+        let tables = serde_json::to_string(&checked.tables).map_err(HttpError::internal)?;
+        Ok((
+            secrets.seal(&credentials),
+            checked
+                .webhook_token
+                .as_ref()
+                .map(|t| secrets.seal(t.expose())),
+            tables,
+        ))
+    }
+
+    /// Adds a connection from the admin pages.
+    pub async fn create(&self, input: &ConnectionInput) -> Result<ConnectionId, HttpError> {
+        let checked = self.check(input, None).await?;
+        let (credentials, token, tables) = self.sealed(&checked)?;
+        let now = now_ms();
+        let (id,): (i64,) = write!(&self.store, db => sqlx::query_as(
+            "INSERT INTO iiko_connections (organization_id, name, api_url, unit_id, credentials_sealed, webhook_token_sealed,
+                                           tables, active, created_ms, updated_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+             RETURNING id",
+        )
+        .bind(checked.organization.as_str())
+        .bind(&checked.name)
+        .bind(&checked.api_url)
+        .bind(checked.unit.map(|u| u.0))
+        .bind(&credentials)
+        .bind(&token)
+        .bind(&tables)
+        .bind(checked.active)
+        .bind(now)
+        .fetch_one(db)
+        .await)
+        .on_constraint(Constraint::Unique, || HttpError::field("organization_id", organization_taken()))?;
+        Ok(ConnectionId(id))
+    }
+
+    /// Changes a connection from the admin pages (its settings-file products stay). Another organization's
+    /// state is not this one's: a changed organization starts with none.
+    pub async fn update(&self, id: ConnectionId, input: &ConnectionInput) -> Result<(), HttpError> {
+        let current = self.get(id).await?;
+        let checked = self.check(input, Some(&current)).await?;
+        let (credentials, token, tables) = self.sealed(&checked)?;
+        let moved = checked.organization != current.organization;
+        write_tx!(&self.store, tx => async {
+            sqlx::query(
+                "UPDATE iiko_connections SET organization_id = $2, name = $3, api_url = $4, unit_id = $5,
+                     credentials_sealed = $6, webhook_token_sealed = $7, tables = $8, active = $9, updated_ms = $10
+                 WHERE id = $1",
+            )
+            .bind(id.0)
+            .bind(checked.organization.as_str())
+            .bind(&checked.name)
+            .bind(&checked.api_url)
+            .bind(checked.unit.map(|u| u.0))
+            .bind(&credentials)
+            .bind(&token)
+            .bind(&tables)
+            .bind(checked.active)
+            .bind(now_ms())
+            .execute(&mut **tx)
+            .await?;
+            if moved {
+                sqlx::query("DELETE FROM iiko_connection_state WHERE connection_id = $1")
+                    .bind(id.0)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        }
+        .await)
+        .on_constraint(Constraint::Unique, || HttpError::field("organization_id", organization_taken()))?;
+        Ok(())
+    }
+
+    /// Deletes a connection and its state. What its orders made stays, and so does the organization's product
+    /// mapping (an iikoServer may file under the same organization, and a connection added again finds it).
+    pub async fn delete(&self, id: ConnectionId) -> Result<(), HttpError> {
+        // Its state goes with it (ON DELETE CASCADE).
+        let deleted = write!(&self.store, db => sqlx::query("DELETE FROM iiko_connections WHERE id = $1")
+            .bind(id.0)
+            .execute(db)
+            .await
+            .map(|done| done.rows_affected()))?;
+        if deleted == 0 {
+            return Err(no_such_connection());
+        }
+        Ok(())
     }
 
     pub async fn state(&self, id: ConnectionId) -> Result<ConnectionState, HttpError> {
@@ -272,6 +644,44 @@ impl Connections {
         .await)?)
     }
 
+    /// The organization's terminal groups, by name.
+    pub async fn terminal_groups(
+        &self,
+        organization: &IikoId,
+    ) -> Result<Vec<TerminalGroup>, HttpError> {
+        Ok(read!(&self.store, db => sqlx::query_as(
+            "SELECT id, name, time_zone, unit_id FROM iiko_terminal_groups WHERE organization_id = $1 ORDER BY name, id",
+        )
+        .bind(organization.as_str())
+        .fetch_all(db)
+        .await)?)
+    }
+
+    /// Sets the unit a terminal group's orders join (`None`: the connection's).
+    pub async fn set_terminal_group_unit(
+        &self,
+        organization: &IikoId,
+        group: &IikoId,
+        unit: Option<UnitId>,
+    ) -> Result<(), HttpError> {
+        let changed = write!(&self.store, db => sqlx::query(
+            "UPDATE iiko_terminal_groups SET unit_id = $3 WHERE organization_id = $1 AND id = $2",
+        )
+        .bind(organization.as_str())
+        .bind(group.as_str())
+        .bind(unit.map(|u| u.0))
+        .execute(db)
+        .await
+        .map(|done| done.rows_affected()))?;
+        if changed == 0 {
+            return Err(HttpError::not_found(Text::new(
+                "Нет такой группы терминалов.",
+                "No such terminal group.",
+            )));
+        }
+        Ok(())
+    }
+
     /// Stores the terminal groups iikoCloud listed; a group's unit, set here, is kept.
     pub async fn store_terminal_groups(
         &self,
@@ -345,10 +755,13 @@ impl Connections {
     ) -> Result<(), HttpError> {
         let ware_code = ware_code.map(str::trim).filter(|c| !c.is_empty());
         if ware_code.is_some_and(|c| c.len() > 100) {
-            return Err(HttpError::invalid(Text::new(
-                "Код товара длиннее 100 символов.",
-                "The ware code is longer than 100 characters.",
-            )));
+            return Err(HttpError::field(
+                "ware_code",
+                Text::new(
+                    "Код товара длиннее 100 символов.",
+                    "The ware code is longer than 100 characters.",
+                ),
+            ));
         }
         write!(&self.store, db => sqlx::query(
             "INSERT INTO iiko_products (organization_id, product_id, name, ware_code, last_seen_ms) VALUES ($1, $2, '', $3, $4)
@@ -363,4 +776,18 @@ impl Connections {
         .map(|_| ()))?;
         Ok(())
     }
+}
+
+fn no_such_connection() -> HttpError {
+    HttpError::not_found(Text::new(
+        "Нет такого подключения iikoCloud.",
+        "No such iikoCloud connection.",
+    ))
+}
+
+fn organization_taken() -> Text {
+    Text::new(
+        "Для этой организации подключение уже есть.",
+        "This organization already has a connection.",
+    )
 }

@@ -14,6 +14,7 @@ mod demo;
 pub mod intake;
 pub mod journal;
 pub mod model;
+mod pages;
 pub mod poll;
 pub mod reports;
 mod sales;
@@ -21,6 +22,7 @@ pub mod server;
 pub mod servers;
 pub mod sim;
 pub mod timezone;
+mod views;
 pub mod webhook;
 
 use std::time::Duration;
@@ -143,6 +145,8 @@ impl Iiko {
 pub const AREA: Area = Area {
     name: "iiko",
     migrations: MIGRATIONS,
+    assets: pages::ASSETS,
+    admin_nav: pages::ADMIN_NAV,
     settings: Some(SettingsSection {
         name: "iiko",
         env: config::ENV,
@@ -165,6 +169,7 @@ pub const AREA: Area = Area {
             Answer::Json,
             sales::api_router(iiko.clone()),
         );
+        assembly.routes(Access::Session, Answer::Page, pages::router(iiko.clone()));
         let intake = iiko.intake.clone();
         assembly
             .jobs()
