@@ -142,6 +142,13 @@ impl Iiko {
     }
 }
 
+/// Handlers that need the platform (an admin's session, a token's scope) take it from the area's state.
+impl axum::extract::FromRef<Iiko> for Platform {
+    fn from_ref(iiko: &Iiko) -> Platform {
+        iiko.platform.clone()
+    }
+}
+
 pub const AREA: Area = Area {
     name: "iiko",
     migrations: MIGRATIONS,

@@ -3,14 +3,14 @@
 //! orders applied last; the product mapping per organization; and the inbox, where a failed event is retried.
 
 use askama::Template;
-use axum::extract::{FromRef, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 use tillwire_platform::admin::{Admin, human_duration, local_time};
 use tillwire_platform::web::{Asset, Lang, NavLink, PageContext, render};
-use tillwire_platform::{HttpError, Platform, Text, now_ms};
+use tillwire_platform::{HttpError, Text, now_ms};
 use tillwire_units::{UnitId, Units};
 
 use crate::Iiko;
@@ -51,12 +51,6 @@ pub fn router(iiko: Iiko) -> Router {
         .route("/admin/iiko/inbox/", get(inbox_page))
         .route("/admin/iiko/inbox/{id}/retry", post(retry))
         .with_state(iiko)
-}
-
-impl FromRef<Iiko> for Platform {
-    fn from_ref(iiko: &Iiko) -> Platform {
-        iiko.platform.clone()
-    }
 }
 
 /// What every line of these pages is told with: the reader's language, the installation's zone and clock, and

@@ -13,7 +13,7 @@ use tillwire_platform::admin::{Admin, local_time};
 use tillwire_platform::error::ErrorBody;
 use tillwire_platform::tokens::{ScopedCaller, TokenScope};
 use tillwire_platform::web::{PageContext, render};
-use tillwire_platform::{HttpError, Platform, Text};
+use tillwire_platform::{HttpError, Text};
 use tillwire_units::{Unit, UnitId, Units};
 use utoipa::{IntoParams, OpenApi};
 
@@ -37,12 +37,6 @@ pub fn api_router(iiko: Iiko) -> Router {
     Router::new()
         .route("/api/v1/iiko/sales", get(sales_api))
         .with_state(iiko)
-}
-
-impl axum::extract::FromRef<Iiko> for Platform {
-    fn from_ref(iiko: &Iiko) -> Platform {
-        iiko.platform.clone()
-    }
 }
 
 #[derive(Deserialize)]

@@ -62,9 +62,16 @@ fn sale(date: &str, order: &str, dish: &str, amount: &str, sum: &str) -> SaleLin
 }
 
 /// 1 May's closed sales by dish, with their revenue.
-async fn may_day(client: &ServerClient) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, ServerError> {
+async fn may_day(
+    client: &ServerClient,
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, ServerError> {
     client
-        .sales(day("2024-05-01"), day("2024-05-02"), &["DishName"], &["DishSumInt"])
+        .sales(
+            day("2024-05-01"),
+            day("2024-05-02"),
+            &["DishName"],
+            &["DishSumInt"],
+        )
         .await
 }
 
@@ -178,9 +185,7 @@ tillwire_testkit::both_backends!(
         );
         let calls = (0..4).map(|_| {
             let client = client.clone();
-            async move {
-                may_day(&client).await
-            }
+            async move { may_day(&client).await }
         });
         for answer in futures::future::join_all(calls).await {
             assert_eq!(total(&answer.unwrap(), "Блюдо 1", "DishSumInt"), 560.0);
@@ -202,9 +207,7 @@ tillwire_testkit::both_backends!(
         sim.set_request_delay(Duration::from_millis(300));
         let first = tokio::spawn({
             let client = client.clone();
-            async move {
-                may_day(&client).await
-            }
+            async move { may_day(&client).await }
         });
         let mut busy = false;
         for _ in 0..40 {
@@ -260,7 +263,8 @@ tillwire_testkit::both_backends!(
             LOGIN,
             &Secret::new(PASSWORD),
         );
-        let rows = may_day(&client).await
+        let rows = may_day(&client)
+            .await
             .expect("the leftover key is logged out, so the slot is free");
         assert_eq!(total(&rows, "Блюдо 1", "DishSumInt"), 560.0);
         assert_eq!(sim.slots_in_use(), 0);

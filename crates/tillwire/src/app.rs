@@ -415,7 +415,9 @@ fn made_password(password: &str, made: bool) -> String {
 }
 
 /// Binds a simulator's `--listen` address.
-async fn sim_listener(listen: &str) -> anyhow::Result<(tokio::net::TcpListener, std::net::SocketAddr)> {
+async fn sim_listener(
+    listen: &str,
+) -> anyhow::Result<(tokio::net::TcpListener, std::net::SocketAddr)> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("--listen {listen}"))?;

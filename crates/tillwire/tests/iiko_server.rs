@@ -25,32 +25,57 @@ async fn licence_slot_survives_a_kill_9(db: TestDatabase) {
     .expect("settings");
     let dir = data.path().join("data");
     let mut first = serve_with_config(db.url(), &dir, &settings, false, &[]).await;
-    eventually("a session holding the slot", Duration::from_secs(30), || async {
-        if sim.slots_in_use() == 1 { Ok(()) } else { Err(format!("{} slots", sim.slots_in_use())) }
-    })
+    eventually(
+        "a session holding the slot",
+        Duration::from_secs(30),
+        || async {
+            if sim.slots_in_use() == 1 {
+                Ok(())
+            } else {
+                Err(format!("{} slots", sim.slots_in_use()))
+            }
+        },
+    )
     .await;
     first.kill9();
     // Whatever the killed process had asked is answered; nobody logs its key out.
     tokio::time::sleep(Duration::from_secs(3)).await;
     sim.set_request_delay(Duration::ZERO);
-    assert_eq!(sim.slots_in_use(), 1, "the killed process's key still holds the slot");
+    assert_eq!(
+        sim.slots_in_use(),
+        1,
+        "the killed process's key still holds the slot"
+    );
     let logouts = sim.logout_count();
 
     let mut second = serve_with_config(db.url(), &dir, &settings, false, &[]).await;
     // Once the dead process's leases run out, the new one logs the leftover key out and works in its own session.
-    eventually("the leftover key logged out and a session of its own done", Duration::from_secs(60), || async {
-        let (slots, out, auths) = (sim.slots_in_use(), sim.logout_count(), sim.auth_count());
-        if out >= logouts + 2 && slots == 0 {
-            Ok(())
-        } else {
-            Err(format!("{slots} slots in use, {out} logouts, {auths} logins"))
-        }
-    })
+    eventually(
+        "the leftover key logged out and a session of its own done",
+        Duration::from_secs(60),
+        || async {
+            let (slots, out, auths) = (sim.slots_in_use(), sim.logout_count(), sim.auth_count());
+            if out >= logouts + 2 && slots == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{slots} slots in use, {out} logouts, {auths} logins"
+                ))
+            }
+        },
+    )
     .await;
-    assert_eq!(sim.overlaps(), 0, "no two requests at once, across both processes");
+    assert_eq!(
+        sim.overlaps(),
+        0,
+        "no two requests at once, across both processes"
+    );
     let status = second.terminate();
     assert!(status.success(), "{}", second.output());
     assert_eq!(sim.slots_in_use(), 0, "nothing held after a clean stop");
 }
 
-tillwire_testkit::both_backends!(licence_slot_survives_a_kill_9, licence_slot_survives_a_kill_9);
+tillwire_testkit::both_backends!(
+    licence_slot_survives_a_kill_9,
+    licence_slot_survives_a_kill_9
+);

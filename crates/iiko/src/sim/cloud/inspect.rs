@@ -95,7 +95,6 @@ async fn script(State(sim): State<CloudSim>, body: String) -> Response {
     }
 }
 
-
 /// A JSON value as page text: strings bare, null as a dash.
 fn text(value: &Value) -> String {
     match value {

@@ -689,4 +689,3 @@ fn known<'a>(statuses: &[&'a str], status: &str, what: &str) -> Result<&'a str, 
 pub(super) fn decimal(text: &str) -> Option<Decimal> {
     Decimal::from_str(text.trim()).ok()
 }
-

@@ -113,7 +113,6 @@ async fn script(State(sim): State<ServerSim>, body: String) -> Response {
     }
 }
 
-
 /// A table of already escaped cells; an empty one says so.
 fn table(page: &mut String, heads: &[&str], rows: &[Vec<String>]) {
     if rows.is_empty() {

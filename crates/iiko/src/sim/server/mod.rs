@@ -303,7 +303,6 @@ fn decimal(what: &str, text: &str) -> Result<Decimal, String> {
         .map_err(|_| format!("{what} {text:?} is not a number"))
 }
 
-
 /// One simulated iikoServer, shared by its HTTP side and the test driving it.
 #[derive(Clone)]
 pub struct ServerSim {
