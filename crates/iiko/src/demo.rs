@@ -120,6 +120,15 @@ pub async fn start(platform: &Platform) -> anyhow::Result<()> {
         )
         .await
         .map_err(|e| anyhow::anyhow!("the demo iikoServer: {e}"))?;
+    // Written like the settings file's entries, but they are the demo's: the pages must not say otherwise.
+    for table in ["iiko_connections", "iiko_servers"] {
+        let sql = format!("UPDATE {table} SET from_config = FALSE WHERE organization_id = $1");
+        tillwire_platform::write!(&platform.store, db => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(ORGANIZATION)
+            .execute(db)
+            .await
+            .map(|_| ()))?;
+    }
     println!(
         "Demo iiko: {cloud_url}/sim/ has table orders ready in its script box (press Run; they reach the board through \
          webhooks); {server_url}sim/ has three days of sales (see /admin/iiko/sales/)"

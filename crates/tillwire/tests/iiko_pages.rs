@@ -166,7 +166,7 @@ time_zone = "Russian Standard Time"
     eventually("the server's journal tried", PAGE_LOAD, || async {
         let errors = query_strings(
             &db,
-            "SELECT last_error FROM iiko_servers WHERE last_error IS NOT NULL",
+            "SELECT last_error FROM iiko_servers WHERE url = 'http://127.0.0.1:1/resto/' AND last_error IS NOT NULL",
         )
         .await;
         if errors.is_empty() {
@@ -176,8 +176,18 @@ time_zone = "Russian Standard Time"
         }
     })
     .await;
-    let (connection,): (i64,) = query_rows(&db, "SELECT id FROM iiko_connections").await[0];
-    let (iiko_server,): (i64,) = query_rows(&db, "SELECT id FROM iiko_servers").await[0];
+    // The settings file's connection and server (the demo has its own too).
+    let (connection,): (i64,) = query_rows(
+        &db,
+        // ORG's.
+        "SELECT id FROM iiko_connections WHERE organization_id = '7bc05553-4b68-44e8-b7bc-37be63c6d9e9'",
+    )
+    .await[0];
+    let (iiko_server,): (i64,) = query_rows(
+        &db,
+        "SELECT id FROM iiko_servers WHERE url = 'http://127.0.0.1:1/resto/'",
+    )
+    .await[0];
 
     let browser = Browser::start().await;
     let driver = browser.driver();
@@ -211,7 +221,7 @@ time_zone = "Russian Standard Time"
         ),
         (
             "mapping",
-            "/admin/iiko/mapping/".to_owned(),
+            format!("/admin/iiko/mapping/?organization={ORG}"),
             ["Лимонад", "не сопоставлен", "по коду или файлу настроек"],
             ["Лимонад", "not mapped", "by its code or the settings file"],
         ),
@@ -265,6 +275,7 @@ time_zone = "Russian Standard Time"
                                 "Лимонад",
                                 "Пицца",
                                 "Основное подразделение",
+                                "Демо-пиццерия",
                                 "Русский",
                             ]
                             .iter()
