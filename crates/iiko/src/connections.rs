@@ -721,6 +721,47 @@ impl Connections {
         Ok(rows.into_iter().collect())
     }
 
+    /// Product codes from the organization's menu (iikoCloud's nomenclature), by product id.
+    pub async fn product_codes(
+        &self,
+        organization: &IikoId,
+    ) -> Result<BTreeMap<String, String>, HttpError> {
+        let rows: Vec<(String, String)> = read!(&self.store, db => sqlx::query_as(
+            "SELECT product_id, code FROM iiko_products WHERE organization_id = $1 AND code IS NOT NULL AND code <> ''",
+        )
+        .bind(organization.as_str())
+        .fetch_all(db)
+        .await)?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Stores the menu's products (id, code, name), keeping their counts and mappings.
+    pub async fn store_menu(
+        &self,
+        organization: &IikoId,
+        products: &[(IikoId, String, String)],
+    ) -> Result<(), HttpError> {
+        let now = now_ms();
+        write_tx!(&self.store, tx => async {
+            for (product, code, name) in products {
+                sqlx::query(
+                    "INSERT INTO iiko_products (organization_id, product_id, name, code, last_seen_ms) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (organization_id, product_id) DO UPDATE SET name = excluded.name, code = excluded.code",
+                )
+                .bind(organization.as_str())
+                .bind(product.as_str())
+                .bind(name)
+                .bind(code)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        }
+        .await)?;
+        Ok(())
+    }
+
     /// Counts the products an order brought, marking whether each made something.
     pub async fn count_products(
         &self,

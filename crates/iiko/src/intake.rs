@@ -410,9 +410,15 @@ impl Intake {
             .mapped_products(&order.organization)
             .await
             .map_err(|e| Failure::Transient(e.to_string()))?;
+        let menu_codes = self
+            .connections
+            .product_codes(&order.organization)
+            .await
+            .map_err(|e| Failure::Transient(e.to_string()))?;
         let candidates = |item: &Item| -> Vec<String> {
             let id = item.product.as_str().to_owned();
-            let code = item.code.as_ref();
+            // The item's own code (the journal gives it), else the menu's.
+            let code = item.code.as_ref().or_else(|| menu_codes.get(&id));
             [
                 mapped.get(&id),
                 placement.products.get(&id),

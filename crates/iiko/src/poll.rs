@@ -47,6 +47,8 @@ pub async fn run(iiko: Iiko, mut shutdown: Shutdown) -> anyhow::Result<()> {
     let mut journal_clients: std::collections::HashMap<i64, (String, ServerClient)> =
         Default::default();
     let mut swept: Option<std::time::Instant> = None;
+    // When each organization's menu was read last.
+    let mut menus: std::collections::HashMap<IikoId, std::time::Instant> = Default::default();
     loop {
         tokio::select! {
             _ = shutdown.wait() => break,
@@ -99,6 +101,19 @@ pub async fn run(iiko: Iiko, mut shutdown: Shutdown) -> anyhow::Result<()> {
                     client
                 }
             };
+            if menus
+                .get(&connection.organization)
+                .is_none_or(|at| at.elapsed() >= MENU_EVERY)
+            {
+                match refresh_menu(&iiko, connection, &client).await {
+                    Ok(_) => {
+                        menus.insert(connection.organization.clone(), std::time::Instant::now());
+                    }
+                    Err(error) => {
+                        tracing::warn!(organization = %connection.organization, %error, "iiko: the menu could not be read")
+                    }
+                }
+            }
             if let Err(error) = poll(&iiko, connection, &client).await {
                 tracing::warn!(organization = %connection.organization, %error, "iiko: poll failed");
             }
@@ -433,6 +448,54 @@ pub async fn fetch_sales(
             .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// How often an organization's menu (product codes) is read again.
+const MENU_EVERY: Duration = Duration::from_secs(3600);
+
+/// Reads the organization's menu (iikoCloud's nomenclature) and keeps each product's code, so a product whose code
+/// is a ware's makes it without a mapping.
+pub async fn refresh_menu(
+    iiko: &Iiko,
+    connection: &Connection,
+    client: &CloudClient,
+) -> Result<usize, String> {
+    let menu: Value = client
+        .call(
+            "/api/1/nomenclature",
+            &json!({"organizationId": connection.organization.as_str()}),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let products: Vec<(IikoId, String, String)> = menu
+        .get("products")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|product| {
+            let id = product
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(IikoId::parse)?;
+            let code = product
+                .get("code")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .trim()
+                .to_owned();
+            let name = product
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            Some((id, code, name))
+        })
+        .collect();
+    iiko.connections
+        .store_menu(&connection.organization, &products)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(products.len())
 }
 
 /// Deliveries made or due within the last day, in every status.

@@ -288,3 +288,35 @@ tillwire_testkit::both_backends!(
         );
     }
 );
+
+tillwire_testkit::both_backends!(
+    a_product_whose_menu_code_is_a_ware_is_made_without_a_mapping,
+    |db| async move {
+        let app = App::start(&db).await;
+        // The menu's code of this soup is the salads' ware code; nothing maps it.
+        const SOUP: &str = "44444444-4444-4444-8444-444444444444";
+        app.sim
+            .add_product(ORG, SOUP, SALAD_WARE, "Суп дня", "199.90");
+        let connection = app.iiko.connections.list().await.unwrap().remove(0);
+        let client = CloudClient::new(&app.sim_url, connection.credentials.auth());
+        let read = tillwire_iiko::poll::refresh_menu(&app.iiko, &connection, &client)
+            .await
+            .unwrap();
+        assert_eq!(read, 4, "the menu's four products");
+        app.sim.open_table_order(ORG, TERMINAL, TABLE, ORDER, 5);
+        app.sim.add_item(ORDER, "p1", SOUP, "2");
+        eventually("the soup made as the salads' ware", || async {
+            app.iiko_orders()
+                .await
+                .first()
+                .is_some_and(|o| lines(o) == vec![(SALAD_WARE.to_owned(), 2.0)])
+        })
+        .await;
+        // Its count and name are kept beside the code.
+        let (name, seen): (String, i64) = tillwire_platform::read!(&app.platform.store, db => sqlx::query_as(
+        "SELECT name, seen FROM iiko_products WHERE product_id = '44444444-4444-4444-8444-444444444444'"
+    ).fetch_one(db).await).unwrap();
+        assert_eq!(name, "Суп дня");
+        assert!(seen >= 1);
+    }
+);
