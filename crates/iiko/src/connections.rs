@@ -61,6 +61,15 @@ struct ConnectionRow {
     from_config: bool,
 }
 
+/// An organization's product codes (see [`Connections::product_codes`]).
+#[derive(Debug, Default)]
+pub struct ProductCodes {
+    /// Product id → the ware code the mapping page gave it.
+    pub mapped: BTreeMap<String, String>,
+    /// Product id → its code in the menu.
+    pub menu: BTreeMap<String, String>,
+}
+
 /// What the state page shows of a connection.
 #[derive(Debug, Clone, Default, Serialize, sqlx::FromRow)]
 pub struct ConnectionState {
@@ -707,32 +716,26 @@ impl Connections {
         Ok(())
     }
 
-    /// Which ware code each product is mapped to on the mapping page.
-    pub async fn mapped_products(
-        &self,
-        organization: &IikoId,
-    ) -> Result<BTreeMap<String, String>, HttpError> {
-        let rows: Vec<(String, String)> = read!(&self.store, db => sqlx::query_as(
-            "SELECT product_id, ware_code FROM iiko_products WHERE organization_id = $1 AND ware_code IS NOT NULL",
+    /// The codes the organization's products go by, in one read: the ware code each is mapped to on the mapping
+    /// page, and its code in the menu (iikoCloud's nomenclature), by product id.
+    pub async fn product_codes(&self, organization: &IikoId) -> Result<ProductCodes, HttpError> {
+        let rows: Vec<(String, Option<String>, Option<String>)> = read!(&self.store, db => sqlx::query_as(
+            "SELECT product_id, ware_code, code FROM iiko_products
+             WHERE organization_id = $1 AND (ware_code IS NOT NULL OR (code IS NOT NULL AND code <> ''))",
         )
         .bind(organization.as_str())
         .fetch_all(db)
         .await)?;
-        Ok(rows.into_iter().collect())
-    }
-
-    /// Product codes from the organization's menu (iikoCloud's nomenclature), by product id.
-    pub async fn product_codes(
-        &self,
-        organization: &IikoId,
-    ) -> Result<BTreeMap<String, String>, HttpError> {
-        let rows: Vec<(String, String)> = read!(&self.store, db => sqlx::query_as(
-            "SELECT product_id, code FROM iiko_products WHERE organization_id = $1 AND code IS NOT NULL AND code <> ''",
-        )
-        .bind(organization.as_str())
-        .fetch_all(db)
-        .await)?;
-        Ok(rows.into_iter().collect())
+        let mut codes = ProductCodes::default();
+        for (product, ware_code, code) in rows {
+            if let Some(ware_code) = ware_code {
+                codes.mapped.insert(product.clone(), ware_code);
+            }
+            if let Some(code) = code.filter(|c| !c.is_empty()) {
+                codes.menu.insert(product, code);
+            }
+        }
+        Ok(codes)
     }
 
     /// Stores the menu's products (id, code, name), keeping their counts and mappings.

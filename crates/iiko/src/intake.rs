@@ -17,7 +17,7 @@ use tillwire_platform::{HttpError, Store, now_ms, read, write, write_tx};
 use tillwire_units::{UnitId, Units};
 
 use crate::cloud::CloudClient;
-use crate::connections::{Connection, Connections};
+use crate::connections::{Connection, Connections, ProductCodes};
 use crate::model::{IikoId, IikoOrder, Item, OrderKind};
 use crate::timezone;
 
@@ -274,10 +274,12 @@ impl Intake {
         let info = event.get("eventInfo").unwrap_or(&Value::Null);
         let order = IikoOrder::from_json(kind, info)
             .map_err(|e| Failure::Fail(format!("the order could not be read: {e}")))?;
+        // Old news costs one read: no connection, terminal group or mapping is looked up for it.
+        if !self.newer(&order).await? {
+            return Err(not_newer(&order));
+        }
         if order.failed {
-            if self.newer(&order).await? {
-                self.record(&order, None, None).await?;
-            }
+            self.record(&order, None, None).await?;
             return Err(Failure::Skip("iiko could not create this order".into()));
         }
         let connection = self
@@ -296,7 +298,7 @@ impl Intake {
             zone,
             products: connection.products.clone(),
         };
-        self.apply_order(&order, &placement).await
+        self.apply_placed(&order, &placement).await
     }
 
     /// Whether `order` is newer than the version of it applied last.
@@ -319,11 +321,17 @@ impl Intake {
         placement: &Placement,
     ) -> Result<String, Failure> {
         if !self.newer(order).await? {
-            return Err(Failure::Skip(format!(
-                "version {} is not newer than the one applied",
-                order.timestamp
-            )));
+            return Err(not_newer(order));
         }
+        self.apply_placed(order, placement).await
+    }
+
+    /// Applies an order known to be newer than the version applied last.
+    async fn apply_placed(
+        &self,
+        order: &IikoOrder,
+        placement: &Placement,
+    ) -> Result<String, Failure> {
         let lines = self.lines(placement, order).await?;
         let created = order
             .created_local
@@ -397,20 +405,18 @@ impl Intake {
         Ok((unit, zone))
     }
 
-    /// The order's live items as ware codes: the mapping page's choice, the settings file's, or the product's
-    /// own id when the catalogue has a ware of that code. Each product is counted, mapped or not, for the
+    /// The order's live items as ware codes: the mapping page's choice, the settings file's, the product's code
+    /// (the item's, else the menu's), or the product's own id, whichever the catalogue has a ware of. Each product is counted, mapped or not, for the
     /// mapping page.
     async fn lines(
         &self,
         placement: &Placement,
         order: &IikoOrder,
     ) -> Result<Vec<(String, Quantity)>, Failure> {
-        let mapped = self
-            .connections
-            .mapped_products(&order.organization)
-            .await
-            .map_err(|e| Failure::Transient(e.to_string()))?;
-        let menu_codes = self
+        let ProductCodes {
+            mapped,
+            menu: menu_codes,
+        } = self
             .connections
             .product_codes(&order.organization)
             .await
@@ -518,27 +524,15 @@ pub async fn refresh_terminal_groups(
         .map_err(|e| HttpError::internal(anyhow::anyhow!(e)))?;
     let mut groups = Vec::new();
     for list in ["terminalGroups", "terminalGroupsInSleep"] {
-        for by_org in answer
-            .get(list)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            for group in by_org
-                .get("items")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let id = group
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .and_then(IikoId::parse);
-                let zone = group.get("timeZone").and_then(Value::as_str).unwrap_or("");
-                let name = group.get("name").and_then(Value::as_str).unwrap_or("");
-                if let Some(id) = id {
-                    groups.push((id, name.to_owned(), zone.to_owned()));
-                }
+        for group in crate::cloud::grouped(&answer, list, "items") {
+            let id = group
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(IikoId::parse);
+            let zone = group.get("timeZone").and_then(Value::as_str).unwrap_or("");
+            let name = group.get("name").and_then(Value::as_str).unwrap_or("");
+            if let Some(id) = id {
+                groups.push((id, name.to_owned(), zone.to_owned()));
             }
         }
     }
@@ -563,6 +557,13 @@ pub(crate) enum Failure {
     Fail(String),
     /// Worth another attempt (the database or iikoCloud for a moment).
     Transient(String),
+}
+
+fn not_newer(order: &IikoOrder) -> Failure {
+    Failure::Skip(format!(
+        "version {} is not newer than the one applied",
+        order.timestamp
+    ))
 }
 
 fn transient(error: sqlx::Error) -> Failure {

@@ -25,8 +25,6 @@ pub mod timezone;
 mod views;
 pub mod webhook;
 
-use std::time::Duration;
-
 use tillwire_kitchen::Kitchen;
 use tillwire_platform::area::SettingsSection;
 use tillwire_platform::{Access, Answer, Area, HttpError, Migration, Platform};
@@ -73,7 +71,6 @@ pub struct Iiko {
     pub reports: reports::Reports,
     pub kitchen: Kitchen,
     pub settings: config::IikoSettings,
-    pub poll_every: Duration,
     webhook_tokens: webhook::Tokens,
 }
 
@@ -87,7 +84,6 @@ impl Iiko {
             servers,
             reports: reports::Reports::new(platform.store.clone()),
             kitchen,
-            poll_every: settings.poll_every,
             platform,
             connections,
             intake,

@@ -82,7 +82,7 @@ pub async fn run(iiko: Iiko, mut shutdown: Shutdown) -> anyhow::Result<()> {
                 Err(_) => continue,
             };
             let due = state.last_poll_ms.is_none_or(|last| {
-                tillwire_platform::now_ms() - last >= iiko.poll_every.as_millis() as i64
+                tillwire_platform::now_ms() - last >= iiko.settings.poll_every.as_millis() as i64
             });
             if !due {
                 continue;
@@ -127,7 +127,7 @@ pub async fn run(iiko: Iiko, mut shutdown: Shutdown) -> anyhow::Result<()> {
         };
         for server in servers.iter().filter(|s| s.active) {
             let due = server.state.last_poll_ms.is_none_or(|last| {
-                tillwire_platform::now_ms() - last >= iiko.poll_every.as_millis() as i64
+                tillwire_platform::now_ms() - last >= iiko.settings.poll_every.as_millis() as i64
             });
             let lease = format!("iiko:journal:{}", server.id);
             if !due
@@ -238,22 +238,10 @@ async fn poll_orders(
         None => by_date(client, connection).await?,
     };
     let revision = deliveries.get("maxRevision").and_then(Value::as_i64);
-    let mut found: Vec<(OrderKind, Value)> = Vec::new();
-    for by_org in deliveries
-        .get("ordersByOrganizations")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        for order in by_org
-            .get("orders")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            found.push((OrderKind::Delivery, order.clone()));
-        }
-    }
+    let mut found: Vec<(OrderKind, Value)> =
+        crate::cloud::grouped(&deliveries, "ordersByOrganizations", "orders")
+            .map(|order| (OrderKind::Delivery, order.clone()))
+            .collect();
     if !connection.tables.is_empty() {
         let tables: Value = client
             .call(

@@ -127,7 +127,9 @@ pub struct SeenProduct {
 /// The organization's products: those that make nothing first (they need a mapping), the most frequent first.
 pub async fn products(store: &Store, organization: &IikoId) -> Result<Vec<SeenProduct>, HttpError> {
     Ok(read!(store, db => sqlx::query_as(
-        "SELECT product_id, name, seen, mapped, ware_code, last_seen_ms FROM iiko_products WHERE organization_id = $1
+        // Products seen on orders, and those mapped: the menu's others would bury them.
+        "SELECT product_id, name, seen, mapped, ware_code, last_seen_ms FROM iiko_products
+         WHERE organization_id = $1 AND (seen > 0 OR ware_code IS NOT NULL)
          ORDER BY CASE WHEN mapped OR ware_code IS NOT NULL THEN 1 ELSE 0 END, seen DESC, name, product_id",
     )
     .bind(organization.as_str())

@@ -109,7 +109,11 @@ tillwire_testkit::both_backends!(
             .send()
             .await
             .unwrap();
-        assert!(!anonymous.status().is_success() || anonymous.url().path().starts_with("/login"));
+        // Sent to sign in, with nothing of the page.
+        assert_eq!(anonymous.status().as_u16(), 303);
+        let location = anonymous.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with("/users/login/"), "{location}");
+        assert!(!anonymous.text().await.unwrap().contains("2220"));
 
         let reports = token(&app, Scope::area("iiko")).await;
         let api = |token: Option<String>, query: String| {

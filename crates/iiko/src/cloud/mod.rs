@@ -222,6 +222,27 @@ impl CloudClient {
     }
 }
 
+/// The entries of a list iikoCloud groups by organization (`[{"organizationId", <inner>: [...]}]` under `outer`),
+/// all organizations' together.
+pub fn grouped<'a>(
+    answer: &'a Value,
+    outer: &str,
+    inner: &'a str,
+) -> impl Iterator<Item = &'a Value> {
+    answer
+        .get(outer)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(move |group| {
+            group
+                .get(inner)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+}
+
 /// The error of a non-2xx answer, read in either of iiko's shapes.
 fn refusal(status: u16, text: &str) -> CloudError {
     let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
